@@ -1,0 +1,484 @@
+//! The verification workflow (`trust-store-trust-policy.md` §Signature Verification,
+//! `signing-and-verification-workflow.md`), and the only place that knows its order:
+//!
+//! 1. load and validate the trust policy; select the statement; `skip` returns here,
+//!    before any signature is read;
+//! 2. per candidate signature, until one verifies: integrity → authenticity (trust store,
+//!    trusted identity) → expiry → authentic timestamp → revocation, each under the
+//!    level's action; then the payload must describe the artifact, and carry the
+//!    required user metadata.
+
+mod authentic_timestamp;
+mod authenticity;
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{Envelope, EnvelopeContent, PAYLOAD_CONTENT_TYPE, attr};
+use crate::inspect;
+use crate::outcome::{
+    AppliedPolicy, Decision, Failure, FailureKind, Outcome, SignatureOutcome, ValidationResult,
+    ValidationStatus,
+};
+use crate::payload::{self, Descriptor};
+use crate::quote::Q;
+use crate::revocation::{self, ChainPurpose, Evidence};
+use crate::time::Instant;
+use crate::trustpolicy::scope::Selector;
+use crate::trustpolicy::{self, Action, Check, DocumentKind, TrustPolicy};
+use crate::truststore::TrustStores;
+
+pub use authentic_timestamp::{authentic_timestamp, timestamp_token};
+
+/// Most signatures one request may carry.
+pub const MAX_SIGNATURES: usize = 1024;
+
+/// A trust policy document as bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyInput {
+    /// OCI or blob language.
+    pub kind: DocumentKind,
+    /// JSON bytes.
+    pub content: Vec<u8>,
+}
+
+/// What is verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    /// An OCI artifact: `registry/repository@digest` and its descriptor.
+    Oci {
+        /// Reference used for scope selection.
+        reference: String,
+        /// The descriptor the payload must match.
+        descriptor: Descriptor,
+    },
+    /// A blob with a detached signature.
+    Blob {
+        /// Policy name (`None` = global policy).
+        policy_name: Option<String>,
+        /// The blob's media type, if the user gave one.
+        media_type: Option<String>,
+        /// The blob's digest, computed with the algorithm the key implies.
+        digest: String,
+        /// The blob's size.
+        size: u64,
+    },
+}
+
+impl Target {
+    /// How the statement is selected.
+    pub fn selector(&self) -> Selector {
+        match self {
+            Self::Oci { reference, .. } => Selector::OciReference(reference.clone()),
+            Self::Blob { policy_name, .. } => Selector::BlobPolicyName(policy_name.clone()),
+        }
+    }
+
+    /// The reference or blob digest, for messages.
+    pub fn display(&self) -> &str {
+        match self {
+            Self::Oci { reference, .. } => reference,
+            Self::Blob { digest, .. } => digest,
+        }
+    }
+}
+
+/// A candidate signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureInput {
+    /// Envelope media type.
+    pub media_type: String,
+    /// Envelope bytes.
+    pub envelope: Vec<u8>,
+    /// The signature manifest digest, if known.
+    pub manifest_digest: Option<String>,
+}
+
+/// Everything `verify` needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    /// The trust policy document.
+    pub policy: PolicyInput,
+    /// The trust stores.
+    pub trust_stores: TrustStores,
+    /// The artifact.
+    pub target: Target,
+    /// Candidate signatures.
+    pub signatures: Vec<SignatureInput>,
+    /// Required user metadata.
+    pub user_metadata: Vec<(String, String)>,
+    /// The verification time.
+    pub verification_time: Instant,
+    /// Revocation evidence.
+    pub revocation_evidence: Vec<Evidence>,
+    /// Try at most this many signatures.
+    pub max_signatures: u32,
+}
+
+/// Verify per the trust policy.
+pub fn verify(request: &VerifyRequest) -> Outcome {
+    let document = match trustpolicy::load(request.policy.kind, &request.policy.content) {
+        Ok(d) => d,
+        Err(e) => return Outcome::failed(FailureKind::TrustPolicy, e.to_string(), None),
+    };
+    let policy = match document.select(&request.target.selector()) {
+        Ok(p) => p,
+        Err(e) => return Outcome::failed(FailureKind::NoApplicablePolicy, e.to_string(), None),
+    };
+    let applied = AppliedPolicy::from(policy);
+    if policy.level == trustpolicy::Level::Skip {
+        return Outcome {
+            decision: Decision::Skipped,
+            policy: Some(applied),
+            failure: None,
+            signatures: Vec::new(),
+            verified_index: None,
+        };
+    }
+    if request.signatures.is_empty() {
+        return Outcome::failed(
+            FailureKind::SignatureRetrieval,
+            format!(
+                "no signature is associated with {}, make sure the artifact was signed successfully",
+                Q(request.target.display())
+            ),
+            Some(applied),
+        );
+    }
+    if request.signatures.len() > MAX_SIGNATURES {
+        return Outcome::failed(
+            FailureKind::InvalidInput,
+            format!(
+                "{} signatures exceed the limit of {MAX_SIGNATURES} per request",
+                request.signatures.len()
+            ),
+            Some(applied),
+        );
+    }
+    let max = usize::try_from(request.max_signatures.max(1)).unwrap_or(usize::MAX);
+    let context = Context {
+        policy,
+        stores: &request.trust_stores,
+        time: request.verification_time,
+        evidence: &request.revocation_evidence,
+        target: &request.target,
+        user_metadata: &request.user_metadata,
+    };
+    let mut signatures = Vec::new();
+    for (index, input) in request.signatures.iter().enumerate().take(max) {
+        let outcome = context.verify_signature(index, input);
+        let verified = outcome.failure.is_none();
+        signatures.push(outcome);
+        if verified {
+            return Outcome {
+                decision: Decision::Verified,
+                policy: Some(applied),
+                failure: None,
+                verified_index: u32::try_from(index).ok(),
+                signatures,
+            };
+        }
+    }
+    let failure = overall_failure(&signatures, request, max);
+    Outcome {
+        decision: Decision::Failed,
+        policy: Some(applied),
+        failure: Some(failure),
+        signatures,
+        verified_index: None,
+    }
+}
+
+/// notation's final message: a trust store problem is reported as such; otherwise the
+/// blob verifier reports the signature's own error, and the OCI verifier the generic
+/// "failed for all the signatures" (per-signature reasons are in the outcome).
+fn overall_failure(signatures: &[SignatureOutcome], request: &VerifyRequest, max: usize) -> Failure {
+    let failures: Vec<&Failure> = signatures.iter().filter_map(|s| s.failure.as_ref()).collect();
+    if let Some(store) = failures.iter().find(|f| f.kind == FailureKind::TrustStore) {
+        return (*store).clone();
+    }
+    let most_specific = failures
+        .iter()
+        .max_by_key(|f| rank(f.kind))
+        .map(|f| f.kind)
+        .unwrap_or(FailureKind::Integrity);
+    match &request.target {
+        Target::Blob { .. } => failures
+            .first()
+            .map(|f| (*f).clone())
+            .unwrap_or_else(|| Failure::new(most_specific, "signature verification failed")),
+        Target::Oci { reference, .. } => {
+            let mut message =
+                format!("signature verification failed for all the signatures associated with {reference}");
+            if request.signatures.len() > max {
+                message.push_str(&format!(
+                    " (signature evaluation stopped. The configured limit of {max} signatures to verify per artifact exceeded)"
+                ));
+            }
+            Failure::new(most_specific, message)
+        }
+    }
+}
+
+/// How far a signature got: later validations are more specific failures.
+fn rank(kind: FailureKind) -> u8 {
+    match kind {
+        FailureKind::Integrity => 1,
+        FailureKind::Authenticity => 2,
+        FailureKind::Expiry => 3,
+        FailureKind::AuthenticTimestamp => 4,
+        FailureKind::Revocation => 5,
+        FailureKind::UserMetadata => 6,
+        _ => 0,
+    }
+}
+
+/// What one signature is verified against.
+pub(crate) struct Context<'a> {
+    pub policy: &'a TrustPolicy,
+    pub stores: &'a TrustStores,
+    pub time: Instant,
+    pub evidence: &'a [Evidence],
+    pub target: &'a Target,
+    pub user_metadata: &'a [(String, String)],
+}
+
+/// Results of one signature so far.
+struct Progress {
+    outcome: SignatureOutcome,
+}
+
+impl Progress {
+    /// Record a validation; `Err` stops this signature (enforced failure).
+    fn record(
+        &mut self,
+        check: Check,
+        action: Action,
+        result: Result<String, (FailureKind, String)>,
+    ) -> Result<(), ()> {
+        match result {
+            Ok(note) => {
+                self.outcome.results.push(ValidationResult {
+                    check,
+                    action,
+                    status: ValidationStatus::Passed,
+                    message: (!note.is_empty()).then_some(note),
+                });
+                Ok(())
+            }
+            Err((kind, message)) => {
+                self.outcome.results.push(ValidationResult {
+                    check,
+                    action,
+                    status: ValidationStatus::Failed,
+                    message: Some(message.clone()),
+                });
+                if action == Action::Enforce {
+                    self.outcome.failure = Some(Failure::new(kind, message));
+                    Err(())
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn skipped(&mut self, check: Check) {
+        self.outcome.results.push(ValidationResult {
+            check,
+            action: Action::Skip,
+            status: ValidationStatus::Skipped,
+            message: None,
+        });
+    }
+
+    fn fail(&mut self, kind: FailureKind, message: String) {
+        self.outcome.failure = Some(Failure::new(kind, message));
+    }
+}
+
+impl Context<'_> {
+    fn action(&self, check: Check) -> Action {
+        self.policy.actions.get(check)
+    }
+
+    fn verify_signature(&self, index: usize, input: &SignatureInput) -> SignatureOutcome {
+        let mut progress = Progress {
+            outcome: SignatureOutcome {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                media_type: input.media_type.clone(),
+                manifest_digest: input.manifest_digest.clone(),
+                results: Vec::new(),
+                failure: None,
+                envelope: None,
+            },
+        };
+        // The checks stop at the first enforced failure.
+        let _ = self.run(input, &mut progress);
+        progress.outcome
+    }
+
+    fn run(&self, input: &SignatureInput, progress: &mut Progress) -> Result<(), ()> {
+        // Integrity: always enforced.
+        let action = self.action(Check::Integrity);
+        let content = match integrity(input) {
+            Ok(content) => {
+                progress.outcome.envelope = Some(inspect::envelope_info(&input.media_type, &content));
+                progress.record(Check::Integrity, action, Ok(String::new()))?;
+                content
+            }
+            Err(message) => {
+                if let Ok(envelope) = Envelope::parse(&input.media_type, &input.envelope) {
+                    if let Ok(content) = envelope.content() {
+                        progress.outcome.envelope =
+                            Some(inspect::envelope_info(&input.media_type, &content));
+                    }
+                }
+                progress.record(
+                    Check::Integrity,
+                    Action::Enforce,
+                    Err((FailureKind::Integrity, message)),
+                )?;
+                return Err(());
+            }
+        };
+        let si = &content.signer_info;
+
+        // Authenticity: trust store, then trusted identity, as one result.
+        let action = self.action(Check::Authenticity);
+        if action == Action::Skip {
+            progress.skipped(Check::Authenticity);
+        } else {
+            // A trust store that cannot be loaded fails authenticity; its kind lets the
+            // overall failure report the store problem itself, as notation does.
+            progress.record(Check::Authenticity, action, authenticity::check(self, si))?;
+        }
+
+        // Expiry.
+        let action = self.action(Check::Expiry);
+        if action == Action::Skip {
+            progress.skipped(Check::Expiry);
+        } else {
+            let result = match si.expiry {
+                Some(expiry) if self.time >= expiry => Err((
+                    FailureKind::Expiry,
+                    format!("digital signature has expired on {}", Q(&expiry.rfc1123z())),
+                )),
+                Some(expiry) => Ok(format!("expires on {}", expiry.rfc1123z())),
+                None => Ok(String::new()),
+            };
+            progress.record(Check::Expiry, action, result)?;
+        }
+
+        // Authentic timestamp.
+        let action = self.action(Check::AuthenticTimestamp);
+        if action == Action::Skip {
+            progress.skipped(Check::AuthenticTimestamp);
+        } else {
+            let result = authentic_timestamp::check(self, si)
+                .map_err(|m| (FailureKind::AuthenticTimestamp, m));
+            progress.record(Check::AuthenticTimestamp, action, result)?;
+        }
+
+        // Revocation.
+        let action = self.action(Check::Revocation);
+        if action == Action::Skip {
+            progress.skipped(Check::Revocation);
+        } else {
+            let result = revocation::check_chain(
+                &si.certificate_chain,
+                self.evidence,
+                ChainPurpose::CodeSigning,
+            )
+            .map_err(|m| (FailureKind::Revocation, m));
+            progress.record(Check::Revocation, action, result)?;
+        }
+
+        // The payload must describe this artifact.
+        let signed = match payload::parse(&content.payload.content) {
+            Ok(d) => d,
+            Err(e) => {
+                progress.fail(FailureKind::Integrity, e);
+                return Err(());
+            }
+        };
+        let matches = match self.target {
+            Target::Oci { descriptor, .. } => {
+                signed.same_content(descriptor).then_some(()).ok_or("content descriptor mismatch")
+            }
+            Target::Blob {
+                media_type,
+                digest,
+                size,
+                ..
+            } => {
+                let same = signed.digest == *digest
+                    && signed.size == *size
+                    && media_type.as_ref().is_none_or(|m| *m == signed.media_type);
+                same.then_some(())
+                    .ok_or("integrity check failed. signature does not match the given blob")
+            }
+        };
+        if let Err(message) = matches {
+            progress.fail(FailureKind::Integrity, message.to_owned());
+            return Err(());
+        }
+        let missing = self
+            .user_metadata
+            .iter()
+            .any(|(k, v)| signed.annotations.get(k) != Some(v));
+        if missing {
+            progress.fail(
+                FailureKind::UserMetadata,
+                "unable to find specified metadata in the signature".to_owned(),
+            );
+            return Err(());
+        }
+        Ok(())
+    }
+}
+
+/// Integrity: parse by media type, verify the signature and chain, check the payload
+/// content type, and refuse critical attributes this verifier does not implement.
+fn integrity(input: &SignatureInput) -> Result<EnvelopeContent, String> {
+    let envelope = Envelope::parse(&input.media_type, &input.envelope)
+        .map_err(|e| format!("unable to parse the digital signature, error : {e}"))?;
+    let content = envelope.verify().map_err(|e| e.to_string())?;
+    if content.payload.content_type != PAYLOAD_CONTENT_TYPE {
+        return Err(format!(
+            "payload content type {} not supported",
+            Q(&content.payload.content_type)
+        ));
+    }
+    for extended in &content.signer_info.extended_attributes {
+        if extended.key == attr::VERIFICATION_PLUGIN {
+            return Err(format!(
+                "digital signature requires verification plugin {}; plugins are not supported by this verifier, so the signature cannot be verified",
+                Q(&extended.value)
+            ));
+        }
+        if extended.critical && extended.key != attr::VERIFICATION_PLUGIN_MIN_VERSION {
+            return Err(format!(
+                "signature envelope has critical attribute {} that this verifier does not understand",
+                Q(&extended.key)
+            ));
+        }
+    }
+    Ok(content)
+}
+
+/// Validate a policy document and describe its statements.
+pub fn check_policy(policy: &PolicyInput) -> Result<Vec<AppliedPolicy>, Failure> {
+    let document = trustpolicy::load(policy.kind, &policy.content)
+        .map_err(|e| Failure::new(FailureKind::TrustPolicy, e.to_string()))?;
+    Ok(document.policies.iter().map(AppliedPolicy::from).collect())
+}
+
+/// The statement that applies to `selector`.
+pub fn select_policy(policy: &PolicyInput, selector: &Selector) -> Result<AppliedPolicy, Failure> {
+    let document = trustpolicy::load(policy.kind, &policy.content)
+        .map_err(|e| Failure::new(FailureKind::TrustPolicy, e.to_string()))?;
+    document
+        .select(selector)
+        .map(AppliedPolicy::from)
+        .map_err(|e| Failure::new(FailureKind::NoApplicablePolicy, e.to_string()))
+}
