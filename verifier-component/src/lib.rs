@@ -25,9 +25,6 @@ pub mod x509;
 #[cfg(feature = "sign")]
 pub mod sign;
 
-#[cfg(feature = "component")]
-mod component;
-
 pub use envelope::{Envelope, EnvelopeContent, EnvelopeError, SignerInfo, SigningScheme};
 pub use inspect::inspect;
 pub use outcome::{

@@ -406,16 +406,18 @@ mod encode {
                 Value::Text(request.signing_agent.clone()),
             ));
         }
-        unprotected.push((
-            Value::Integer(33.into()),
-            Value::Array(
-                request
-                    .certificate_chain
-                    .iter()
-                    .map(|c| Value::Bytes(c.clone()))
-                    .collect(),
-            ),
-        ));
+        if !request.certificate_chain.is_empty() {
+            unprotected.push((
+                Value::Integer(33.into()),
+                Value::Array(
+                    request
+                        .certificate_chain
+                        .iter()
+                        .map(|c| Value::Bytes(c.clone()))
+                        .collect(),
+                ),
+            ));
+        }
         if let Some(token) = &request.timestamp_token {
             unprotected.push((Value::Text(attr::TIMESTAMP_SIGNATURE.into()), Value::Bytes(token.clone())));
         }

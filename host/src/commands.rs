@@ -1,0 +1,98 @@
+//! One thin module per command: gather inputs, ask the engine, render.
+
+pub mod blob;
+pub mod cert;
+pub mod inspect;
+pub mod policy;
+pub mod verify;
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use notary_verifier::Instant;
+
+use crate::output::Rendered;
+
+/// Print a rendering and turn it into an exit code.
+pub fn emit(rendered: &Rendered) -> ExitCode {
+    // Warnings first, as notation prints them before the result.
+    eprint!("{}", rendered.stderr);
+    print!("{}", rendered.stdout);
+    let _ = std::io::stdout().flush();
+    if rendered.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `key=value` pairs, split at the first `=`; empty keys or values are refused.
+pub fn parse_metadata(pairs: &[String], flag: &str) -> Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("could not parse flag {flag}: key-value pair requires \"=\" as separator"),
+        })
+        .collect()
+}
+
+/// The verification time: `--verify-at`, else now.
+pub fn verification_time(verify_at: Option<&str>) -> Result<Instant> {
+    match verify_at {
+        Some(text) => match Instant::parse_rfc3339(text) {
+            Some(t) => Ok(t.utc()),
+            None => bail!("--verify-at {text:?} is not an RFC 3339 time (e.g. 2025-01-31T12:00:00Z)"),
+        },
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|_| anyhow::anyhow!("the system clock is before 1970"))?;
+            Ok(Instant::from_unix(
+                i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+                now.subsec_nanos(),
+            ))
+        }
+    }
+}
+
+/// `--max-signatures` must be positive.
+pub fn max_signatures(value: i64) -> Result<usize> {
+    if value <= 0 {
+        bail!("max-signatures value {value} must be a positive number");
+    }
+    Ok(usize::try_from(value).unwrap_or(usize::MAX))
+}
+
+/// Ask `question [y/N]` on stdout; only `y`/`yes` confirm. EOF declines.
+pub fn confirm(question: &str) -> bool {
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+        return false;
+    }
+    let answer = line.trim().to_lowercase();
+    answer == "y" || answer == "yes"
+}
+
+/// Write a file with mode 0600 (directories 0700), replacing it atomically.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

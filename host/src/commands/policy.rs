@@ -1,0 +1,66 @@
+//! `hsm-notary policy import|show`: the OCI trust policy of the configuration directory.
+//! A document is validated as a whole (by the verifier) before it is written.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use notary_verifier::{DocumentKind, FailureKind, PolicyInput};
+
+use super::{confirm, write_private};
+use crate::config::{self, ConfigDir, LEGACY_OCI_POLICY, OCI_POLICY};
+use crate::engine::Verifier;
+
+/// `policy import FILE [--force]`.
+pub fn import(engine: &dyn Verifier, config: &ConfigDir, file: &std::path::Path, force: bool) -> Result<ExitCode> {
+    let content = std::fs::read(file)
+        .with_context(|| format!("failed to read OCI trust policy configuration: {}", file.display()))?;
+    let policy = PolicyInput {
+        kind: DocumentKind::Oci,
+        content,
+    };
+    if let Err(failure) = engine.check_policy(&policy)? {
+        if failure.kind == FailureKind::TrustPolicy && failure.message.starts_with("malformed trust policy") {
+            bail!("failed to parse OCI trust policy configuration: {}", failure.message);
+        }
+        bail!("failed to validate OCI trust policy configuration: {}", failure.message);
+    }
+    let existing_is_valid = config
+        .oci_policy()
+        .ok()
+        .and_then(|p| engine.check_policy(&p).ok())
+        .is_some_and(|r| r.is_ok());
+    if existing_is_valid {
+        if force {
+            eprintln!("Warning: existing OCI trust policy configuration will be overwritten");
+        } else if !confirm("The OCI trust policy configuration already exists, do you want to overwrite it?") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let target = config.root().join(OCI_POLICY);
+    write_private(&target, &policy.content)
+        .map_err(|e| anyhow::anyhow!("failed to write OCI trust policy configuration: {e}"))?;
+    let absolute = std::fs::canonicalize(&target).unwrap_or(target);
+    println!("Successfully imported OCI trust policy configuration to {}.", absolute.display());
+    let legacy = config.root().join(LEGACY_OCI_POLICY);
+    if legacy.symlink_metadata().is_ok() {
+        match std::fs::remove_file(&legacy) {
+            Ok(()) => println!("Deleted old trust policy configuration {LEGACY_OCI_POLICY}."),
+            Err(e) => eprintln!("Warning: failed to delete old trust policy configuration {LEGACY_OCI_POLICY}: {e}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `policy show`: the document as stored; a warning when it is invalid.
+pub fn show(engine: &dyn Verifier, config: &ConfigDir) -> Result<ExitCode> {
+    let policy = config.oci_policy().context("failed to show trust policy")?;
+    if let Err(failure) = engine.check_policy(&policy)? {
+        eprintln!(
+            "Existing OCI trust policy configuration is invalid, you may update or create a new one via `hsm-notary policy import <path-to-policy.json>`. {}",
+            failure.message
+        );
+    }
+    let _ = config::OCI_POLICY;
+    print!("{}", String::from_utf8_lossy(&policy.content));
+    Ok(ExitCode::SUCCESS)
+}

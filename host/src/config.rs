@@ -1,0 +1,120 @@
+//! The configuration directory, in notation's layout:
+//!
+//! ```text
+//! {config}/trustpolicy.oci.json            OCI trust policy (legacy name: trustpolicy.json)
+//! {config}/trustpolicy.blob.json           blob trust policy
+//! {config}/truststore/x509/{ca,signingAuthority,tsa}/{store}/{cert files}
+//! ```
+//!
+//! chosen by `--config-dir`, else `HSM_NOTARY_CONFIG`, else `$XDG_CONFIG_HOME/hsm-notary`
+//! (`~/.config/hsm-notary`).
+
+pub mod truststore;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use notary_verifier::{DocumentKind, PolicyInput};
+
+const POLICY_LINK: &str = "https://notaryproject.dev/docs/quickstart/#create-a-trust-policy";
+
+/// File name of the OCI trust policy.
+pub const OCI_POLICY: &str = "trustpolicy.oci.json";
+/// Legacy file name of the OCI trust policy.
+pub const LEGACY_OCI_POLICY: &str = "trustpolicy.json";
+/// File name of the blob trust policy.
+pub const BLOB_POLICY: &str = "trustpolicy.blob.json";
+
+/// The configuration directory.
+#[derive(Clone, Debug)]
+pub struct ConfigDir {
+    root: PathBuf,
+}
+
+impl ConfigDir {
+    /// Resolve the directory from an explicit path or the environment.
+    pub fn resolve(explicit: Option<&Path>) -> Result<Self> {
+        if let Some(path) = explicit {
+            return Ok(Self::at(path));
+        }
+        if let Some(path) = std::env::var_os("HSM_NOTARY_CONFIG") {
+            return Ok(Self::at(Path::new(&path)));
+        }
+        let base = match std::env::var_os("XDG_CONFIG_HOME") {
+            Some(dir) => PathBuf::from(dir),
+            None => match std::env::var_os("HOME") {
+                Some(home) => PathBuf::from(home).join(".config"),
+                None => bail!("cannot locate a configuration directory: set HSM_NOTARY_CONFIG, XDG_CONFIG_HOME or HOME, or pass --config-dir"),
+            },
+        };
+        Ok(Self::at(&base.join("hsm-notary")))
+    }
+
+    /// A directory at `path`.
+    pub fn at(path: &Path) -> Self {
+        Self {
+            root: path.to_path_buf(),
+        }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The trust store root (`truststore/`).
+    pub fn trust_store_dir(&self) -> PathBuf {
+        self.root.join("truststore")
+    }
+
+    /// Read the OCI trust policy: `trustpolicy.oci.json`, else `trustpolicy.json`.
+    pub fn oci_policy(&self) -> Result<PolicyInput> {
+        let primary = self.root.join(OCI_POLICY);
+        let path = if primary.symlink_metadata().is_ok() {
+            primary
+        } else {
+            self.root.join(LEGACY_OCI_POLICY)
+        };
+        read_policy(&path, DocumentKind::Oci)
+    }
+
+    /// Read the blob trust policy.
+    pub fn blob_policy(&self) -> Result<PolicyInput> {
+        read_policy(&self.root.join(BLOB_POLICY), DocumentKind::Blob)
+    }
+}
+
+/// Read a trust policy file: a regular file (not a symlink), within the size limit.
+pub fn read_policy(path: &Path, kind: DocumentKind) -> Result<PolicyInput> {
+    let meta = match path.symlink_metadata() {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("trust policy is not present. To create a trust policy, see: {POLICY_LINK}")
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot access {}", path.display())),
+    };
+    if !meta.file_type().is_file() {
+        bail!(
+            "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: {POLICY_LINK}"
+        );
+    }
+    if meta.len() > notary_verifier::trustpolicy::MAX_POLICY_SIZE as u64 {
+        bail!(
+            "trust policy {} is {} bytes, over the limit of {} bytes",
+            path.display(),
+            meta.len(),
+            notary_verifier::trustpolicy::MAX_POLICY_SIZE
+        );
+    }
+    let content = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            anyhow::anyhow!(
+                "unable to read trust policy due to file permissions, please verify the permissions of {}",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("reading {}", path.display()))
+        }
+    })?;
+    Ok(PolicyInput { kind, content })
+}

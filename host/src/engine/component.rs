@@ -1,0 +1,539 @@
+//! The verifier component embedded with wasmtime.
+//!
+//! The component is compiled once per process and pre-instantiated; every call gets a
+//! fresh `Store` (so no state survives between verifications) with a memory limit and a
+//! fuel budget, so a hostile input can neither exhaust memory nor spin. The compiled
+//! code is cached on disk, keyed by the component's hash and wasmtime's compatibility
+//! hash, because loading a precompiled component takes under a millisecond where
+//! Cranelift takes about half a second.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+use notary_verifier as nv;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+
+use super::Verifier;
+
+#[allow(unsafe_code, missing_docs, clippy::all, reason = "wasmtime bindgen output")]
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "verifier-component",
+        path: "../wit",
+    });
+}
+
+use bindings::VerifierComponentPre;
+use bindings::exports::notary::verifier::types as wit;
+
+/// The component this binary was built with.
+pub const COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_WASM"));
+
+/// Linear memory one verification may use.
+const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+/// Fuel for one call: far above any real verification (a few hundred million units),
+/// low enough that a runaway input stops within seconds.
+const FUEL: u64 = 20_000_000_000;
+
+struct State {
+    limits: StoreLimits,
+}
+
+/// The embedded component, compiled and pre-instantiated.
+pub struct ComponentEngine {
+    engine: Engine,
+    pre: VerifierComponentPre<State>,
+    /// SHA-256 of the component bytes.
+    pub component_sha256: String,
+}
+
+impl ComponentEngine {
+    /// The component built into this binary, compiled once (or loaded from the cache).
+    pub fn load_default() -> Result<Self> {
+        Self::new(COMPONENT, cache_dir().as_deref())
+    }
+
+    /// Compile `wasm` (consulting `cache` for a precompiled copy) and pre-instantiate it.
+    pub fn new(wasm: &[u8], cache: Option<&Path>) -> Result<Self> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config)?;
+        let component_sha256 = hex(&Sha256::digest(wasm));
+        let component = load_component(&engine, wasm, &component_sha256, cache)?;
+        let linker = Linker::<State>::new(&engine);
+        let pre = VerifierComponentPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Self {
+            engine,
+            pre,
+            component_sha256,
+        })
+    }
+
+    /// The names the component imports (none: it needs nothing from its host).
+    pub fn imports(&self) -> Vec<String> {
+        self.pre
+            .instance_pre()
+            .component()
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    /// The names the component exports.
+    pub fn exports(&self) -> Vec<String> {
+        self.pre
+            .instance_pre()
+            .component()
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&bindings::VerifierComponent, &mut Store<State>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+            },
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_fuel(FUEL)?;
+        let instance = self.pre.instantiate(&mut store)?;
+        f(&instance, &mut store).map_err(|e| anyhow!("verifier component failed: {e:?}"))
+    }
+}
+
+fn load_component(engine: &Engine, wasm: &[u8], sha: &str, cache: Option<&Path>) -> Result<Component> {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let key = format!("verifier-{}-{:016x}.cwasm", &sha[..16], hasher.finish());
+    if let Some(dir) = cache {
+        let path = dir.join(&key);
+        if let Ok(bytes) = std::fs::read(&path) {
+            // SAFETY: the file was written by `precompile_component` below for this exact
+            // component and engine configuration (both are in its name) in a directory
+            // only this user writes; wasmtime additionally checks the header.
+            #[allow(unsafe_code)]
+            if let Ok(component) = unsafe { Component::deserialize(engine, &bytes) } {
+                return Ok(component);
+            }
+        }
+        let compiled = engine.precompile_component(wasm)?;
+        if std::fs::create_dir_all(dir).is_ok() {
+            // Write then rename, so a concurrent reader never sees half a file.
+            let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+            if std::fs::write(&tmp, &compiled).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `compiled` was just produced by this engine.
+        return unsafe { Component::deserialize(engine, &compiled) }
+            .map_err(|e| anyhow!("loading the freshly compiled verifier component: {e}"));
+    }
+    Component::new(engine, wasm).map_err(|e| anyhow!("compiling the verifier component: {e}"))
+}
+
+/// `$HSM_NOTARY_CACHE`, else `$XDG_CACHE_HOME/hsm-notary`, else `~/.cache/hsm-notary`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("HSM_NOTARY_CACHE") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("hsm-notary"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("hsm-notary"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Verifier for ComponentEngine {
+    fn verify(&self, request: &nv::VerifyRequest) -> Result<nv::Outcome> {
+        let request = convert::request(request);
+        let outcome = self.call(|i, s| i.notary_verifier_verifier().call_verify(s, &request))?;
+        Ok(convert::outcome(outcome))
+    }
+
+    fn check_policy(
+        &self,
+        policy: &nv::PolicyInput,
+    ) -> Result<Result<Vec<nv::AppliedPolicy>, nv::Failure>> {
+        let policy = convert::policy(policy);
+        let result = self.call(|i, s| i.notary_verifier_verifier().call_check_policy(s, &policy))?;
+        Ok(result
+            .map(|list| list.into_iter().map(convert::applied).collect())
+            .map_err(convert::failure))
+    }
+
+    fn select_policy(
+        &self,
+        policy: &nv::PolicyInput,
+        selector: &nv::Selector,
+    ) -> Result<Result<nv::AppliedPolicy, nv::Failure>> {
+        let policy = convert::policy(policy);
+        let selector = match selector {
+            nv::Selector::OciReference(r) => wit::PolicySelector::OciReference(r.clone()),
+            nv::Selector::BlobPolicyName(n) => wit::PolicySelector::BlobPolicyName(n.clone()),
+        };
+        let result = self.call(|i, s| {
+            i.notary_verifier_verifier()
+                .call_select_policy(s, &policy, &selector)
+        })?;
+        Ok(result.map(convert::applied).map_err(convert::failure))
+    }
+
+    fn load_trust_store(
+        &self,
+        stores: &nv::TrustStores,
+        store_type: nv::StoreType,
+        name: &str,
+    ) -> Result<Result<Vec<nv::CertificateSummary>, nv::Failure>> {
+        let stores = convert::stores(stores);
+        let store_type = convert::store_type(store_type);
+        let result = self.call(|i, s| {
+            i.notary_verifier_verifier()
+                .call_load_trust_store(s, &stores, store_type, name)
+        })?;
+        Ok(result
+            .map(|list| list.into_iter().map(convert::certificate).collect())
+            .map_err(convert::failure))
+    }
+
+    fn inspect(
+        &self,
+        signature: &nv::SignatureInput,
+    ) -> Result<Result<nv::EnvelopeInfo, nv::Failure>> {
+        let signature = convert::signature(signature);
+        let result = self.call(|i, s| i.notary_verifier_verifier().call_inspect(s, &signature))?;
+        Ok(result.map(convert::envelope).map_err(convert::failure))
+    }
+
+    fn check_authentic_timestamp(
+        &self,
+        request: &nv::VerifyRequest,
+    ) -> Result<nv::ValidationResult> {
+        let request = convert::request(request);
+        let result = self.call(|i, s| {
+            i.notary_verifier_verifier()
+                .call_check_authentic_timestamp(s, &request)
+        })?;
+        Ok(convert::result(result))
+    }
+
+    fn check_timestamp_token(
+        &self,
+        request: &nv::VerifyRequest,
+        token: &[u8],
+        signature_value: &[u8],
+        signing_chain: &[Vec<u8>],
+    ) -> Result<nv::ValidationResult> {
+        let request = convert::request(request);
+        let result = self.call(|i, s| {
+            i.notary_verifier_verifier().call_check_timestamp_token(
+                s,
+                &request,
+                token,
+                signature_value,
+                signing_chain,
+            )
+        })?;
+        Ok(convert::result(result))
+    }
+}
+
+/// Crate types ↔ WIT types. The mirror of `verifier-component/component`.
+mod convert {
+    use notary_verifier as nv;
+    use nv::outcome as o;
+
+    use super::wit;
+
+    fn instant_in(i: nv::Instant) -> wit::Instant {
+        wit::Instant {
+            seconds: i.seconds,
+            nanoseconds: i.nanos,
+            utc_offset_seconds: i.offset_seconds,
+        }
+    }
+
+    fn instant_out(i: wit::Instant) -> nv::Instant {
+        nv::Instant {
+        offset_seconds: i.utc_offset_seconds,
+        ..nv::Instant::from_unix(i.seconds, i.nanoseconds)
+    }
+    }
+
+    fn descriptor_in(d: &nv::Descriptor) -> wit::Descriptor {
+        wit::Descriptor {
+            media_type: d.media_type.clone(),
+            digest: d.digest.clone(),
+            size: d.size,
+            artifact_type: d.artifact_type.clone(),
+            annotations: d.annotations.clone().into_iter().collect(),
+        }
+    }
+
+    fn descriptor_out(d: wit::Descriptor) -> nv::Descriptor {
+        nv::Descriptor {
+            media_type: d.media_type,
+            digest: d.digest,
+            size: d.size,
+            artifact_type: d.artifact_type,
+            annotations: d.annotations.into_iter().collect(),
+        }
+    }
+
+    pub fn store_type(t: nv::StoreType) -> wit::TrustStoreType {
+        match t {
+            nv::StoreType::Ca => wit::TrustStoreType::Ca,
+            nv::StoreType::SigningAuthority => wit::TrustStoreType::SigningAuthority,
+            nv::StoreType::Tsa => wit::TrustStoreType::Tsa,
+        }
+    }
+
+    pub fn stores(stores: &nv::TrustStores) -> Vec<wit::TrustStore> {
+        stores
+            .stores
+            .iter()
+            .map(|s| wit::TrustStore {
+                store_type: store_type(s.store_type),
+                name: s.name.clone(),
+                files: s
+                    .files
+                    .iter()
+                    .map(|f| wit::TrustStoreFile {
+                        name: f.name.clone(),
+                        content: f.content.clone(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    pub fn policy(p: &nv::PolicyInput) -> wit::PolicyDocument {
+        wit::PolicyDocument {
+            kind: match p.kind {
+                nv::DocumentKind::Oci => wit::PolicyKind::Oci,
+                nv::DocumentKind::Blob => wit::PolicyKind::Blob,
+            },
+            content: p.content.clone(),
+        }
+    }
+
+    pub fn signature(s: &nv::SignatureInput) -> wit::Signature {
+        wit::Signature {
+            media_type: s.media_type.clone(),
+            envelope: s.envelope.clone(),
+            manifest_digest: s.manifest_digest.clone(),
+        }
+    }
+
+    pub fn request(r: &nv::VerifyRequest) -> wit::VerifyRequest {
+        wit::VerifyRequest {
+            policy: policy(&r.policy),
+            trust_stores: stores(&r.trust_stores),
+            target: match &r.target {
+                nv::Target::Oci {
+                    reference,
+                    descriptor,
+                } => wit::Target::Oci(wit::OciTarget {
+                    reference: reference.clone(),
+                    descriptor: descriptor_in(descriptor),
+                }),
+                nv::Target::Blob {
+                    policy_name,
+                    media_type,
+                    digest,
+                    size,
+                } => wit::Target::Blob(wit::BlobTarget {
+                    policy_name: policy_name.clone(),
+                    media_type: media_type.clone(),
+                    digest: digest.clone(),
+                    size: *size,
+                }),
+            },
+            signatures: r.signatures.iter().map(signature).collect(),
+            user_metadata: r.user_metadata.clone(),
+            verification_time: instant_in(r.verification_time),
+            revocation_evidence: r
+                .revocation_evidence
+                .iter()
+                .map(|e| match e {
+                    nv::Evidence::OcspResponse(b) => wit::RevocationEvidence::OcspResponse(b.clone()),
+                    nv::Evidence::Crl(b) => wit::RevocationEvidence::Crl(b.clone()),
+                    nv::Evidence::Asserted {
+                        certificate_sha256,
+                        status,
+                        source,
+                    } => wit::RevocationEvidence::Asserted(wit::AssertedRevocation {
+                        certificate_sha256: certificate_sha256.clone(),
+                        status: match status {
+                            nv::revocation::Status::Good => wit::RevocationStatus::Good,
+                            nv::revocation::Status::Revoked => wit::RevocationStatus::Revoked,
+                            nv::revocation::Status::Unknown => wit::RevocationStatus::Unknown,
+                        },
+                        source: source.clone(),
+                    }),
+                })
+                .collect(),
+            max_signatures: r.max_signatures,
+        }
+    }
+
+    fn level(l: wit::Level) -> nv::Level {
+        match l {
+            wit::Level::Strict => nv::Level::Strict,
+            wit::Level::Permissive => nv::Level::Permissive,
+            wit::Level::Audit => nv::Level::Audit,
+            wit::Level::Skip => nv::Level::Skip,
+        }
+    }
+
+    fn action(a: wit::Action) -> nv::Action {
+        match a {
+            wit::Action::Enforce => nv::Action::Enforce,
+            wit::Action::Log => nv::Action::Log,
+            wit::Action::Skip => nv::Action::Skip,
+        }
+    }
+
+    fn check(c: wit::Check) -> nv::Check {
+        match c {
+            wit::Check::Integrity => nv::Check::Integrity,
+            wit::Check::Authenticity => nv::Check::Authenticity,
+            wit::Check::AuthenticTimestamp => nv::Check::AuthenticTimestamp,
+            wit::Check::Expiry => nv::Check::Expiry,
+            wit::Check::Revocation => nv::Check::Revocation,
+        }
+    }
+
+    pub fn applied(p: wit::AppliedPolicy) -> o::AppliedPolicy {
+        o::AppliedPolicy {
+            statement: p.statement,
+            level: level(p.level),
+            actions: nv::Actions {
+                integrity: action(p.actions.integrity),
+                authenticity: action(p.actions.authenticity),
+                authentic_timestamp: action(p.actions.authentic_timestamp),
+                expiry: action(p.actions.expiry),
+                revocation: action(p.actions.revocation),
+            },
+            verify_timestamp: match p.verify_timestamp {
+                wit::VerifyTimestamp::Always => nv::VerifyTimestamp::Always,
+                wit::VerifyTimestamp::AfterCertExpiry => nv::VerifyTimestamp::AfterCertExpiry,
+            },
+            trust_stores: p.trust_stores,
+            trusted_identities: p.trusted_identities,
+            registry_scopes: p.registry_scopes,
+            global_policy: p.global_policy,
+        }
+    }
+
+    pub fn failure(f: wit::Failure) -> o::Failure {
+        use nv::FailureKind as K;
+        o::Failure {
+            kind: match f.kind {
+                wit::FailureKind::TrustPolicy => K::TrustPolicy,
+                wit::FailureKind::NoApplicablePolicy => K::NoApplicablePolicy,
+                wit::FailureKind::TrustStore => K::TrustStore,
+                wit::FailureKind::SignatureRetrieval => K::SignatureRetrieval,
+                wit::FailureKind::Integrity => K::Integrity,
+                wit::FailureKind::Authenticity => K::Authenticity,
+                wit::FailureKind::AuthenticTimestamp => K::AuthenticTimestamp,
+                wit::FailureKind::Expiry => K::Expiry,
+                wit::FailureKind::Revocation => K::Revocation,
+                wit::FailureKind::UserMetadata => K::UserMetadata,
+                wit::FailureKind::InvalidInput => K::InvalidInput,
+            },
+            message: f.message,
+        }
+    }
+
+    pub fn result(r: wit::ValidationResult) -> o::ValidationResult {
+        o::ValidationResult {
+            check: check(r.check),
+            action: action(r.action),
+            status: match r.status {
+                wit::ValidationStatus::Passed => nv::ValidationStatus::Passed,
+                wit::ValidationStatus::Failed => nv::ValidationStatus::Failed,
+                wit::ValidationStatus::Skipped => nv::ValidationStatus::Skipped,
+            },
+            message: r.message,
+        }
+    }
+
+    pub fn certificate(c: wit::CertificateSummary) -> o::CertificateSummary {
+        o::CertificateSummary {
+            subject: c.subject,
+            issuer: c.issuer,
+            sha256: c.sha256,
+            not_before: instant_out(c.not_before),
+            not_after: instant_out(c.not_after),
+            is_ca: c.is_ca,
+            key: c.key,
+            ocsp_urls: c.ocsp_urls,
+            crl_urls: c.crl_urls,
+        }
+    }
+
+    pub fn envelope(e: wit::EnvelopeInfo) -> o::EnvelopeInfo {
+        o::EnvelopeInfo {
+            media_type: e.media_type,
+            signature_algorithm: e.signature_algorithm,
+            content_type: e.content_type,
+            signing_scheme: e.signing_scheme,
+            signing_time: e.signing_time.map(instant_out),
+            authentic_signing_time: e.authentic_signing_time.map(instant_out),
+            expiry: e.expiry.map(instant_out),
+            extended_attributes: e.extended_attributes,
+            signing_agent: e.signing_agent,
+            timestamp: e.timestamp.map(|t| match t {
+                wit::TimestampInfo::Range(r) => o::TimestampInfo::Range(o::TimestampRange {
+                    lower: instant_out(r.lower),
+                    upper: instant_out(r.upper),
+                    certificates: r.certificates.into_iter().map(certificate).collect(),
+                }),
+                wit::TimestampInfo::Error(e) => o::TimestampInfo::Error(e),
+            }),
+            certificates: e.certificates.into_iter().map(certificate).collect(),
+            payload: descriptor_out(e.payload),
+            digest_algorithm: e.digest_algorithm,
+        }
+    }
+
+    pub fn outcome(o: wit::Outcome) -> o::Outcome {
+        o::Outcome {
+            decision: match o.decision {
+                wit::Decision::Verified => nv::Decision::Verified,
+                wit::Decision::Skipped => nv::Decision::Skipped,
+                wit::Decision::Failed => nv::Decision::Failed,
+            },
+            policy: o.policy.map(applied),
+            failure: o.failure.map(failure),
+            signatures: o
+                .signatures
+                .into_iter()
+                .map(|s| o::SignatureOutcome {
+                    index: s.index,
+                    media_type: s.media_type,
+                    manifest_digest: s.manifest_digest,
+                    results: s.results.into_iter().map(result).collect(),
+                    failure: s.failure.map(failure),
+                    envelope: s.envelope.map(envelope),
+                })
+                .collect(),
+            verified_index: o.verified_index,
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! OCI image layouts on disk (the offline, air-gapped case): resolving a reference,
+//! reading blobs with their digests and sizes checked, and discovering the signature
+//! manifests whose `subject` is the target — by walking every manifest of the layout and
+//! through the `sha256-<hex>` referrers tag index, in both the current and the legacy
+//! signature manifest forms.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::oci::{self, Descriptor, Index, Manifest};
+
+/// How a layout reference names its artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayoutRef {
+    /// `PATH@DIGEST`
+    Digest(String),
+    /// `PATH:TAG`
+    Tag(String),
+}
+
+/// Split `PATH@DIGEST` (last `@`) or `PATH:TAG` (last `:`).
+pub fn parse_reference(reference: &str) -> Result<(PathBuf, LayoutRef)> {
+    let expecting = "Expecting <file_path>:<tag> or <file_path>@<digest>";
+    if let Some((path, digest)) = reference.rsplit_once('@') {
+        if path.is_empty() {
+            bail!("{reference:?}: invalid reference: missing oci-layout file path. {expecting}");
+        }
+        if !oci::is_digest(digest) {
+            bail!("{reference:?}: invalid reference: invalid digest {digest:?}. {expecting}");
+        }
+        return Ok((PathBuf::from(path), LayoutRef::Digest(digest.to_owned())));
+    }
+    if let Some((path, tag)) = reference.rsplit_once(':') {
+        if path.is_empty() {
+            bail!("{reference:?}: invalid reference: missing oci-layout file path. {expecting}");
+        }
+        if tag.is_empty() || tag.contains('/') {
+            bail!("{reference:?}: invalid reference: missing tag or digest. {expecting}");
+        }
+        return Ok((PathBuf::from(path), LayoutRef::Tag(tag.to_owned())));
+    }
+    bail!("{reference:?}: invalid reference: missing tag or digest. {expecting}")
+}
+
+/// A signature found in a layout.
+#[derive(Clone, Debug)]
+pub struct FoundSignature {
+    /// The signature manifest's descriptor.
+    pub manifest: Descriptor,
+    /// The envelope media type (the layer's).
+    pub media_type: String,
+    /// The envelope descriptor.
+    pub envelope: Descriptor,
+}
+
+/// An opened OCI image layout.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+    index: Index,
+}
+
+impl Layout {
+    /// Open the layout at `root` (it must have `oci-layout` and `index.json`).
+    pub fn open(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            bail!("failed to resolve user input reference: input path {} is not a dir", root.display());
+        }
+        let marker = root.join("oci-layout");
+        let marker_text = std::fs::read_to_string(&marker)
+            .with_context(|| format!("{} is not an OCI image layout: cannot read {}", root.display(), marker.display()))?;
+        let marker_json: serde_json::Value = serde_json::from_str(&marker_text)
+            .with_context(|| format!("{} is not valid JSON", marker.display()))?;
+        if marker_json.get("imageLayoutVersion").and_then(|v| v.as_str()).is_none() {
+            bail!("{} has no imageLayoutVersion", marker.display());
+        }
+        let index_path = root.join("index.json");
+        let index_bytes = read_limited(&index_path, oci::MAX_MANIFEST_SIZE)?;
+        let index: Index = serde_json::from_slice(&index_bytes)
+            .with_context(|| format!("{} is not a valid OCI image index", index_path.display()))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            index,
+        })
+    }
+
+    /// The layout's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `index.json`.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The descriptor of the artifact `reference` names.
+    pub fn resolve(&self, reference: &LayoutRef) -> Result<Descriptor> {
+        match reference {
+            LayoutRef::Tag(tag) => self
+                .index
+                .manifests
+                .iter()
+                .rev()
+                .find(|d| d.annotations.get(oci::ANNOTATION_REF_NAME) == Some(tag))
+                .cloned()
+                .with_context(|| format!("{tag}: not found in the OCI layout {}", self.root.display())),
+            LayoutRef::Digest(digest) => {
+                if let Some(d) = self.all_descriptors()?.into_iter().find(|d| &d.digest == digest) {
+                    return Ok(Descriptor {
+                        annotations: Default::default(),
+                        ..d
+                    });
+                }
+                // Not listed: read it and describe it from its content.
+                let path = self.blob_path(digest)?;
+                let bytes = read_limited(&path, oci::MAX_MANIFEST_SIZE)
+                    .with_context(|| format!("{digest}: not found in the OCI layout {}", self.root.display()))?;
+                let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_owned))
+                    .unwrap_or_else(|| oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned());
+                let descriptor = Descriptor {
+                    media_type,
+                    digest: digest.clone(),
+                    size: bytes.len() as u64,
+                    ..Descriptor::default()
+                };
+                oci::check_content(&descriptor, &bytes, "manifest")?;
+                Ok(descriptor)
+            }
+        }
+    }
+
+    fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        if !oci::is_digest(digest) {
+            bail!("invalid digest {digest:?}");
+        }
+        let (algorithm, hex) = digest.split_once(':').context("digest without ':'")?;
+        Ok(self.root.join("blobs").join(algorithm).join(hex))
+    }
+
+    /// Read a blob, checking its size limit, size and digest.
+    pub fn read_blob(&self, descriptor: &Descriptor, limit: u64, what: &str) -> Result<Vec<u8>> {
+        if descriptor.size > limit {
+            bail!(
+                "{what} {} is {} bytes, over the limit of {limit} bytes",
+                descriptor.digest,
+                descriptor.size
+            );
+        }
+        let path = self.blob_path(&descriptor.digest)?;
+        let bytes = read_limited(&path, limit)
+            .with_context(|| format!("reading {what} {} from the OCI layout", descriptor.digest))?;
+        oci::check_content(descriptor, &bytes, what)?;
+        Ok(bytes)
+    }
+
+    /// Every manifest/index descriptor reachable from `index.json`, in discovery order.
+    fn all_descriptors(&self) -> Result<Vec<Descriptor>> {
+        let mut out: Vec<Descriptor> = Vec::new();
+        let mut queue: Vec<Descriptor> = self.index.manifests.clone();
+        let mut visited = 0usize;
+        while let Some(descriptor) = (!queue.is_empty()).then(|| queue.remove(0)) {
+            if out.iter().any(|d| d.digest == descriptor.digest) {
+                continue;
+            }
+            visited += 1;
+            if visited > 10_000 {
+                bail!("OCI layout {} has more than 10000 manifests", self.root.display());
+            }
+            if descriptor.media_type == oci::MEDIA_TYPE_IMAGE_INDEX {
+                if let Ok(bytes) = self.read_blob(&descriptor, oci::MAX_MANIFEST_SIZE, "index") {
+                    if let Ok(index) = serde_json::from_slice::<Index>(&bytes) {
+                        queue.extend(index.manifests);
+                    }
+                }
+            }
+            out.push(descriptor);
+        }
+        Ok(out)
+    }
+
+    /// Signature manifests whose `subject` is `subject_digest`, in discovery order (at most
+    /// `limit` are read; the bool says whether more exist).
+    pub fn signatures(&self, subject_digest: &str, limit: usize) -> Result<(Vec<FoundSignature>, bool)> {
+        let mut found: Vec<FoundSignature> = Vec::new();
+        let mut more = false;
+        for descriptor in self.all_descriptors()? {
+            if descriptor.media_type != oci::MEDIA_TYPE_IMAGE_MANIFEST {
+                continue;
+            }
+            let bytes = self.read_blob(&descriptor, oci::MAX_MANIFEST_SIZE, "manifest")?;
+            let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else {
+                continue;
+            };
+            if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject_digest)
+                || !manifest.is_notary_signature()
+            {
+                continue;
+            }
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            let [layer] = manifest.layers.as_slice() else {
+                bail!(
+                    "signature manifest {} must have exactly one layer, found {}",
+                    descriptor.digest,
+                    manifest.layers.len()
+                );
+            };
+            found.push(FoundSignature {
+                manifest: descriptor.clone(),
+                media_type: layer.media_type.clone(),
+                envelope: layer.clone(),
+            });
+        }
+        Ok((found, more))
+    }
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let meta = path
+        .symlink_metadata()
+        .with_context(|| format!("cannot access {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    if meta.len() > limit {
+        bail!("{} is {} bytes, over the limit of {limit} bytes", path.display(), meta.len());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let d = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
+        assert_eq!(
+            parse_reference(&format!("dir/x@{d}")).expect("digest"),
+            (PathBuf::from("dir/x"), LayoutRef::Digest(d.to_owned()))
+        );
+        assert_eq!(
+            parse_reference("dir/x:v1").expect("tag"),
+            (PathBuf::from("dir/x"), LayoutRef::Tag("v1".to_owned()))
+        );
+        assert!(parse_reference("dir/x").is_err());
+        assert!(parse_reference("dir/x@sha256:zz").is_err());
+    }
+}

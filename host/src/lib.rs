@@ -1,0 +1,11 @@
+//! The `hsm-notary` host: gathers bytes (trust policies, trust stores, OCI layouts,
+//! signature envelopes), asks the verifier component to decide, and reports. The host
+//! never re-implements a verification rule.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod layout;
+pub mod oci;
+pub mod output;

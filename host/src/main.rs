@@ -1,0 +1,85 @@
+//! `hsm-notary`: parse, run, map to an exit code (0 success, 1 failure, as notation).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hsm_notary::cli::{BlobCommand, CertCommand, Cli, Command, PolicyCommand};
+use hsm_notary::commands::{blob, cert, inspect, policy, verify};
+use hsm_notary::config::ConfigDir;
+use hsm_notary::engine;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = ConfigDir::resolve(cli.config_dir.as_deref())?;
+    match cli.command {
+        Command::Verify(args) => verify::run(&args, &config),
+        Command::Inspect(args) => {
+            let engine = engine::engine(args.engine.engine)?;
+            inspect::inspect(engine.as_ref(), &args.reference, args.oci_layout, args.output, args.max_signatures)
+        }
+        Command::List(args) => inspect::list(&args.reference, args.oci_layout, args.max_signatures),
+        Command::Policy(PolicyCommand::Import { file, force, engine }) => {
+            let engine = engine::engine(engine.engine)?;
+            policy::import(engine.as_ref(), &config, &file, force)
+        }
+        Command::Policy(PolicyCommand::Show { engine }) => {
+            let engine = engine::engine(engine.engine)?;
+            policy::show(engine.as_ref(), &config)
+        }
+        Command::Cert(CertCommand::Add { store_type, store, files, engine }) => {
+            let engine = engine::engine(engine.engine)?;
+            cert::add(engine.as_ref(), &config, store_type.into(), &store, &files)
+        }
+        Command::Cert(CertCommand::List { store_type, store }) => {
+            cert::list(&config, store_type.map(Into::into), store.as_deref())
+        }
+        Command::Cert(CertCommand::Show { store_type, store, file, engine }) => {
+            let engine = engine::engine(engine.engine)?;
+            cert::show(engine.as_ref(), &config, store_type.into(), &store, &file)
+        }
+        Command::Cert(CertCommand::Delete { store_type, store, file, all, yes }) => {
+            cert::delete(&config, store_type.into(), &store, file.as_deref(), all, yes)
+        }
+        Command::Blob(BlobCommand::Verify {
+            blob,
+            signature,
+            media_type,
+            policy_name,
+            trust_policy,
+            trust_store,
+            user_metadata,
+            verify_at,
+            output,
+            engine,
+        }) => {
+            let engine = engine::engine(engine.engine)?;
+            blob::verify(
+                engine.as_ref(),
+                &config,
+                &blob,
+                &signature,
+                media_type,
+                policy_name,
+                trust_policy.as_deref(),
+                trust_store.as_deref(),
+                &user_metadata,
+                verify_at.as_deref(),
+                output,
+            )
+        }
+        Command::Blob(BlobCommand::Inspect { signature, output, engine }) => {
+            let engine = engine::engine(engine.engine)?;
+            blob::inspect(engine.as_ref(), &signature, output)
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! OCI image manifests and indexes as far as signatures need them, and the rules that
+//! say which manifests are Notary Project signatures (`signature-specification.md`
+//! §OCI Signatures).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `application/vnd.oci.image.manifest.v1+json`
+pub const MEDIA_TYPE_IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// `application/vnd.oci.image.index.v1+json`
+pub const MEDIA_TYPE_IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// `application/vnd.cncf.notary.signature`
+pub const ARTIFACT_TYPE_NOTARY: &str = "application/vnd.cncf.notary.signature";
+/// `application/vnd.oci.empty.v1+json`
+pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The empty JSON object `{}`, the config of an artifact manifest.
+pub const EMPTY_JSON: &[u8] = b"{}";
+/// Its digest.
+pub const EMPTY_JSON_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+/// Annotation with the signing chain's SHA-256 thumbprints.
+pub const ANNOTATION_THUMBPRINTS: &str = "io.cncf.notary.x509chain.thumbprint#S256";
+/// Annotation with the creation time.
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+/// Annotation naming a tag in an OCI layout's `index.json`.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Largest manifest read (notation's limit).
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+/// Largest signature envelope read (notation's limit).
+pub const MAX_ENVELOPE_SIZE: u64 = 32 * 1024 * 1024;
+
+/// An OCI descriptor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    /// `mediaType`.
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    /// `digest`.
+    pub digest: String,
+    /// `size`.
+    pub size: u64,
+    /// `artifactType`.
+    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// `annotations`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// `data` (base64, embedded content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+/// An image manifest (`application/vnd.oci.image.manifest.v1+json`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `schemaVersion`.
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    /// `mediaType`.
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    /// `artifactType`.
+    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// `config`.
+    pub config: Descriptor,
+    /// `layers`.
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// `subject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    /// `annotations`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An image index (`application/vnd.oci.image.index.v1+json`), also `index.json`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// `schemaVersion`.
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    /// `mediaType`.
+    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
+    pub media_type: String,
+    /// `manifests`.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    /// `annotations`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Whether this manifest is a Notary Project signature: the current form
+    /// (`artifactType` + empty config) or the legacy one (config media type).
+    pub fn is_notary_signature(&self) -> bool {
+        match &self.artifact_type {
+            Some(t) => t == ARTIFACT_TYPE_NOTARY && self.config.media_type == MEDIA_TYPE_EMPTY,
+            None => self.config.media_type == ARTIFACT_TYPE_NOTARY,
+        }
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// Check that fetched bytes are what the descriptor promised (digest and size) — a store
+/// that returns a different object is caught here (CVE-2023-33959).
+pub fn check_content(descriptor: &Descriptor, bytes: &[u8], what: &str) -> Result<()> {
+    if bytes.len() as u64 != descriptor.size {
+        bail!(
+            "{what} {} has {} bytes, but its descriptor says {}",
+            descriptor.digest,
+            bytes.len(),
+            descriptor.size
+        );
+    }
+    let (algorithm, _) = descriptor
+        .digest
+        .split_once(':')
+        .ok_or_else(|| anyhow::anyhow!("{what} has a malformed digest {:?}", descriptor.digest))?;
+    let actual = match algorithm {
+        "sha256" => sha256_digest(bytes),
+        "sha512" => format!(
+            "sha512:{}",
+            sha2::Sha512::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+        other => bail!("{what} {} uses unsupported digest algorithm {other:?}", descriptor.digest),
+    };
+    if actual != descriptor.digest {
+        bail!(
+            "{what} content does not match its digest: expected {}, got {actual}",
+            descriptor.digest
+        );
+    }
+    Ok(())
+}
+
+/// The referrers tag for `digest`: `sha256:abc` → `sha256-abc`.
+pub fn referrers_tag(digest: &str) -> String {
+    digest.replacen(':', "-", 1)
+}
+
+/// Whether `digest` is `algorithm:hex` with a known algorithm and a well-formed hex part.
+pub fn is_digest(digest: &str) -> bool {
+    match digest.split_once(':') {
+        Some(("sha256", hex)) => hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        Some(("sha512", hex)) => hex.len() == 128 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        _ => false,
+    }
+}
