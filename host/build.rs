@@ -16,13 +16,24 @@ fn main() {
         None => build_component(),
     };
     println!("cargo:rerun-if-changed={}", wasm.display());
-    println!("cargo:rustc-env=HSM_NOTARY_COMPONENT_WASM={}", wasm.display());
+    println!(
+        "cargo:rustc-env=HSM_NOTARY_COMPONENT_WASM={}",
+        wasm.display()
+    );
 }
 
 fn build_component() -> PathBuf {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest_dir.parent().expect("host/ is inside the workspace").to_path_buf();
-    for watched in ["verifier-component/src", "verifier-component/component/src", "wit", "Cargo.lock"] {
+    let workspace = manifest_dir
+        .parent()
+        .expect("host/ is inside the workspace")
+        .to_path_buf();
+    for watched in [
+        "verifier-component/src",
+        "verifier-component/component/src",
+        "wit",
+        "Cargo.lock",
+    ] {
         watch(&workspace.join(watched));
     }
     let target_dir = workspace.join("target").join("component");

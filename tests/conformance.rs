@@ -22,13 +22,24 @@ fn conformance_corpus() {
     let known = exceptions().expect("exceptions readable");
 
     let mut per_kind: BTreeMap<String, [usize; 2]> = BTreeMap::new();
-    let mut native_tally = Tally { pass: 0, fail: Vec::new() };
-    let mut wasm_tally = Tally { pass: 0, fail: Vec::new() };
-    let mut cli_tally = Tally { pass: 0, fail: Vec::new() };
+    let mut native_tally = Tally {
+        pass: 0,
+        fail: Vec::new(),
+    };
+    let mut wasm_tally = Tally {
+        pass: 0,
+        fail: Vec::new(),
+    };
+    let mut cli_tally = Tally {
+        pass: 0,
+        fail: Vec::new(),
+    };
     let mut disagreements = Vec::new();
     for case in &cases {
-        let n = run(case, &native as &dyn Verifier).unwrap_or_else(|e| panic!("{}: {e:#}", case.name));
-        let w = run(case, &wasm as &dyn Verifier).unwrap_or_else(|e| panic!("{} (wasm): {e:#}", case.name));
+        let n =
+            run(case, &native as &dyn Verifier).unwrap_or_else(|e| panic!("{}: {e:#}", case.name));
+        let w = run(case, &wasm as &dyn Verifier)
+            .unwrap_or_else(|e| panic!("{} (wasm): {e:#}", case.name));
         if n.observation != w.observation {
             disagreements.push(case.name.clone());
         }
@@ -38,16 +49,24 @@ fn conformance_corpus() {
             entry[0] += 1;
             native_tally.pass += 1;
         } else {
-            native_tally.fail.push(format!("{}: {}", case.name, n.problems.join("; ")));
+            native_tally
+                .fail
+                .push(format!("{}: {}", case.name, n.problems.join("; ")));
         }
         if w.problems.is_empty() {
             wasm_tally.pass += 1;
         } else {
-            wasm_tally.fail.push(format!("{}: {}", case.name, w.problems.join("; ")));
+            wasm_tally
+                .fail
+                .push(format!("{}: {}", case.name, w.problems.join("; ")));
         }
         match run_cli(case, &binary).unwrap_or_else(|e| panic!("{} (cli): {e:#}", case.name)) {
             Some(problems) if problems.is_empty() => cli_tally.pass += 1,
-            Some(problems) => cli_tally.fail.push(format!("{}: {}", case.name, problems.join("; "))),
+            Some(problems) => {
+                cli_tally
+                    .fail
+                    .push(format!("{}: {}", case.name, problems.join("; ")))
+            }
             None => {}
         }
     }
@@ -73,12 +92,27 @@ fn conformance_corpus() {
     };
     let failures: Vec<String> = unexpected(&native_tally.fail)
         .into_iter()
-        .chain(unexpected(&wasm_tally.fail).into_iter().map(|f| format!("[wasm] {f}")))
-        .chain(unexpected(&cli_tally.fail).into_iter().map(|f| format!("[cli] {f}")))
+        .chain(
+            unexpected(&wasm_tally.fail)
+                .into_iter()
+                .map(|f| format!("[wasm] {f}")),
+        )
+        .chain(
+            unexpected(&cli_tally.fail)
+                .into_iter()
+                .map(|f| format!("[cli] {f}")),
+        )
         .collect();
     for f in &failures {
         println!("FAIL {f}");
     }
-    assert!(disagreements.is_empty(), "native and wasm disagree on {disagreements:?}");
-    assert!(failures.is_empty(), "{} conformance failures", failures.len());
+    assert!(
+        disagreements.is_empty(),
+        "native and wasm disagree on {disagreements:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} conformance failures",
+        failures.len()
+    );
 }

@@ -43,7 +43,9 @@ pub fn verification_time(verify_at: Option<&str>) -> Result<Instant> {
     match verify_at {
         Some(text) => match Instant::parse_rfc3339(text) {
             Some(t) => Ok(t.utc()),
-            None => bail!("--verify-at {text:?} is not an RFC 3339 time (e.g. 2025-01-31T12:00:00Z)"),
+            None => {
+                bail!("--verify-at {text:?} is not an RFC 3339 time (e.g. 2025-01-31T12:00:00Z)")
+            }
         },
         None => {
             let now = std::time::SystemTime::now()
@@ -81,7 +83,10 @@ pub fn confirm(question: &str) -> bool {
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     {

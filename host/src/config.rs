@@ -44,7 +44,9 @@ impl ConfigDir {
             Some(dir) => PathBuf::from(dir),
             None => match std::env::var_os("HOME") {
                 Some(home) => PathBuf::from(home).join(".config"),
-                None => bail!("cannot locate a configuration directory: set HSM_NOTARY_CONFIG, XDG_CONFIG_HOME or HOME, or pass --config-dir"),
+                None => bail!(
+                    "cannot locate a configuration directory: set HSM_NOTARY_CONFIG, XDG_CONFIG_HOME or HOME, or pass --config-dir"
+                ),
             },
         };
         Ok(Self::at(&base.join("hsm-notary")))

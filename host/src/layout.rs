@@ -65,14 +65,26 @@ impl Layout {
     /// Open the layout at `root` (it must have `oci-layout` and `index.json`).
     pub fn open(root: &Path) -> Result<Self> {
         if !root.is_dir() {
-            bail!("failed to resolve user input reference: input path {} is not a dir", root.display());
+            bail!(
+                "failed to resolve user input reference: input path {} is not a dir",
+                root.display()
+            );
         }
         let marker = root.join("oci-layout");
-        let marker_text = std::fs::read_to_string(&marker)
-            .with_context(|| format!("{} is not an OCI image layout: cannot read {}", root.display(), marker.display()))?;
+        let marker_text = std::fs::read_to_string(&marker).with_context(|| {
+            format!(
+                "{} is not an OCI image layout: cannot read {}",
+                root.display(),
+                marker.display()
+            )
+        })?;
         let marker_json: serde_json::Value = serde_json::from_str(&marker_text)
             .with_context(|| format!("{} is not valid JSON", marker.display()))?;
-        if marker_json.get("imageLayoutVersion").and_then(|v| v.as_str()).is_none() {
+        if marker_json
+            .get("imageLayoutVersion")
+            .and_then(|v| v.as_str())
+            .is_none()
+        {
             bail!("{} has no imageLayoutVersion", marker.display());
         }
         let index_path = root.join("index.json");
@@ -105,9 +117,15 @@ impl Layout {
                 .rev()
                 .find(|d| d.annotations.get(oci::ANNOTATION_REF_NAME) == Some(tag))
                 .cloned()
-                .with_context(|| format!("{tag}: not found in the OCI layout {}", self.root.display())),
+                .with_context(|| {
+                    format!("{tag}: not found in the OCI layout {}", self.root.display())
+                }),
             LayoutRef::Digest(digest) => {
-                if let Some(d) = self.all_descriptors()?.into_iter().find(|d| &d.digest == digest) {
+                if let Some(d) = self
+                    .all_descriptors()?
+                    .into_iter()
+                    .find(|d| &d.digest == digest)
+                {
                     return Ok(Descriptor {
                         annotations: Default::default(),
                         ..d
@@ -115,11 +133,19 @@ impl Layout {
                 }
                 // Not listed: read it and describe it from its content.
                 let path = self.blob_path(digest)?;
-                let bytes = read_limited(&path, oci::MAX_MANIFEST_SIZE)
-                    .with_context(|| format!("{digest}: not found in the OCI layout {}", self.root.display()))?;
+                let bytes = read_limited(&path, oci::MAX_MANIFEST_SIZE).with_context(|| {
+                    format!(
+                        "{digest}: not found in the OCI layout {}",
+                        self.root.display()
+                    )
+                })?;
                 let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
                     .ok()
-                    .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_owned))
+                    .and_then(|v| {
+                        v.get("mediaType")
+                            .and_then(|m| m.as_str())
+                            .map(str::to_owned)
+                    })
                     .unwrap_or_else(|| oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned());
                 let descriptor = Descriptor {
                     media_type,
@@ -168,14 +194,16 @@ impl Layout {
             }
             visited += 1;
             if visited > 10_000 {
-                bail!("OCI layout {} has more than 10000 manifests", self.root.display());
+                bail!(
+                    "OCI layout {} has more than 10000 manifests",
+                    self.root.display()
+                );
             }
-            if descriptor.media_type == oci::MEDIA_TYPE_IMAGE_INDEX {
-                if let Ok(bytes) = self.read_blob(&descriptor, oci::MAX_MANIFEST_SIZE, "index") {
-                    if let Ok(index) = serde_json::from_slice::<Index>(&bytes) {
-                        queue.extend(index.manifests);
-                    }
-                }
+            if descriptor.media_type == oci::MEDIA_TYPE_IMAGE_INDEX
+                && let Ok(bytes) = self.read_blob(&descriptor, oci::MAX_MANIFEST_SIZE, "index")
+                && let Ok(index) = serde_json::from_slice::<Index>(&bytes)
+            {
+                queue.extend(index.manifests);
             }
             out.push(descriptor);
         }
@@ -184,7 +212,11 @@ impl Layout {
 
     /// Signature manifests whose `subject` is `subject_digest`, in discovery order (at most
     /// `limit` are read; the bool says whether more exist).
-    pub fn signatures(&self, subject_digest: &str, limit: usize) -> Result<(Vec<FoundSignature>, bool)> {
+    pub fn signatures(
+        &self,
+        subject_digest: &str,
+        limit: usize,
+    ) -> Result<(Vec<FoundSignature>, bool)> {
         let mut found: Vec<FoundSignature> = Vec::new();
         let mut more = false;
         for descriptor in self.all_descriptors()? {
@@ -229,7 +261,11 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
         bail!("{} is not a regular file", path.display());
     }
     if meta.len() > limit {
-        bail!("{} is {} bytes, over the limit of {limit} bytes", path.display(), meta.len());
+        bail!(
+            "{} is {} bytes, over the limit of {limit} bytes",
+            path.display(),
+            meta.len()
+        );
     }
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }

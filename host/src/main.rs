@@ -25,10 +25,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(&args, &config),
         Command::Inspect(args) => {
             let engine = engine::engine(args.engine.engine)?;
-            inspect::inspect(engine.as_ref(), &args.reference, args.oci_layout, args.output, args.max_signatures)
+            inspect::inspect(
+                engine.as_ref(),
+                &args.reference,
+                args.oci_layout,
+                args.output,
+                args.max_signatures,
+            )
         }
         Command::List(args) => inspect::list(&args.reference, args.oci_layout, args.max_signatures),
-        Command::Policy(PolicyCommand::Import { file, force, engine }) => {
+        Command::Policy(PolicyCommand::Import {
+            file,
+            force,
+            engine,
+        }) => {
             let engine = engine::engine(engine.engine)?;
             policy::import(engine.as_ref(), &config, &file, force)
         }
@@ -36,20 +46,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = engine::engine(engine.engine)?;
             policy::show(engine.as_ref(), &config)
         }
-        Command::Cert(CertCommand::Add { store_type, store, files, engine }) => {
+        Command::Cert(CertCommand::Add {
+            store_type,
+            store,
+            files,
+            engine,
+        }) => {
             let engine = engine::engine(engine.engine)?;
             cert::add(engine.as_ref(), &config, store_type.into(), &store, &files)
         }
         Command::Cert(CertCommand::List { store_type, store }) => {
             cert::list(&config, store_type.map(Into::into), store.as_deref())
         }
-        Command::Cert(CertCommand::Show { store_type, store, file, engine }) => {
+        Command::Cert(CertCommand::Show {
+            store_type,
+            store,
+            file,
+            engine,
+        }) => {
             let engine = engine::engine(engine.engine)?;
             cert::show(engine.as_ref(), &config, store_type.into(), &store, &file)
         }
-        Command::Cert(CertCommand::Delete { store_type, store, file, all, yes }) => {
-            cert::delete(&config, store_type.into(), &store, file.as_deref(), all, yes)
-        }
+        Command::Cert(CertCommand::Delete {
+            store_type,
+            store,
+            file,
+            all,
+            yes,
+        }) => cert::delete(
+            &config,
+            store_type.into(),
+            &store,
+            file.as_deref(),
+            all,
+            yes,
+        ),
         Command::Blob(BlobCommand::Verify {
             blob,
             signature,
@@ -77,7 +108,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output,
             )
         }
-        Command::Blob(BlobCommand::Inspect { signature, output, engine }) => {
+        Command::Blob(BlobCommand::Inspect {
+            signature,
+            output,
+            engine,
+        }) => {
             let engine = engine::engine(engine.engine)?;
             blob::inspect(engine.as_ref(), &signature, output)
         }

@@ -44,7 +44,11 @@ pub struct Descriptor {
     /// `size`.
     pub size: u64,
     /// `artifactType`.
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     /// `annotations`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -64,7 +68,11 @@ pub struct Manifest {
     #[serde(rename = "mediaType", default)]
     pub media_type: String,
     /// `artifactType`.
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     /// `config`.
     pub config: Descriptor,
@@ -86,7 +94,11 @@ pub struct Index {
     #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
     /// `mediaType`.
-    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub media_type: String,
     /// `manifests`.
     #[serde(default)]
@@ -142,7 +154,10 @@ pub fn check_content(descriptor: &Descriptor, bytes: &[u8], what: &str) -> Resul
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         ),
-        other => bail!("{what} {} uses unsupported digest algorithm {other:?}", descriptor.digest),
+        other => bail!(
+            "{what} {} uses unsupported digest algorithm {other:?}",
+            descriptor.digest
+        ),
     };
     if actual != descriptor.digest {
         bail!(
@@ -161,8 +176,18 @@ pub fn referrers_tag(digest: &str) -> String {
 /// Whether `digest` is `algorithm:hex` with a known algorithm and a well-formed hex part.
 pub fn is_digest(digest: &str) -> bool {
     match digest.split_once(':') {
-        Some(("sha256", hex)) => hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
-        Some(("sha512", hex)) => hex.len() == 128 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        Some(("sha256", hex)) => {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }
+        Some(("sha512", hex)) => {
+            hex.len() == 128
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }
         _ => false,
     }
 }

@@ -52,15 +52,16 @@ pub fn verify(outcome: &Outcome, reference: &str) -> Rendered {
             if warned {
                 out.stdout.push('\n');
             }
-            out.stdout
-                .push_str(&format!("Successfully verified signature for {reference}\n"));
-            if let Some(envelope) = verified.and_then(|s| s.envelope.as_ref()) {
-                if !envelope.payload.annotations.is_empty() {
-                    out.stdout.push_str(
-                        "\nThe artifact was signed with the following user metadata.\n\n",
-                    );
-                    out.stdout.push_str(&metadata_table(&envelope.payload.annotations));
-                }
+            out.stdout.push_str(&format!(
+                "Successfully verified signature for {reference}\n"
+            ));
+            if let Some(envelope) = verified.and_then(|s| s.envelope.as_ref())
+                && !envelope.payload.annotations.is_empty()
+            {
+                out.stdout
+                    .push_str("\nThe artifact was signed with the following user metadata.\n\n");
+                out.stdout
+                    .push_str(&metadata_table(&envelope.payload.annotations));
             }
             out.success = true;
         }
@@ -104,7 +105,9 @@ pub fn verify(outcome: &Outcome, reference: &str) -> Rendered {
             let text = match failure.map(|f| f.kind) {
                 Some(notary_verifier::FailureKind::TrustPolicy) => message,
                 Some(notary_verifier::FailureKind::TrustStore) => {
-                    if message.contains("does not exist") || message.contains("no x509 certificates were found") {
+                    if message.contains("does not exist")
+                        || message.contains("no x509 certificates were found")
+                    {
                         format!("{message}. {CERT_ADD_HINT}")
                     } else {
                         message
@@ -118,7 +121,10 @@ pub fn verify(outcome: &Outcome, reference: &str) -> Rendered {
                 _ => match message.strip_prefix(ALL_FAILED) {
                     // Name the artifact as the user typed it, not the policy scope.
                     Some(rest) => {
-                        let tail = rest.split_once(' ').map(|(_, t)| format!(" {t}")).unwrap_or_default();
+                        let tail = rest
+                            .split_once(' ')
+                            .map(|(_, t)| format!(" {t}"))
+                            .unwrap_or_default();
                         format!("{ALL_FAILED}{reference}{tail}")
                     }
                     None => message,
@@ -133,9 +139,25 @@ pub fn verify(outcome: &Outcome, reference: &str) -> Rendered {
 
 /// notation's user metadata table (tabwriter, three spaces of padding).
 fn metadata_table(annotations: &BTreeMap<String, String>) -> String {
-    let key_width = annotations.keys().map(String::len).max().unwrap_or(0).max(3);
-    let value_width = annotations.values().map(String::len).max().unwrap_or(0).max(5);
-    let mut out = format!("{:<kw$}   {:<vw$}   \n", "KEY", "VALUE", kw = key_width, vw = value_width);
+    let key_width = annotations
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    let value_width = annotations
+        .values()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut out = format!(
+        "{:<kw$}   {:<vw$}   \n",
+        "KEY",
+        "VALUE",
+        kw = key_width,
+        vw = value_width
+    );
     for (k, v) in annotations {
         out.push_str(&format!("{k:<key_width$}   {v:<value_width$}   \n"));
     }
@@ -161,12 +183,15 @@ impl Tree {
     /// Add a child and return it for chaining.
     pub fn child(&mut self, node: Tree) -> &mut Tree {
         self.children.push(node);
-        self.children.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
+        self.children
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("just pushed"))
     }
 
     /// Add a leaf `key: value`.
     pub fn pair(&mut self, key: &str, value: impl AsRef<str>) {
-        self.children.push(Tree::new(format!("{key}: {}", value.as_ref())));
+        self.children
+            .push(Tree::new(format!("{key}: {}", value.as_ref())));
     }
 
     /// Render with `├── `, `└── `, `│   `, `    `.

@@ -74,7 +74,10 @@ pub fn cases() -> Result<Vec<Case>> {
     let base = root().join("tests/conformance");
     let index: Value = serde_json::from_slice(&std::fs::read(base.join("cases.json"))?)?;
     let mut out = Vec::new();
-    for entry in index["cases"].as_array().context("cases.json has no cases")? {
+    for entry in index["cases"]
+        .as_array()
+        .context("cases.json has no cases")?
+    {
         let dir = base.join(entry["path"].as_str().context("case without path")?);
         let json: Value = serde_json::from_slice(&std::fs::read(dir.join("case.json"))?)?;
         out.push(Case {
@@ -110,7 +113,9 @@ fn time_of(case: &Case) -> Instant {
 }
 
 fn policy_of(case: &Case, kind: DocumentKind) -> Result<PolicyInput> {
-    let path = case.path("trust_policy").context("case without trust_policy")?;
+    let path = case
+        .path("trust_policy")
+        .context("case without trust_policy")?;
     Ok(PolicyInput {
         kind,
         content: std::fs::read(&path).with_context(|| path.display().to_string())?,
@@ -135,9 +140,14 @@ fn stores_of(case: &Case) -> Result<notary_verifier::TrustStores> {
 fn signatures_of(case: &Case) -> Result<Vec<SignatureInput>> {
     let mut out = Vec::new();
     for s in case.json["signatures"].as_array().into_iter().flatten() {
-        let path = case.dir.join(s["envelope_path"].as_str().context("envelope_path")?);
+        let path = case
+            .dir
+            .join(s["envelope_path"].as_str().context("envelope_path")?);
         out.push(SignatureInput {
-            media_type: s["envelope_media_type"].as_str().unwrap_or_default().to_owned(),
+            media_type: s["envelope_media_type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             envelope: std::fs::read(&path).with_context(|| path.display().to_string())?,
             manifest_digest: s["manifest_digest"].as_str().map(str::to_owned),
         });
@@ -213,7 +223,11 @@ fn check_messages(case: &Case, text: &str, problems: &mut Vec<String>) {
             needles.push(m);
         }
     }
-    for m in expected["all_messages_contain"].as_array().into_iter().flatten() {
+    for m in expected["all_messages_contain"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         if let Some(m) = m.as_str() {
             needles.push(m);
         }
@@ -241,13 +255,19 @@ pub fn failed_validation(outcome: &Outcome) -> Option<String> {
         .signatures
         .iter()
         .flat_map(|s| s.results.iter())
-        .filter(|r| r.status == ValidationStatus::Failed && r.action == notary_verifier::Action::Enforce)
+        .filter(|r| {
+            r.status == ValidationStatus::Failed && r.action == notary_verifier::Action::Enforce
+        })
         .map(|r| r.check)
         .max();
     if let Some(check) = enforced {
         return Some(check.spec_name().to_owned());
     }
-    let last = outcome.signatures.iter().rev().find_map(|s| s.failure.as_ref());
+    let last = outcome
+        .signatures
+        .iter()
+        .rev()
+        .find_map(|s| s.failure.as_ref());
     Some(match last.map(|f| f.kind).unwrap_or(failure.kind) {
         K::UserMetadata => "user-metadata".into(),
         _ => "integrity".into(),
@@ -275,10 +295,10 @@ fn run_verify(case: &Case, engine: &dyn Verifier) -> Result<Run> {
             expected["failed_validation"]
         ));
     }
-    if let (Some(level), Some(policy)) = (expected["level"].as_str(), &outcome.policy) {
-        if policy.level.name() != level {
-            problems.push(format!("level {}, expected {level}", policy.level.name()));
-        }
+    if let (Some(level), Some(policy)) = (expected["level"].as_str(), &outcome.policy)
+        && policy.level.name() != level
+    {
+        problems.push(format!("level {}, expected {level}", policy.level.name()));
     }
     let display = match &request.target {
         Target::Oci { reference, .. } => reference.clone(),
@@ -287,23 +307,38 @@ fn run_verify(case: &Case, engine: &dyn Verifier) -> Result<Run> {
     let rendered = hsm_notary::output::verify(&outcome, &display);
     let text = format!("{}{}", rendered.stderr, rendered.stdout);
     check_messages(case, &text, &mut problems);
-    let results: Vec<_> = outcome.signatures.iter().flat_map(|s| s.results.iter()).collect();
+    let results: Vec<_> = outcome
+        .signatures
+        .iter()
+        .flat_map(|s| s.results.iter())
+        .collect();
     for logged in expected["logged_failures"].as_array().into_iter().flatten() {
         let validation = logged["validation"].as_str().unwrap_or_default();
         let needle = logged["message_contains"].as_str().unwrap_or_default();
-        let found = outcome.verified_signature().into_iter().flat_map(|s| s.results.iter()).any(|r| {
-            r.is_logged_failure()
-                && r.check.policy_name() == validation
-                && r.message.as_deref().is_some_and(|m| contains(case, m, needle))
-        });
+        let found = outcome
+            .verified_signature()
+            .into_iter()
+            .flat_map(|s| s.results.iter())
+            .any(|r| {
+                r.is_logged_failure()
+                    && r.check.policy_name() == validation
+                    && r.message
+                        .as_deref()
+                        .is_some_and(|m| contains(case, m, needle))
+            });
         if !found {
             problems.push(format!("logged failure {validation} {needle:?} missing"));
         }
     }
-    if outcome.decision == Decision::Verified && expected["logged_failures"].as_array().is_some_and(|l| l.is_empty()) {
-        if let Some(r) = outcome.verified_signature().and_then(|s| s.logged_failures().next()) {
-            problems.push(format!("unexpected logged failure {:?}", r));
-        }
+    if outcome.decision == Decision::Verified
+        && expected["logged_failures"]
+            .as_array()
+            .is_some_and(|l| l.is_empty())
+        && let Some(r) = outcome
+            .verified_signature()
+            .and_then(|s| s.logged_failures().next())
+    {
+        problems.push(format!("unexpected logged failure {:?}", r));
     }
     if let Some(vr) = expected["validation_result"].as_object() {
         let check = vr["type"].as_str().unwrap_or_default();
@@ -312,7 +347,10 @@ fn run_verify(case: &Case, engine: &dyn Verifier) -> Result<Run> {
             None => problems.push(format!("no {check} result")),
             Some(r) => {
                 if r.action.name() != action {
-                    problems.push(format!("{check} action {}, expected {action}", r.action.name()));
+                    problems.push(format!(
+                        "{check} action {}, expected {action}",
+                        r.action.name()
+                    ));
                 }
                 if let Some(needle) = vr["error_contains"].as_str() {
                     if !r.message.as_deref().is_some_and(|m| m.contains(needle)) {
@@ -332,7 +370,11 @@ fn run_verify(case: &Case, engine: &dyn Verifier) -> Result<Run> {
 
 /// Evidence for cases whose TSA chain the reference checked online: the harness vouches
 /// for "not revoked", as the case's `tsa_revocation_check` allows, and says so.
-fn tsa_evidence(case: &Case, engine: &dyn Verifier, request: &VerifyRequest) -> Result<Vec<Evidence>> {
+fn tsa_evidence(
+    case: &Case,
+    engine: &dyn Verifier,
+    request: &VerifyRequest,
+) -> Result<Vec<Evidence>> {
     let online = case.json["tsa_revocation_check"]
         .as_str()
         .is_some_and(|s| s.starts_with("network"));
@@ -340,23 +382,27 @@ fn tsa_evidence(case: &Case, engine: &dyn Verifier, request: &VerifyRequest) -> 
         return Ok(Vec::new());
     };
     let mut evidence = Vec::new();
-    if let Ok(info) = engine.inspect(signature)? {
-        if let Some(TimestampInfo::Range(range)) = info.timestamp {
-            for cert in range.certificates {
-                if !cert.ocsp_urls.is_empty() || !cert.crl_urls.is_empty() {
-                    evidence.push(Evidence::Asserted {
+    if let Ok(info) = engine.inspect(signature)?
+        && let Some(TimestampInfo::Range(range)) = info.timestamp
+    {
+        for cert in range.certificates {
+            if !cert.ocsp_urls.is_empty() || !cert.crl_urls.is_empty() {
+                evidence.push(Evidence::Asserted {
                         certificate_sha256: cert.sha256,
                         status: notary_verifier::revocation::Status::Good,
                         source: "conformance harness: the reference checked this TSA chain online (tsa_revocation_check); no network here".into(),
                     });
-                }
             }
         }
     }
     Ok(evidence)
 }
 
-fn run_single_result(case: &Case, result: notary_verifier::ValidationResult, problems: &mut Vec<String>) -> String {
+fn run_single_result(
+    case: &Case,
+    result: notary_verifier::ValidationResult,
+    problems: &mut Vec<String>,
+) -> String {
     let passed = result.status == ValidationStatus::Passed;
     expect_outcome(case, passed, problems);
     if !passed {
@@ -368,7 +414,11 @@ fn run_single_result(case: &Case, result: notary_verifier::ValidationResult, pro
             ));
         }
     }
-    check_messages(case, result.message.as_deref().unwrap_or_default(), problems);
+    check_messages(
+        case,
+        result.message.as_deref().unwrap_or_default(),
+        problems,
+    );
     serde_json::to_string(&result).unwrap_or_default()
 }
 
@@ -378,17 +428,26 @@ fn run_authentic_timestamp(case: &Case, engine: &dyn Verifier) -> Result<Run> {
     let result = engine.check_authentic_timestamp(&request)?;
     let mut problems = Vec::new();
     let observation = run_single_result(case, result, &mut problems);
-    Ok(Run { observation, problems })
+    Ok(Run {
+        observation,
+        problems,
+    })
 }
 
 fn run_timestamp_token(case: &Case, engine: &dyn Verifier) -> Result<Run> {
     let request = request_of(case)?;
     let token = std::fs::read(case.path("timestamp_token").context("timestamp_token")?)?;
-    let message = std::fs::read(case.path("timestamped_message").context("timestamped_message")?)?;
+    let message = std::fs::read(
+        case.path("timestamped_message")
+            .context("timestamped_message")?,
+    )?;
     let result = engine.check_timestamp_token(&request, &token, &message, &[])?;
     let mut problems = Vec::new();
     let observation = run_single_result(case, result, &mut problems);
-    Ok(Run { observation, problems })
+    Ok(Run {
+        observation,
+        problems,
+    })
 }
 
 fn run_policy_validation(case: &Case, engine: &dyn Verifier) -> Result<Run> {
@@ -399,14 +458,16 @@ fn run_policy_validation(case: &Case, engine: &dyn Verifier) -> Result<Run> {
     match &result {
         Ok(statements) => {
             let first = statements.first();
-            if let (Some(level), Some(p)) = (case.expected()["level"].as_str(), first) {
-                if p.level.name() != level {
-                    problems.push(format!("level {}, expected {level}", p.level.name()));
-                }
+            if let (Some(level), Some(p)) = (case.expected()["level"].as_str(), first)
+                && p.level.name() != level
+            {
+                problems.push(format!("level {}, expected {level}", p.level.name()));
             }
-            if let (Some(actions), Some(p)) = (case.expected()["effective_actions"].as_object(), first) {
+            if let (Some(actions), Some(p)) =
+                (case.expected()["effective_actions"].as_object(), first)
+            {
                 let actual = serde_json::to_value(p.actions)?;
-                if &actual != &Value::Object(actions.clone()) {
+                if actual != Value::Object(actions.clone()) {
                     problems.push(format!("actions {actual}, expected {actions:?}"));
                 }
             }
@@ -424,7 +485,10 @@ fn run_policy_selection(case: &Case, engine: &dyn Verifier) -> Result<Run> {
     let policy = policy_of(case, kind)?;
     let selector = match kind {
         DocumentKind::Oci => Selector::OciReference(
-            case.json["artifact_reference"].as_str().unwrap_or_default().to_owned(),
+            case.json["artifact_reference"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         ),
         DocumentKind::Blob => {
             Selector::BlobPolicyName(case.json["policy_name"].as_str().map(str::to_owned))
@@ -465,10 +529,10 @@ fn run_store_load(case: &Case, engine: &dyn Verifier) -> Result<Run> {
     expect_outcome(case, result.is_ok(), &mut problems);
     match &result {
         Ok(certs) => {
-            if let Some(count) = case.expected()["certificate_count"].as_u64() {
-                if certs.len() as u64 != count {
-                    problems.push(format!("{} certificates, expected {count}", certs.len()));
-                }
+            if let Some(count) = case.expected()["certificate_count"].as_u64()
+                && certs.len() as u64 != count
+            {
+                problems.push(format!("{} certificates, expected {count}", certs.len()));
             }
         }
         Err(f) => check_messages(case, &f.message, &mut problems),
@@ -480,7 +544,10 @@ fn run_store_load(case: &Case, engine: &dyn Verifier) -> Result<Run> {
 }
 
 fn run_envelope_parse(case: &Case, engine: &dyn Verifier) -> Result<Run> {
-    let signature = signatures_of(case)?.into_iter().next().context("no signature")?;
+    let signature = signatures_of(case)?
+        .into_iter()
+        .next()
+        .context("no signature")?;
     let result = engine.inspect(&signature)?;
     let mut problems = Vec::new();
     expect_outcome(case, result.is_ok(), &mut problems);
@@ -514,7 +581,8 @@ fn run_envelope_parse(case: &Case, engine: &dyn Verifier) -> Result<Run> {
                 }
             }
             if let Some(json_file) = case.expected()["inspect_json"].as_str() {
-                let expected: Value = serde_json::from_slice(&std::fs::read(case.dir.join(json_file))?)?;
+                let expected: Value =
+                    serde_json::from_slice(&std::fs::read(case.dir.join(json_file))?)?;
                 let (expected_sig, digest) = match expected.get("signatures") {
                     Some(list) => {
                         let first = list[0].clone();
@@ -532,7 +600,11 @@ fn run_envelope_parse(case: &Case, engine: &dyn Verifier) -> Result<Run> {
                     ));
                 }
             }
-            check_messages(case, &hsm_notary::output::inspect_tree("ROOT", info).render(), &mut problems);
+            check_messages(
+                case,
+                &hsm_notary::output::inspect_tree("ROOT", info).render(),
+                &mut problems,
+            );
         }
         Err(f) => {
             let text = format!("failed to parse signature: {}", f.message);
@@ -575,7 +647,11 @@ fn run_sign_vector(case: &Case) -> Result<Run> {
             critical: a["critical"].as_bool().unwrap_or(false),
         })
         .collect();
-    let payload = request["payload_utf8"].as_str().unwrap_or_default().as_bytes().to_vec();
+    let payload = request["payload_utf8"]
+        .as_str()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
     let sign_request = SignRequest {
         format: if cose { Format::Cose } else { Format::Jws },
         attributes: SignedAttributes {
@@ -584,22 +660,31 @@ fn run_sign_vector(case: &Case) -> Result<Run> {
             } else {
                 SignatureAlgorithm::EcdsaSha256
             },
-            content_type: request["payload_content_type"].as_str().unwrap_or_default().to_owned(),
+            content_type: request["payload_content_type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             signing_time: time("signing_time_unix", "signing_time").context("signing time")?,
             expiry: time("expiry_unix", "expiry"),
             extended,
         },
         payload: &payload,
         certificate_chain: Vec::new(),
-        signing_agent: request["signing_agent"].as_str().unwrap_or_default().to_owned(),
+        signing_agent: request["signing_agent"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         timestamp_token: None,
     };
     let prepared = prepare(&sign_request);
     let mut problems = Vec::new();
-    let observation;
-    if cose {
+    let observation = if cose {
         // Rebuild with the vector's placeholder signature and no x5chain, as upstream does.
-        let expected = hex_decode(vector["expectedOutput"]["cborHex"].as_str().unwrap_or_default());
+        let expected = hex_decode(
+            vector["expectedOutput"]["cborHex"]
+                .as_str()
+                .unwrap_or_default(),
+        );
         let placeholder = cose_signature(&expected);
         let ours = assemble(&sign_request, &prepared, &placeholder);
         if ours != expected {
@@ -609,7 +694,7 @@ fn run_sign_vector(case: &Case) -> Result<Run> {
                 hex(&expected)
             ));
         }
-        observation = hex(&ours);
+        hex(&ours)
     } else {
         let text = String::from_utf8(prepared.to_sign.clone())?;
         let (protected, payload) = text.split_once('.').context("signing input")?;
@@ -619,13 +704,19 @@ fn run_sign_vector(case: &Case) -> Result<Run> {
         if Some(payload) != vector["payload"].as_str() {
             problems.push(format!("payload differs: {payload}"));
         }
-        let envelope: Value = serde_json::from_slice(&assemble(&sign_request, &prepared, &[1, 2, 3]))?;
-        if envelope["header"]["io.cncf.notary.signingAgent"] != vector["header"]["io.cncf.notary.signingAgent"] {
+        let envelope: Value =
+            serde_json::from_slice(&assemble(&sign_request, &prepared, &[1, 2, 3]))?;
+        if envelope["header"]["io.cncf.notary.signingAgent"]
+            != vector["header"]["io.cncf.notary.signingAgent"]
+        {
             problems.push("signing agent differs".into());
         }
-        observation = text;
-    }
-    Ok(Run { observation, problems })
+        text
+    };
+    Ok(Run {
+        observation,
+        problems,
+    })
 }
 
 /// The signature bstr of a COSE_Sign1: the last element of the array.
@@ -690,11 +781,18 @@ pub fn run_cli(case: &Case, binary: &Path) -> Result<Option<Vec<String>>> {
         .arg("--trust-store")
         .arg(case.path("trust_store").context("trust_store")?)
         .arg("--max-signatures")
-        .arg(case.json["max_signature_attempts"].as_u64().unwrap_or(100).to_string())
+        .arg(
+            case.json["max_signature_attempts"]
+                .as_u64()
+                .unwrap_or(100)
+                .to_string(),
+        )
         .arg(&reference)
         .env("HSM_NOTARY_CACHE", &cache);
     if let Some(t) = case.json["verification_time"].as_i64() {
-        command.arg("--verify-at").arg(Instant::from_unix(t, 0).rfc3339());
+        command
+            .arg("--verify-at")
+            .arg(Instant::from_unix(t, 0).rfc3339());
     }
     let output = command.output()?;
     let text = format!(

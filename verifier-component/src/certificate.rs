@@ -173,16 +173,19 @@ fn ca(cert: &Cert, purpose: Purpose, expected_path_len: usize) -> Result<(), Req
             Q(&cert.subject)
         )));
     };
-    if let Some(path_len) = bc.path_len {
-        if usize::from(path_len) < expected_path_len {
-            return Err(err(format!(
-                "certificate with subject {}: expected path length of {expected_path_len} but certificate has path length {path_len} instead",
-                Q(&cert.subject)
-            )));
-        }
+    if let Some(path_len) = bc.path_len
+        && usize::from(path_len) < expected_path_len
+    {
+        return Err(err(format!(
+            "certificate with subject {}: expected path length of {expected_path_len} but certificate has path length {path_len} instead",
+            Q(&cert.subject)
+        )));
     }
     key_usage_present(cert, purpose)?;
-    if !cert.key_usage.is_some_and(|ku| ku.has(KeyUsages::KeyCertSign)) {
+    if !cert
+        .key_usage
+        .is_some_and(|ku| ku.has(KeyUsages::KeyCertSign))
+    {
         return Err(err(format!(
             "certificate with subject {}: key usage must have the bit positions for key cert sign set",
             Q(&cert.subject)
@@ -285,9 +288,12 @@ fn timestamping_eku(cert: &Cert) -> Result<(), RequirementError> {
 }
 
 fn leaf_key(cert: &Cert) -> Result<(), RequirementError> {
-    key_spec(cert)
-        .map(|_| ())
-        .map_err(|e| err(format!("certificate with subject {}: {e}", Q(&cert.subject))))
+    key_spec(cert).map(|_| ()).map_err(|e| {
+        err(format!(
+            "certificate with subject {}: {e}",
+            Q(&cert.subject)
+        ))
+    })
 }
 
 /// The signing key's type and size, if the specification allows it (notation's

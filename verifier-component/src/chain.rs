@@ -24,7 +24,9 @@ pub enum PathError {
     #[error("x509: certificate signed by unknown authority")]
     UnknownAuthority,
     /// A certificate is outside its validity at the verification time.
-    #[error("x509: certificate has expired or is not yet valid: current time {now} is {relation} {bound}")]
+    #[error(
+        "x509: certificate has expired or is not yet valid: current time {now} is {relation} {bound}"
+    )]
     Expired {
         /// Verification time (RFC 3339).
         now: String,

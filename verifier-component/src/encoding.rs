@@ -166,11 +166,29 @@ mod tests {
             CorruptInput(3)
         );
         assert_eq!(decode_base64(Base64::Std, b"aGk=").expect("ok"), b"hi");
-        assert_eq!(decode_base64(Base64::Std, b"aGk").expect_err("short"), CorruptInput(0));
-        assert_eq!(decode_base64(Base64::Std, b"a").expect_err("short"), CorruptInput(0));
-        assert_eq!(decode_base64(Base64::RawUrl, b"a").expect_err("short"), CorruptInput(0));
-        assert_eq!(decode_base64(Base64::Std, b"aG\nk=").expect("newline"), b"hi");
-        assert_eq!(decode_base64(Base64::Std, b"aGk=x").expect_err("trail"), CorruptInput(4));
-        assert_eq!(decode_base64(Base64::RawUrl, b"a+b").expect_err("alphabet"), CorruptInput(1));
+        assert_eq!(
+            decode_base64(Base64::Std, b"aGk").expect_err("short"),
+            CorruptInput(0)
+        );
+        assert_eq!(
+            decode_base64(Base64::Std, b"a").expect_err("short"),
+            CorruptInput(0)
+        );
+        assert_eq!(
+            decode_base64(Base64::RawUrl, b"a").expect_err("short"),
+            CorruptInput(0)
+        );
+        assert_eq!(
+            decode_base64(Base64::Std, b"aG\nk=").expect("newline"),
+            b"hi"
+        );
+        assert_eq!(
+            decode_base64(Base64::Std, b"aGk=x").expect_err("trail"),
+            CorruptInput(4)
+        );
+        assert_eq!(
+            decode_base64(Base64::RawUrl, b"a+b").expect_err("alphabet"),
+            CorruptInput(1)
+        );
     }
 }

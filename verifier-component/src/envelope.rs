@@ -167,7 +167,7 @@ pub enum Envelope {
     /// JWS JSON serialization.
     Jws(jws::JwsEnvelope),
     /// COSE_Sign1_Tagged.
-    Cose(cose::CoseEnvelope),
+    Cose(Box<cose::CoseEnvelope>),
 }
 
 impl Envelope {
@@ -178,7 +178,7 @@ impl Envelope {
         }
         match media_type {
             MEDIA_TYPE_JWS => jws::JwsEnvelope::parse(bytes).map(Self::Jws),
-            MEDIA_TYPE_COSE => cose::CoseEnvelope::parse(bytes).map(Self::Cose),
+            MEDIA_TYPE_COSE => cose::CoseEnvelope::parse(bytes).map(|e| Self::Cose(Box::new(e))),
             other => Err(EnvelopeError::UnsupportedFormat(other.to_owned())),
         }
     }
@@ -225,10 +225,10 @@ fn validate_content(content: &EnvelopeContent) -> Result<(), EnvelopeError> {
     if si.signature.is_empty() {
         return Err(invalid("signature not present or is empty"));
     }
-    if let Some(expiry) = si.expiry {
-        if expiry <= si.signing_time {
-            return Err(invalid("expiry cannot be equal or before the signing time"));
-        }
+    if let Some(expiry) = si.expiry
+        && expiry <= si.signing_time
+    {
+        return Err(invalid("expiry cannot be equal or before the signing time"));
     }
     if si.certificate_chain.is_empty() {
         return Err(invalid("certificate-chain not present or is empty"));

@@ -1,7 +1,9 @@
 //! What an envelope says, without a trust decision (notation's `inspect`).
 
 use crate::envelope::{Envelope, EnvelopeContent};
-use crate::outcome::{CertificateSummary, EnvelopeInfo, Failure, FailureKind, TimestampInfo, TimestampRange};
+use crate::outcome::{
+    CertificateSummary, EnvelopeInfo, Failure, FailureKind, TimestampInfo, TimestampRange,
+};
 use crate::payload;
 use crate::timestamp;
 use crate::verify::SignatureInput;
@@ -29,9 +31,15 @@ pub fn envelope_info(media_type: &str, content: &EnvelopeContent) -> EnvelopeInf
             Ok((token, range)) => TimestampInfo::Range(TimestampRange {
                 lower: range.lower(),
                 upper: range.upper(),
-                certificates: token.certificates.iter().map(CertificateSummary::from).collect(),
+                certificates: token
+                    .certificates
+                    .iter()
+                    .map(CertificateSummary::from)
+                    .collect(),
             }),
-            Err(e) => TimestampInfo::Error(format!("failed to parse timestamp countersignature: {e}")),
+            Err(e) => {
+                TimestampInfo::Error(format!("failed to parse timestamp countersignature: {e}"))
+            }
         }
     });
     let (signing_time, authentic_signing_time) = match si.authentic_signing_time() {
@@ -53,7 +61,11 @@ pub fn envelope_info(media_type: &str, content: &EnvelopeContent) -> EnvelopeInf
             .collect(),
         signing_agent: si.signing_agent.clone(),
         timestamp,
-        certificates: si.certificate_chain.iter().map(CertificateSummary::from).collect(),
+        certificates: si
+            .certificate_chain
+            .iter()
+            .map(CertificateSummary::from)
+            .collect(),
         payload: payload::parse(&content.payload.content).unwrap_or_default(),
         digest_algorithm: si.algorithm.hash().oci_name().to_owned(),
     }

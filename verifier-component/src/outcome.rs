@@ -284,7 +284,11 @@ pub struct Outcome {
 
 impl Outcome {
     /// A failure before any signature was read.
-    pub fn failed(kind: FailureKind, message: impl Into<String>, policy: Option<AppliedPolicy>) -> Self {
+    pub fn failed(
+        kind: FailureKind,
+        message: impl Into<String>,
+        policy: Option<AppliedPolicy>,
+    ) -> Self {
         Self {
             decision: Decision::Failed,
             policy,

@@ -24,7 +24,11 @@ pub struct Descriptor {
     /// `size`.
     pub size: u64,
     /// `artifactType`, if any.
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     /// `annotations` (user metadata in a payload).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -34,7 +38,9 @@ pub struct Descriptor {
 impl Descriptor {
     /// notation's `content.Equal`: media type, digest and size (annotations ignored).
     pub fn same_content(&self, other: &Self) -> bool {
-        self.media_type == other.media_type && self.digest == other.digest && self.size == other.size
+        self.media_type == other.media_type
+            && self.digest == other.digest
+            && self.size == other.size
     }
 }
 
@@ -70,7 +76,11 @@ fn descriptor(d: &Map<String, Value>) -> Result<Descriptor, String> {
         match go_field(d, name) {
             None | Some(Value::Null) => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(type_error(other, &format!("Payload.targetArtifact.{name}"), "string")),
+            Some(other) => Err(type_error(
+                other,
+                &format!("Payload.targetArtifact.{name}"),
+                "string",
+            )),
         }
     };
     let size = match go_field(d, "size") {
@@ -152,8 +162,10 @@ mod tests {
 
     #[test]
     fn reads_like_go() {
-        let d = parse(br#"{"TargetArtifact":{"MediaType":"m","digest":"sha256:x","size":3,"extra":1}}"#)
-            .expect("payload");
+        let d = parse(
+            br#"{"TargetArtifact":{"MediaType":"m","digest":"sha256:x","size":3,"extra":1}}"#,
+        )
+        .expect("payload");
         assert_eq!(d.media_type, "m");
         assert_eq!(d.size, 3);
         assert!(parse(br#"{"targetArtifact":{"size":"3"}}"#).is_err());

@@ -152,7 +152,10 @@ pub fn check_chain(
     if asserted.is_empty() {
         Ok("no certificate names OCSP or CRL locations (non-revokable)".to_owned())
     } else {
-        Ok(format!("not revoked, as asserted by the host ({})", asserted.join("; ")))
+        Ok(format!(
+            "not revoked, as asserted by the host ({})",
+            asserted.join("; ")
+        ))
     }
 }
 

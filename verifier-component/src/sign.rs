@@ -113,7 +113,10 @@ pub fn assemble(request: &SignRequest<'_>, prepared: &Prepared, signature: &[u8]
 
 /// Check a signing chain before signing: it meets the certificate requirements and is
 /// valid at `signing_time`; returns the algorithm its key implies.
-pub fn check_signing_chain(chain: &[Vec<u8>], signing_time: Instant) -> Result<SignatureAlgorithm, String> {
+pub fn check_signing_chain(
+    chain: &[Vec<u8>],
+    signing_time: Instant,
+) -> Result<SignatureAlgorithm, String> {
     let certs = chain
         .iter()
         .map(|der| Cert::from_der(der).map_err(|e| e.to_string()))

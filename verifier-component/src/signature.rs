@@ -13,9 +13,9 @@
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5912::{
-    ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ECDSA_WITH_SHA_512, ID_EC_PUBLIC_KEY,
-    ID_RSASSA_PSS, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1, SECP_521_R_1,
-    SHA_256_WITH_RSA_ENCRYPTION, SHA_384_WITH_RSA_ENCRYPTION, SHA_512_WITH_RSA_ENCRYPTION,
+    ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ECDSA_WITH_SHA_512, ID_EC_PUBLIC_KEY, ID_RSASSA_PSS,
+    RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1, SECP_521_R_1, SHA_256_WITH_RSA_ENCRYPTION,
+    SHA_384_WITH_RSA_ENCRYPTION, SHA_512_WITH_RSA_ENCRYPTION,
 };
 use der::Decode;
 use rsa::signature::hazmat::PrehashVerifier;
@@ -281,7 +281,7 @@ impl PublicKey {
     /// The key type and size.
     pub fn spec(&self) -> KeySpec {
         match self {
-            Self::Rsa(key) => KeySpec::Rsa(u32::try_from(key.n().bit_width_vartime()).unwrap_or(u32::MAX)),
+            Self::Rsa(key) => KeySpec::Rsa(key.n().bit_width_vartime()),
             Self::P256(_) => KeySpec::Ec(Curve::P256),
             Self::P384(_) => KeySpec::Ec(Curve::P384),
             Self::P521(_) => KeySpec::Ec(Curve::P521),
@@ -311,17 +311,20 @@ impl PublicKey {
             (Self::P256(key), SignatureAlgorithm::EcdsaSha256) => {
                 let sig = p256::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                key.verify_prehash(&digest, &sig).map_err(|_| VERIFY_ERROR.to_owned())
+                key.verify_prehash(&digest, &sig)
+                    .map_err(|_| VERIFY_ERROR.to_owned())
             }
             (Self::P384(key), SignatureAlgorithm::EcdsaSha384) => {
                 let sig = p384::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                key.verify_prehash(&digest, &sig).map_err(|_| VERIFY_ERROR.to_owned())
+                key.verify_prehash(&digest, &sig)
+                    .map_err(|_| VERIFY_ERROR.to_owned())
             }
             (Self::P521(key), SignatureAlgorithm::EcdsaSha512) => {
                 let sig = p521::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                key.verify_prehash(&digest, &sig).map_err(|_| VERIFY_ERROR.to_owned())
+                key.verify_prehash(&digest, &sig)
+                    .map_err(|_| VERIFY_ERROR.to_owned())
             }
             (_, algorithm) => Err(format!(
                 "the {} key cannot verify a {} signature",
@@ -373,7 +376,9 @@ pub enum CertSignatureError {
     #[error("x509: cannot verify signature: algorithm unimplemented ({0})")]
     Unsupported(String),
     /// The issuer key type does not match the algorithm.
-    #[error("x509: signature algorithm specifies an {0} public key, but have public key of a different type")]
+    #[error(
+        "x509: signature algorithm specifies an {0} public key, but have public key of a different type"
+    )]
     KeyMismatch(&'static str),
     /// The issuer's key is unusable.
     #[error("x509: cannot verify signature: {0}")]
@@ -412,25 +417,23 @@ impl X509SignatureAlgorithm {
             SHA1_WITH_RSA => return Err(CertSignatureError::Sha1("SHA1-RSA")),
             ECDSA_WITH_SHA1 => return Err(CertSignatureError::Sha1("ECDSA-SHA1")),
             ID_RSASSA_PSS => {
-                let params = algorithm
-                    .parameters
-                    .as_ref()
-                    .ok_or_else(|| CertSignatureError::Unsupported("RSASSA-PSS without parameters".into()))?;
+                let params = algorithm.parameters.as_ref().ok_or_else(|| {
+                    CertSignatureError::Unsupported("RSASSA-PSS without parameters".into())
+                })?;
                 let params_der = der::Encode::to_der(params)
                     .map_err(|e| CertSignatureError::Unsupported(e.to_string()))?;
                 let params = rsa::pkcs1::RsaPssParams::<der::Any>::try_from(params_der.as_slice())
-                    .map_err(|e| CertSignatureError::Unsupported(format!("RSASSA-PSS parameters: {e}")))?;
+                    .map_err(|e| {
+                        CertSignatureError::Unsupported(format!("RSASSA-PSS parameters: {e}"))
+                    })?;
                 let hash = HashAlgorithm::from_oid(&params.hash.oid).ok_or_else(|| {
                     CertSignatureError::Unsupported(format!("RSASSA-PSS hash {}", params.hash.oid))
                 })?;
-                let mgf_hash = params
-                    .mask_gen
-                    .parameters
-                    .as_ref()
-                    .map(|p| p.oid);
+                let mgf_hash = params.mask_gen.parameters.as_ref().map(|p| p.oid);
                 if mgf_hash != Some(hash.oid()) || usize::from(params.salt_len) != hash.size() {
                     return Err(CertSignatureError::Unsupported(
-                        "RSASSA-PSS with a mask hash or salt length other than the message hash".into(),
+                        "RSASSA-PSS with a mask hash or salt length other than the message hash"
+                            .into(),
                     ));
                 }
                 Self::RsaPss(hash)
@@ -463,28 +466,38 @@ impl X509SignatureAlgorithm {
                 let sig = rsa::pkcs1v15::Signature::try_from(signature)
                     .map_err(|_| CertSignatureError::Invalid("invalid RSA signature".into()))?;
                 let result = match hash {
-                    HashAlgorithm::Sha256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(
-                        (**key).clone(),
-                    )
-                    .verify_prehash(&digest, &sig),
-                    HashAlgorithm::Sha384 => rsa::pkcs1v15::VerifyingKey::<Sha384>::new(
-                        (**key).clone(),
-                    )
-                    .verify_prehash(&digest, &sig),
-                    HashAlgorithm::Sha512 => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(
-                        (**key).clone(),
-                    )
-                    .verify_prehash(&digest, &sig),
+                    HashAlgorithm::Sha256 => {
+                        rsa::pkcs1v15::VerifyingKey::<Sha256>::new((**key).clone())
+                            .verify_prehash(&digest, &sig)
+                    }
+                    HashAlgorithm::Sha384 => {
+                        rsa::pkcs1v15::VerifyingKey::<Sha384>::new((**key).clone())
+                            .verify_prehash(&digest, &sig)
+                    }
+                    HashAlgorithm::Sha512 => {
+                        rsa::pkcs1v15::VerifyingKey::<Sha512>::new((**key).clone())
+                            .verify_prehash(&digest, &sig)
+                    }
                 };
-                result.map_err(|_| CertSignatureError::Invalid("crypto/rsa: verification error".into()))
+                result.map_err(|_| {
+                    CertSignatureError::Invalid("crypto/rsa: verification error".into())
+                })
             }
             (Self::RsaPss(hash), PublicKey::Rsa(key)) => {
                 let result = match hash {
-                    HashAlgorithm::Sha256 => verify_pss::<Sha256>(key, &digest, signature, PssSalt::EqualsHash),
-                    HashAlgorithm::Sha384 => verify_pss::<Sha384>(key, &digest, signature, PssSalt::EqualsHash),
-                    HashAlgorithm::Sha512 => verify_pss::<Sha512>(key, &digest, signature, PssSalt::EqualsHash),
+                    HashAlgorithm::Sha256 => {
+                        verify_pss::<Sha256>(key, &digest, signature, PssSalt::EqualsHash)
+                    }
+                    HashAlgorithm::Sha384 => {
+                        verify_pss::<Sha384>(key, &digest, signature, PssSalt::EqualsHash)
+                    }
+                    HashAlgorithm::Sha512 => {
+                        verify_pss::<Sha512>(key, &digest, signature, PssSalt::EqualsHash)
+                    }
                 };
-                result.map_err(|_| CertSignatureError::Invalid("crypto/rsa: verification error".into()))
+                result.map_err(|_| {
+                    CertSignatureError::Invalid("crypto/rsa: verification error".into())
+                })
             }
             (Self::Ecdsa(_), ec) => {
                 let ok = match ec {

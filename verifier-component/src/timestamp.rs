@@ -36,8 +36,7 @@ use crate::x509::Cert;
 use asn1::{Element, elements};
 
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_CT_TST_INFO: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
@@ -71,11 +70,13 @@ pub fn parse_signed_token(ber: &[u8]) -> Result<SignedToken, String> {
             ber.len()
         ));
     }
-    let der = ber::to_der(ber).map_err(|e| {
-        cms_syntax("invalid signed data: failed to convert from BER to DER", e)
-    })?;
+    let der = ber::to_der(ber)
+        .map_err(|e| cms_syntax("invalid signed data: failed to convert from BER to DER", e))?;
     let info = ContentInfo::from_der(&der).map_err(|e| {
-        cms_syntax("invalid content info: failed to unmarshal DER to ContentInfo", e)
+        cms_syntax(
+            "invalid content info: failed to unmarshal DER to ContentInfo",
+            e,
+        )
     })?;
     if info.content_type != ID_SIGNED_DATA {
         return Err("cms: content type is not signed-data".to_owned());
@@ -174,7 +175,11 @@ impl Timestamp {
 
     /// `[lower, upper]` in RFC 3339 with fractions.
     pub fn format_rfc3339(&self) -> String {
-        format!("[{}, {}]", self.lower().rfc3339_nano(), self.upper().rfc3339_nano())
+        format!(
+            "[{}, {}]",
+            self.lower().rfc3339_nano(),
+            self.upper().rfc3339_nano()
+        )
     }
 }
 
@@ -232,7 +237,7 @@ impl SignedToken {
         let cert = self.signing_certificate(signer)?;
         let chain = self.verify_cms_signer(signer, &cert, roots, time)?;
         let eku = cert.ext_key_usage.as_ref();
-        if !eku.is_some_and(|e| e.purposes.as_slice() == [ID_KP_TIME_STAMPING]) {
+        if eku.is_none_or(|e| e.purposes.as_slice() != [ID_KP_TIME_STAMPING]) {
             return Err(
                 "signing certificate must have and only have ExtKeyUsageTimeStamping as extended key usage"
                     .to_owned(),
@@ -249,7 +254,8 @@ impl SignedToken {
 
     /// The certificate `signing-certificate-v2` names (RFC 5035 / RFC 5816).
     fn signing_certificate(&self, signer: &SignerInfo) -> Result<Cert, String> {
-        let wrap = |e: String| format!("failed to get SigningCertificateV2 from signed attributes: {e}");
+        let wrap =
+            |e: String| format!("failed to get SigningCertificateV2 from signed attributes: {e}");
         let value = signed_attribute(signer, ID_SIGNING_CERTIFICATE_V2)
             .ok_or_else(|| wrap("attribute not found".to_owned()))?;
         let ess = asn1::signing_certificate_v2(&value).map_err(wrap)?;
@@ -281,7 +287,8 @@ impl SignedToken {
         let hash = match &first.hash_algorithm {
             None => HashAlgorithm::Sha256,
             Some(oid) => HashAlgorithm::from_oid(oid).ok_or_else(|| {
-                "unsupported certificate hash algorithm in SigningCertificateV2 attribute".to_owned()
+                "unsupported certificate hash algorithm in SigningCertificateV2 attribute"
+                    .to_owned()
             })?,
         };
         if hash.digest(cert.der()) != first.cert_hash {
@@ -351,8 +358,8 @@ impl SignedToken {
                 .next()
                 .ok_or_else(|| fail("no certificate chain".to_owned())),
             Some(value) => {
-                let signing_time = asn1::time(&value)
-                    .map_err(|e| fail(format!("invalid signing time: {e}")))?;
+                let signing_time =
+                    asn1::time(&value).map_err(|e| fail(format!("invalid signing time: {e}")))?;
                 chains
                     .into_iter()
                     .find(|chain| chain.iter().all(|c| c.is_valid_at(signing_time)))
@@ -411,8 +418,12 @@ impl TstInfo {
                 self.version
             )));
         }
-        let hash = HashAlgorithm::from_oid(&self.hash_algorithm)
-            .ok_or_else(|| fail(format!("unrecognized hash algorithm: {}", self.hash_algorithm)))?;
+        let hash = HashAlgorithm::from_oid(&self.hash_algorithm).ok_or_else(|| {
+            fail(format!(
+                "unrecognized hash algorithm: {}",
+                self.hash_algorithm
+            ))
+        })?;
         if hash.digest(message) != self.hashed_message {
             return Err(fail("mismatched message".to_owned()));
         }

@@ -191,8 +191,15 @@ pub fn verify(request: &VerifyRequest) -> Outcome {
 /// notation's final message: a trust store problem is reported as such; otherwise the
 /// blob verifier reports the signature's own error, and the OCI verifier the generic
 /// "failed for all the signatures" (per-signature reasons are in the outcome).
-fn overall_failure(signatures: &[SignatureOutcome], request: &VerifyRequest, max: usize) -> Failure {
-    let failures: Vec<&Failure> = signatures.iter().filter_map(|s| s.failure.as_ref()).collect();
+fn overall_failure(
+    signatures: &[SignatureOutcome],
+    request: &VerifyRequest,
+    max: usize,
+) -> Failure {
+    let failures: Vec<&Failure> = signatures
+        .iter()
+        .filter_map(|s| s.failure.as_ref())
+        .collect();
     if let Some(store) = failures.iter().find(|f| f.kind == FailureKind::TrustStore) {
         return (*store).clone();
     }
@@ -207,8 +214,9 @@ fn overall_failure(signatures: &[SignatureOutcome], request: &VerifyRequest, max
             .map(|f| (*f).clone())
             .unwrap_or_else(|| Failure::new(most_specific, "signature verification failed")),
         Target::Oci { reference, .. } => {
-            let mut message =
-                format!("signature verification failed for all the signatures associated with {reference}");
+            let mut message = format!(
+                "signature verification failed for all the signatures associated with {reference}"
+            );
             if request.signatures.len() > max {
                 message.push_str(&format!(
                     " (signature evaluation stopped. The configured limit of {max} signatures to verify per artifact exceeded)"
@@ -322,16 +330,17 @@ impl Context<'_> {
         let action = self.action(Check::Integrity);
         let content = match integrity(input) {
             Ok(content) => {
-                progress.outcome.envelope = Some(inspect::envelope_info(&input.media_type, &content));
+                progress.outcome.envelope =
+                    Some(inspect::envelope_info(&input.media_type, &content));
                 progress.record(Check::Integrity, action, Ok(String::new()))?;
                 content
             }
             Err(message) => {
-                if let Ok(envelope) = Envelope::parse(&input.media_type, &input.envelope) {
-                    if let Ok(content) = envelope.content() {
-                        progress.outcome.envelope =
-                            Some(inspect::envelope_info(&input.media_type, &content));
-                    }
+                if let Ok(envelope) = Envelope::parse(&input.media_type, &input.envelope)
+                    && let Ok(content) = envelope.content()
+                {
+                    progress.outcome.envelope =
+                        Some(inspect::envelope_info(&input.media_type, &content));
                 }
                 progress.record(
                     Check::Integrity,
@@ -402,9 +411,10 @@ impl Context<'_> {
             }
         };
         let matches = match self.target {
-            Target::Oci { descriptor, .. } => {
-                signed.same_content(descriptor).then_some(()).ok_or("content descriptor mismatch")
-            }
+            Target::Oci { descriptor, .. } => signed
+                .same_content(descriptor)
+                .then_some(())
+                .ok_or("content descriptor mismatch"),
             Target::Blob {
                 media_type,
                 digest,

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AuthorityInfoAccessSyntax, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage,
-    KeyUsage, KeyUsages,
+    AuthorityInfoAccessSyntax, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
+    KeyUsages,
 };
 
 use crate::signature::PublicKey;
@@ -125,8 +125,8 @@ impl Cert {
         if der.len() > MAX_CERTIFICATE_SIZE {
             return Err(CertificateParseError::TooLarge(der.len()));
         }
-        let parsed =
-            Certificate::from_der(der).map_err(|e| CertificateParseError::Malformed(e.to_string()))?;
+        let parsed = Certificate::from_der(der)
+            .map_err(|e| CertificateParseError::Malformed(e.to_string()))?;
         let tbs_range = tbs_range(der).ok_or_else(|| {
             CertificateParseError::Malformed("cannot locate tbsCertificate".to_owned())
         })?;
@@ -176,12 +176,11 @@ impl Cert {
                         CertificateParseError::InvalidExtension("authority information access")
                     })?;
                     for access in aia.0 {
-                        if access.access_method == ID_AD_OCSP {
-                            if let GeneralName::UniformResourceIdentifier(uri) =
+                        if access.access_method == ID_AD_OCSP
+                            && let GeneralName::UniformResourceIdentifier(uri) =
                                 access.access_location
-                            {
-                                ocsp_urls.push(uri.to_string());
-                            }
+                        {
+                            ocsp_urls.push(uri.to_string());
                         }
                     }
                 }
@@ -386,7 +385,6 @@ pub fn to_pem(der: &[u8]) -> String {
     out
 }
 
-
 /// Go's `ConstraintViolationError`.
 pub const CONSTRAINT_VIOLATION: &str =
     "x509: invalid signature: parent certificate cannot sign this kind of certificate";
@@ -401,10 +399,11 @@ impl Cert {
             Some(bc) if !bc.ca => return Err(CONSTRAINT_VIOLATION.to_owned()),
             _ => {}
         }
-        if let Some(ku) = parent.key_usage {
-            if !ku.bits.0.is_empty() && !ku.has(KeyUsages::KeyCertSign) {
-                return Err(CONSTRAINT_VIOLATION.to_owned());
-            }
+        if let Some(ku) = parent.key_usage
+            && !ku.bits.0.is_empty()
+            && !ku.has(KeyUsages::KeyCertSign)
+        {
+            return Err(CONSTRAINT_VIOLATION.to_owned());
         }
         crate::signature::verify_certificate_signature(self, parent).map_err(|e| e.to_string())
     }

@@ -17,13 +17,19 @@ use crate::output;
 
 /// The envelope media type a signature file name implies.
 pub fn media_type_of(path: &Path) -> Result<&'static str> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     if name.ends_with(".jws.sig") {
         Ok(notary_verifier::envelope::MEDIA_TYPE_JWS)
     } else if name.ends_with(".cose.sig") {
         Ok(notary_verifier::envelope::MEDIA_TYPE_COSE)
     } else {
-        bail!("signature file {} must end with .jws.sig or .cose.sig", path.display())
+        bail!(
+            "signature file {} must end with .jws.sig or .cose.sig",
+            path.display()
+        )
     }
 }
 
@@ -31,7 +37,11 @@ fn read_signature(path: &Path) -> Result<SignatureInput> {
     let media_type = media_type_of(path)?;
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > notary_verifier::envelope::MAX_ENVELOPE_SIZE as u64 {
-        bail!("signature file {} is larger than {} bytes", path.display(), notary_verifier::envelope::MAX_ENVELOPE_SIZE);
+        bail!(
+            "signature file {} is larger than {} bytes",
+            path.display(),
+            notary_verifier::envelope::MAX_ENVELOPE_SIZE
+        );
     }
     Ok(SignatureInput {
         media_type: media_type.to_owned(),
@@ -42,7 +52,8 @@ fn read_signature(path: &Path) -> Result<SignatureInput> {
 
 /// Digest a file with the algorithm the signing key implies.
 fn digest_file(path: &Path, algorithm: &str) -> Result<(String, u64)> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut buffer = vec![0u8; 1 << 16];
     let mut size = 0u64;
     macro_rules! hash {

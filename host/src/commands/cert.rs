@@ -12,7 +12,11 @@ use crate::config::ConfigDir;
 use crate::engine::Verifier;
 
 fn store_dir(config: &ConfigDir, store_type: StoreType, store: &str) -> std::path::PathBuf {
-    config.trust_store_dir().join("x509").join(store_type.name()).join(store)
+    config
+        .trust_store_dir()
+        .join("x509")
+        .join(store_type.name())
+        .join(store)
 }
 
 fn check_store_name(store: &str) -> Result<()> {
@@ -96,7 +100,11 @@ fn add_one(
 }
 
 /// `cert list [--type] [--store]`.
-pub fn list(config: &ConfigDir, store_type: Option<StoreType>, store: Option<&str>) -> Result<ExitCode> {
+pub fn list(
+    config: &ConfigDir,
+    store_type: Option<StoreType>,
+    store: Option<&str>,
+) -> Result<ExitCode> {
     let stores = crate::config::truststore::read(&config.trust_store_dir())?;
     let rows: Vec<(String, String, String)> = stores
         .stores
@@ -104,9 +112,13 @@ pub fn list(config: &ConfigDir, store_type: Option<StoreType>, store: Option<&st
         .filter(|s| store_type.is_none_or(|t| t == s.store_type))
         .filter(|s| store.is_none_or(|n| n == s.name))
         .flat_map(|s| {
-            s.files
-                .iter()
-                .map(|f| (s.store_type.name().to_owned(), s.name.clone(), f.name.clone()))
+            s.files.iter().map(|f| {
+                (
+                    s.store_type.name().to_owned(),
+                    s.name.clone(),
+                    f.name.clone(),
+                )
+            })
         })
         .collect();
     if rows.is_empty() {
@@ -119,8 +131,15 @@ pub fn list(config: &ConfigDir, store_type: Option<StoreType>, store: Option<&st
             .max()
             .unwrap_or(0)
     };
-    let (w0, w1, w2) = (width(0, "STORE TYPE"), width(1, "STORE NAME"), width(2, "CERTIFICATE"));
-    println!("{:<w0$}   {:<w1$}   {:<w2$}   ", "STORE TYPE", "STORE NAME", "CERTIFICATE");
+    let (w0, w1, w2) = (
+        width(0, "STORE TYPE"),
+        width(1, "STORE NAME"),
+        width(2, "CERTIFICATE"),
+    );
+    println!(
+        "{:<w0$}   {:<w1$}   {:<w2$}   ",
+        "STORE TYPE", "STORE NAME", "CERTIFICATE"
+    );
     for (t, n, f) in rows {
         println!("{t:<w0$}   {n:<w1$}   {f:<w2$}   ");
     }
@@ -151,7 +170,12 @@ pub fn show(
     };
     let certs = engine
         .load_trust_store(&probe, store_type, store)?
-        .map_err(|f| anyhow::anyhow!("failed to show details of certificate {file}, with error: {}", f.message))?;
+        .map_err(|f| {
+            anyhow::anyhow!(
+                "failed to show details of certificate {file}, with error: {}",
+                f.message
+            )
+        })?;
     println!("Certificate details");
     for cert in certs {
         println!("{}", "-".repeat(80));
@@ -182,8 +206,12 @@ pub fn delete(
     check_store_name(store)?;
     let dir = store_dir(config, store_type, store);
     match (file, all) {
-        (Some(_), true) => bail!("cannot delete a single certificate file when --all flag is set. use --help flag for more details"),
-        (None, false) => bail!("delete requires either the certificate file name that needs to be deleted or --all flag to delete all certificates in the given named trust store"),
+        (Some(_), true) => bail!(
+            "cannot delete a single certificate file when --all flag is set. use --help flag for more details"
+        ),
+        (None, false) => bail!(
+            "delete requires either the certificate file name that needs to be deleted or --all flag to delete all certificates in the given named trust store"
+        ),
         (None, true) => {
             if !yes
                 && !confirm(&format!(
@@ -215,10 +243,15 @@ pub fn delete(
                 "Successfully deleted {file} from trust store {store} of type {}",
                 store_type.name()
             );
-            if std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(false) {
-                if let Err(e) = std::fs::remove_dir(&dir) {
-                    eprintln!("Warning: failed to remove the empty trust store directory {}: {e}", dir.display());
-                }
+            if std::fs::read_dir(&dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false)
+                && let Err(e) = std::fs::remove_dir(&dir)
+            {
+                eprintln!(
+                    "Warning: failed to remove the empty trust store directory {}: {e}",
+                    dir.display()
+                );
             }
         }
     }

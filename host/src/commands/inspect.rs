@@ -13,9 +13,15 @@ use crate::layout::{self, Layout, LayoutRef};
 use crate::oci;
 use crate::output::{self, Tree};
 
-fn open(reference: &str, oci_layout: bool, verb: &str) -> Result<(Layout, oci::Descriptor, String)> {
+fn open(
+    reference: &str,
+    oci_layout: bool,
+    verb: &str,
+) -> Result<(Layout, oci::Descriptor, String)> {
     if !oci_layout {
-        bail!("{reference}: inspecting artifacts in a registry is not available in this build; use --oci-layout with a layout on disk");
+        bail!(
+            "{reference}: inspecting artifacts in a registry is not available in this build; use --oci-layout with a layout on disk"
+        );
     }
     let (path, reference) = layout::parse_reference(reference)?;
     let layout = Layout::open(&path)?;
@@ -30,17 +36,30 @@ fn open(reference: &str, oci_layout: bool, verb: &str) -> Result<(Layout, oci::D
 }
 
 /// `inspect --oci-layout REF`.
-pub fn inspect(engine: &dyn Verifier, reference: &str, oci_layout: bool, format: InspectOutput, max: i64) -> Result<ExitCode> {
+pub fn inspect(
+    engine: &dyn Verifier,
+    reference: &str,
+    oci_layout: bool,
+    format: InspectOutput,
+    max: i64,
+) -> Result<ExitCode> {
     let max = max_signatures(max)?;
     let (layout, target, display) = open(reference, oci_layout, "inspect")?;
     let (found, more) = layout.signatures(&target.digest, max)?;
     let mut skipped = false;
     let mut entries = Vec::new();
     for signature in found {
-        let envelope = match layout.read_blob(&signature.envelope, oci::MAX_ENVELOPE_SIZE, "signature envelope") {
+        let envelope = match layout.read_blob(
+            &signature.envelope,
+            oci::MAX_ENVELOPE_SIZE,
+            "signature envelope",
+        ) {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("Warning: unable to fetch signature {} due to error: {e:#}", signature.manifest.digest);
+                eprintln!(
+                    "Warning: unable to fetch signature {} due to error: {e:#}",
+                    signature.manifest.digest
+                );
                 skipped = true;
                 continue;
             }
@@ -53,7 +72,10 @@ pub fn inspect(engine: &dyn Verifier, reference: &str, oci_layout: bool, format:
         match engine.inspect(&input)? {
             Ok(info) => entries.push((signature.manifest.digest, info)),
             Err(f) => {
-                eprintln!("Warning: Skipping signature {} because of error: {}", signature.manifest.digest, f.message);
+                eprintln!(
+                    "Warning: Skipping signature {} because of error: {}",
+                    signature.manifest.digest, f.message
+                );
                 skipped = true;
             }
         }
@@ -79,7 +101,9 @@ pub fn inspect(engine: &dyn Verifier, reference: &str, oci_layout: bool, format:
                 .collect();
             print!(
                 "{}",
-                output::json_text(&json!({ "mediaType": target.media_type, "signatures": signatures }))
+                output::json_text(
+                    &json!({ "mediaType": target.media_type, "signatures": signatures })
+                )
             );
         }
     }

@@ -11,18 +11,35 @@ use crate::config::{self, ConfigDir, LEGACY_OCI_POLICY, OCI_POLICY};
 use crate::engine::Verifier;
 
 /// `policy import FILE [--force]`.
-pub fn import(engine: &dyn Verifier, config: &ConfigDir, file: &std::path::Path, force: bool) -> Result<ExitCode> {
-    let content = std::fs::read(file)
-        .with_context(|| format!("failed to read OCI trust policy configuration: {}", file.display()))?;
+pub fn import(
+    engine: &dyn Verifier,
+    config: &ConfigDir,
+    file: &std::path::Path,
+    force: bool,
+) -> Result<ExitCode> {
+    let content = std::fs::read(file).with_context(|| {
+        format!(
+            "failed to read OCI trust policy configuration: {}",
+            file.display()
+        )
+    })?;
     let policy = PolicyInput {
         kind: DocumentKind::Oci,
         content,
     };
     if let Err(failure) = engine.check_policy(&policy)? {
-        if failure.kind == FailureKind::TrustPolicy && failure.message.starts_with("malformed trust policy") {
-            bail!("failed to parse OCI trust policy configuration: {}", failure.message);
+        if failure.kind == FailureKind::TrustPolicy
+            && failure.message.starts_with("malformed trust policy")
+        {
+            bail!(
+                "failed to parse OCI trust policy configuration: {}",
+                failure.message
+            );
         }
-        bail!("failed to validate OCI trust policy configuration: {}", failure.message);
+        bail!(
+            "failed to validate OCI trust policy configuration: {}",
+            failure.message
+        );
     }
     let existing_is_valid = config
         .oci_policy()
@@ -32,7 +49,9 @@ pub fn import(engine: &dyn Verifier, config: &ConfigDir, file: &std::path::Path,
     if existing_is_valid {
         if force {
             eprintln!("Warning: existing OCI trust policy configuration will be overwritten");
-        } else if !confirm("The OCI trust policy configuration already exists, do you want to overwrite it?") {
+        } else if !confirm(
+            "The OCI trust policy configuration already exists, do you want to overwrite it?",
+        ) {
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -40,12 +59,17 @@ pub fn import(engine: &dyn Verifier, config: &ConfigDir, file: &std::path::Path,
     write_private(&target, &policy.content)
         .map_err(|e| anyhow::anyhow!("failed to write OCI trust policy configuration: {e}"))?;
     let absolute = std::fs::canonicalize(&target).unwrap_or(target);
-    println!("Successfully imported OCI trust policy configuration to {}.", absolute.display());
+    println!(
+        "Successfully imported OCI trust policy configuration to {}.",
+        absolute.display()
+    );
     let legacy = config.root().join(LEGACY_OCI_POLICY);
     if legacy.symlink_metadata().is_ok() {
         match std::fs::remove_file(&legacy) {
             Ok(()) => println!("Deleted old trust policy configuration {LEGACY_OCI_POLICY}."),
-            Err(e) => eprintln!("Warning: failed to delete old trust policy configuration {LEGACY_OCI_POLICY}: {e}"),
+            Err(e) => eprintln!(
+                "Warning: failed to delete old trust policy configuration {LEGACY_OCI_POLICY}: {e}"
+            ),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -55,7 +55,9 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
         );
     }
     let Some(scope) = &args.scope else {
-        bail!("if any flags in the group [oci-layout scope] are set they must all be set; missing [scope]");
+        bail!(
+            "if any flags in the group [oci-layout scope] are set they must all be set; missing [scope]"
+        );
     };
     let max = max_signatures(args.max_signatures)?;
     let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
@@ -119,7 +121,10 @@ pub fn verify_layout(
     time: notary_verifier::Instant,
     max: usize,
 ) -> Result<Outcome> {
-    let selected = engine.select_policy(&inputs.policy, &Selector::OciReference(policy_reference.to_owned()))?;
+    let selected = engine.select_policy(
+        &inputs.policy,
+        &Selector::OciReference(policy_reference.to_owned()),
+    )?;
     let mut request = VerifyRequest {
         policy: inputs.policy.clone(),
         trust_stores: inputs.stores.clone(),
@@ -143,8 +148,11 @@ pub fn verify_layout(
     if selected.is_ok() && !skip {
         let (found, more) = layout.signatures(&target.digest, max)?;
         for signature in found {
-            let envelope =
-                layout.read_blob(&signature.envelope, oci::MAX_ENVELOPE_SIZE, "signature envelope")?;
+            let envelope = layout.read_blob(
+                &signature.envelope,
+                oci::MAX_ENVELOPE_SIZE,
+                "signature envelope",
+            )?;
             request.signatures.push(SignatureInput {
                 media_type: signature.media_type,
                 envelope,

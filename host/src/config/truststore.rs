@@ -46,10 +46,20 @@ pub fn read(root: &Path) -> Result<TrustStores> {
     Ok(TrustStores { stores })
 }
 
-fn read_store(dir: &Path, store_type: StoreType, name: &str, total: &mut u64) -> Result<NamedStore> {
+fn read_store(
+    dir: &Path,
+    store_type: StoreType,
+    name: &str,
+    total: &mut u64,
+) -> Result<NamedStore> {
     let mut files = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("failed to access the trust store {name:?} of type {:?}", store_type.name()))?
+        .with_context(|| {
+            format!(
+                "failed to access the trust store {name:?} of type {:?}",
+                store_type.name()
+            )
+        })?
         .collect::<std::io::Result<Vec<_>>>()?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -72,7 +82,10 @@ fn read_store(dir: &Path, store_type: StoreType, name: &str, total: &mut u64) ->
         }
         let content = std::fs::read(entry.path())
             .with_context(|| format!("reading {}", entry.path().display()))?;
-        files.push(StoreFile { name: file, content });
+        files.push(StoreFile {
+            name: file,
+            content,
+        });
     }
     Ok(NamedStore {
         store_type,

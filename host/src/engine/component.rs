@@ -19,7 +19,12 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use super::Verifier;
 
-#[allow(unsafe_code, missing_docs, clippy::all, reason = "wasmtime bindgen output")]
+#[allow(
+    unsafe_code,
+    missing_docs,
+    clippy::all,
+    reason = "wasmtime bindgen output"
+)]
 mod bindings {
     wasmtime::component::bindgen!({
         world: "verifier-component",
@@ -112,7 +117,12 @@ impl ComponentEngine {
     }
 }
 
-fn load_component(engine: &Engine, wasm: &[u8], sha: &str, cache: Option<&Path>) -> Result<Component> {
+fn load_component(
+    engine: &Engine,
+    wasm: &[u8],
+    sha: &str,
+    cache: Option<&Path>,
+) -> Result<Component> {
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let key = format!("verifier-{}-{:016x}.cwasm", &sha[..16], hasher.finish());
@@ -170,7 +180,8 @@ impl Verifier for ComponentEngine {
         policy: &nv::PolicyInput,
     ) -> Result<Result<Vec<nv::AppliedPolicy>, nv::Failure>> {
         let policy = convert::policy(policy);
-        let result = self.call(|i, s| i.notary_verifier_verifier().call_check_policy(s, &policy))?;
+        let result =
+            self.call(|i, s| i.notary_verifier_verifier().call_check_policy(s, &policy))?;
         Ok(result
             .map(|list| list.into_iter().map(convert::applied).collect())
             .map_err(convert::failure))
@@ -269,9 +280,9 @@ mod convert {
 
     fn instant_out(i: wit::Instant) -> nv::Instant {
         nv::Instant {
-        offset_seconds: i.utc_offset_seconds,
-        ..nv::Instant::from_unix(i.seconds, i.nanoseconds)
-    }
+            offset_seconds: i.utc_offset_seconds,
+            ..nv::Instant::from_unix(i.seconds, i.nanoseconds)
+        }
     }
 
     fn descriptor_in(d: &nv::Descriptor) -> wit::Descriptor {
@@ -370,7 +381,9 @@ mod convert {
                 .revocation_evidence
                 .iter()
                 .map(|e| match e {
-                    nv::Evidence::OcspResponse(b) => wit::RevocationEvidence::OcspResponse(b.clone()),
+                    nv::Evidence::OcspResponse(b) => {
+                        wit::RevocationEvidence::OcspResponse(b.clone())
+                    }
                     nv::Evidence::Crl(b) => wit::RevocationEvidence::Crl(b.clone()),
                     nv::Evidence::Asserted {
                         certificate_sha256,

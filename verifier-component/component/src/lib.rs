@@ -40,7 +40,9 @@ impl Guest for Component {
         outcome_out(notary_verifier::verify(&request_in(request)))
     }
 
-    fn check_policy(document: wit::PolicyDocument) -> Result<Vec<wit::AppliedPolicy>, wit::Failure> {
+    fn check_policy(
+        document: wit::PolicyDocument,
+    ) -> Result<Vec<wit::AppliedPolicy>, wit::Failure> {
         notary_verifier::check_policy(&policy_in(document))
             .map(|list| list.into_iter().map(applied_out).collect())
             .map_err(failure_out)

@@ -15,7 +15,9 @@
 
 use ciborium::Value;
 use coset::iana::EnumI64;
-use coset::{CborSerializable, CoseSign1, Label, RegisteredLabelWithPrivate, TaggedCborSerializable};
+use coset::{
+    CborSerializable, CoseSign1, Label, RegisteredLabelWithPrivate, TaggedCborSerializable,
+};
 
 use super::{
     EnvelopeContent, EnvelopeError, ExtendedAttribute, Payload, SignerInfo, SigningScheme, attr,
@@ -74,8 +76,8 @@ impl CoseEnvelope {
         if bytes.len() < 2 || bytes[0] != 0xd2 || bytes[1] != 0x84 {
             return Err(invalid("cbor: invalid COSE_Sign1_Tagged object"));
         }
-        let message = CoseSign1::from_tagged_slice(bytes)
-            .map_err(|e| invalid(format!("cbor: {e}")))?;
+        let message =
+            CoseSign1::from_tagged_slice(bytes).map_err(|e| invalid(format!("cbor: {e}")))?;
         if message.signature.is_empty() {
             return Err(invalid("empty signature"));
         }
@@ -359,8 +361,14 @@ mod encode {
     pub fn signing_input(attributes: &SignedAttributes, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let mut crit = vec![Value::Text(attr::SIGNING_SCHEME.into())];
         let mut entries: Vec<(Value, Value)> = vec![
-            (Value::Integer(1.into()), Value::Integer(attributes.algorithm.cose_label().into())),
-            (Value::Integer(3.into()), Value::Text(attributes.content_type.clone())),
+            (
+                Value::Integer(1.into()),
+                Value::Integer(attributes.algorithm.cose_label().into()),
+            ),
+            (
+                Value::Integer(3.into()),
+                Value::Text(attributes.content_type.clone()),
+            ),
             (
                 Value::Text(attr::SIGNING_SCHEME.into()),
                 Value::Text(crate::envelope::SigningScheme::X509.name().into()),
@@ -419,7 +427,10 @@ mod encode {
             ));
         }
         if let Some(token) = &request.timestamp_token {
-            unprotected.push((Value::Text(attr::TIMESTAMP_SIGNATURE.into()), Value::Bytes(token.clone())));
+            unprotected.push((
+                Value::Text(attr::TIMESTAMP_SIGNATURE.into()),
+                Value::Bytes(token.clone()),
+            ));
         }
         unprotected.sort_by_key(|(k, _)| cbor(k));
         cbor(&Value::Tag(
@@ -436,5 +447,10 @@ mod encode {
 
 /// Re-encode a decoded message (used by tests of round trips).
 pub fn reencode(envelope: &CoseEnvelope) -> Option<Vec<u8>> {
-    envelope.message.clone().to_tagged_vec().ok().or_else(|| envelope.message.clone().to_vec().ok())
+    envelope
+        .message
+        .clone()
+        .to_tagged_vec()
+        .ok()
+        .or_else(|| envelope.message.clone().to_vec().ok())
 }

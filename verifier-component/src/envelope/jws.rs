@@ -105,10 +105,8 @@ impl JwsEnvelope {
             None | Some(Value::Null) => {}
             Some(Value::Object(header)) => {
                 if let Some(v) = go_field(header, attr::TIMESTAMP_SIGNATURE) {
-                    envelope.timestamp_signature = bytes_of(
-                        v,
-                        "jwsEnvelope.header.io.cncf.notary.timestampSignature",
-                    )?;
+                    envelope.timestamp_signature =
+                        bytes_of(v, "jwsEnvelope.header.io.cncf.notary.timestampSignature")?;
                 }
                 match go_field(header, "x5c") {
                     None | Some(Value::Null) => {}
@@ -136,7 +134,13 @@ impl JwsEnvelope {
                     "jwsEnvelope.header.io.cncf.notary.signingAgent",
                 )?;
             }
-            Some(other) => return Err(type_error(other, "jwsEnvelope.header", "jws.jwsUnprotectedHeader")),
+            Some(other) => {
+                return Err(type_error(
+                    other,
+                    "jwsEnvelope.header",
+                    "jws.jwsUnprotectedHeader",
+                ));
+            }
         }
         Ok(envelope)
     }
@@ -151,7 +155,8 @@ impl JwsEnvelope {
         if self.x5c.is_empty() {
             return Err(invalid("certificate chain is not present"));
         }
-        let leaf = Cert::from_der(&self.x5c[0]).map_err(|_| invalid("malformed leaf certificate"))?;
+        let leaf =
+            Cert::from_der(&self.x5c[0]).map_err(|_| invalid("malformed leaf certificate"))?;
         self.verify_compact(&leaf)
             .map_err(EnvelopeError::Integrity)?;
         self.content()
@@ -216,33 +221,47 @@ impl JwsEnvelope {
         );
         let key = match (&leaf.public_key, ecdsa) {
             (Ok(PublicKey::Rsa(_)), true) => return Err("key is of invalid type".to_owned()),
-            (Ok(PublicKey::Rsa(_)), false) | (Ok(_), true) => leaf.public_key.as_ref().map_err(Clone::clone)?,
+            (Ok(PublicKey::Rsa(_)), false) | (Ok(_), true) => {
+                leaf.public_key.as_ref().map_err(Clone::clone)?
+            }
             (_, false) => return Err("key is invalid".to_owned()),
             (Err(_), true) => return Err("key is of invalid type".to_owned()),
         };
-        key.verify(algorithm, signing_input.as_bytes(), &signature, PssSalt::Auto)
-            .map_err(|_| {
-                if ecdsa {
-                    "crypto/ecdsa: verification error".to_owned()
-                } else {
-                    "crypto/rsa: verification error".to_owned()
-                }
-            })
+        key.verify(
+            algorithm,
+            signing_input.as_bytes(),
+            &signature,
+            PssSalt::Auto,
+        )
+        .map_err(|_| {
+            if ecdsa {
+                "crypto/ecdsa: verification error".to_owned()
+            } else {
+                "crypto/rsa: verification error".to_owned()
+            }
+        })
     }
 
     /// Read and check the protected headers, payload and chain (no signature check).
     pub fn content(&self) -> Result<EnvelopeContent, EnvelopeError> {
         let protected = decode_base64(Base64::RawUrl, self.protected.as_bytes()).map_err(|e| {
-            invalid(format!("jws envelope protected header can't be decoded: {e}"))
+            invalid(format!(
+                "jws envelope protected header can't be decoded: {e}"
+            ))
         })?;
         let header = ProtectedHeader::parse(&protected).map_err(|e| {
-            invalid(format!("jws envelope protected header can't be decoded: {e}"))
+            invalid(format!(
+                "jws envelope protected header can't be decoded: {e}"
+            ))
         })?;
         let payload = decode_base64(Base64::RawUrl, self.payload.as_bytes())
             .map_err(|e| invalid(format!("payload error: {e}")))?;
         let scheme = header.validate()?;
         let algorithm = SignatureAlgorithm::from_jws_name(&header.alg).ok_or_else(|| {
-            invalid(format!("signature algorithm {} is not supported", Q(&header.alg)))
+            invalid(format!(
+                "signature algorithm {} is not supported",
+                Q(&header.alg)
+            ))
         })?;
         let signing_time = match scheme {
             SigningScheme::X509 => header.signing_time,
@@ -335,7 +354,10 @@ impl ProtectedHeader {
             match go_field(&object, name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Instant::parse_rfc3339(s).map(Some).ok_or_else(|| {
-                    format!("parsing time {} as \"2006-01-02T15:04:05Z07:00\": cannot parse", Q(s))
+                    format!(
+                        "parsing time {} as \"2006-01-02T15:04:05Z07:00\": cannot parse",
+                        Q(s)
+                    )
                 }),
                 Some(other) => Err(format!(
                     "json: cannot unmarshal {} into Go struct field jwsProtectedHeader.{name} of type time.Time",
@@ -460,7 +482,10 @@ mod encode {
     /// The protected header and payload segments and the signing input.
     pub fn signing_input(attributes: &SignedAttributes, payload: &[u8]) -> (String, String) {
         let mut header = std::collections::BTreeMap::<String, Value>::new();
-        header.insert("alg".into(), Value::String(attributes.algorithm.jws_name().into()));
+        header.insert(
+            "alg".into(),
+            Value::String(attributes.algorithm.jws_name().into()),
+        );
         let mut crit = vec![Value::String(attr::SIGNING_SCHEME.into())];
         for ext in attributes.extended.iter().filter(|e| e.critical) {
             crit.push(Value::String(ext.key.clone()));
@@ -485,14 +510,25 @@ mod encode {
         // Go's json.Marshal writes map keys in byte order.
         let header: Map<String, Value> = header.into_iter().collect();
         let header_json = serde_json::to_string(&Value::Object(header)).unwrap_or_default();
-        (encode_base64url(header_json.as_bytes()), encode_base64url(payload))
+        (
+            encode_base64url(header_json.as_bytes()),
+            encode_base64url(payload),
+        )
     }
 
     /// Assemble the envelope JSON (`payload`, `protected`, `header`, `signature`).
-    pub fn encode(request: &SignRequest<'_>, protected: &str, payload: &str, signature: &[u8]) -> Vec<u8> {
+    pub fn encode(
+        request: &SignRequest<'_>,
+        protected: &str,
+        payload: &str,
+        signature: &[u8],
+    ) -> Vec<u8> {
         let mut header = Map::new();
         if let Some(token) = &request.timestamp_token {
-            header.insert(attr::TIMESTAMP_SIGNATURE.into(), Value::String(encode_base64(token)));
+            header.insert(
+                attr::TIMESTAMP_SIGNATURE.into(),
+                Value::String(encode_base64(token)),
+            );
         }
         header.insert(
             "x5c".into(),
@@ -505,7 +541,10 @@ mod encode {
             ),
         );
         if !request.signing_agent.is_empty() {
-            header.insert(attr::SIGNING_AGENT.into(), Value::String(request.signing_agent.clone()));
+            header.insert(
+                attr::SIGNING_AGENT.into(),
+                Value::String(request.signing_agent.clone()),
+            );
         }
         let body = format!(
             "{{\"payload\":{},\"protected\":{},\"header\":{},\"signature\":{}}}",

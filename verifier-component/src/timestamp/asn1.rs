@@ -76,7 +76,12 @@ pub fn elements(mut content: &[u8]) -> Result<Vec<Element<'_>>, String> {
     Ok(out)
 }
 
-fn expect<'a>(items: &[Element<'a>], index: usize, tag: u8, what: &str) -> Result<Element<'a>, String> {
+fn expect<'a>(
+    items: &[Element<'a>],
+    index: usize,
+    tag: u8,
+    what: &str,
+) -> Result<Element<'a>, String> {
     match items.get(index) {
         Some(e) if e.tag == tag => Ok(*e),
         Some(e) => Err(format!(
@@ -176,10 +181,14 @@ pub fn signing_certificate_v2(der: &[u8]) -> Result<Vec<EssCertId>, String> {
             let names = expect(&serial_parts, 0, 0x30, "issuer")?;
             let first_name = elements(names.content)?.into_iter().next();
             let issuer = match first_name {
-                Some(name) if name.tag == 0xa4 => Some(Element::parse_one(name.content)?.full.to_vec()),
+                Some(name) if name.tag == 0xa4 => {
+                    Some(Element::parse_one(name.content)?.full.to_vec())
+                }
                 _ => None,
             };
-            let number = expect(&serial_parts, 1, 0x02, "serialNumber")?.content.to_vec();
+            let number = expect(&serial_parts, 1, 0x02, "serialNumber")?
+                .content
+                .to_vec();
             issuer_serial = Some((issuer, number));
         }
         out.push(EssCertId {
@@ -239,7 +248,9 @@ fn civil(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
 /// zeros in the fraction, no `+0000`), as Go requires.
 fn generalized_time(text: &str) -> Result<Instant, String> {
     let bad = || {
-        format!("asn1: time did not serialize back to the original value and may be invalid: given {text:?}")
+        format!(
+            "asn1: time did not serialize back to the original value and may be invalid: given {text:?}"
+        )
     };
     let y = digits(text, 0..4).ok_or_else(bad)?;
     let mo = digits(text, 4..6).ok_or_else(bad)?;
@@ -295,12 +306,16 @@ fn utc_time(text: &str) -> Result<Instant, String> {
     let offset = match rest {
         "Z" => 0,
         zone if zone.len() == 5 && (zone.starts_with('+') || zone.starts_with('-')) => {
-            let total = digits(zone, 1..3).ok_or_else(bad)? * 3600 + digits(zone, 3..5).ok_or_else(bad)? * 60;
+            let total = digits(zone, 1..3).ok_or_else(bad)? * 3600
+                + digits(zone, 3..5).ok_or_else(bad)? * 60;
             if zone.starts_with('-') { -total } else { total }
         }
         _ => return Err(bad()),
     };
-    Ok(Instant::from_unix(civil(y, mo, d, h, mi, s).ok_or_else(bad)? - offset, 0))
+    Ok(Instant::from_unix(
+        civil(y, mo, d, h, mi, s).ok_or_else(bad)? - offset,
+        0,
+    ))
 }
 
 #[cfg(test)]
@@ -316,6 +331,9 @@ mod tests {
         assert!(generalized_time("20250121091746").is_err());
         let t = generalized_time("20250121101746+0100").expect("offset");
         assert_eq!(t.utc().rfc3339(), "2025-01-21T09:17:46Z");
-        assert_eq!(utc_time("250121091746Z").expect("utc").rfc3339(), "2025-01-21T09:17:46Z");
+        assert_eq!(
+            utc_time("250121091746Z").expect("utc").rfc3339(),
+            "2025-01-21T09:17:46Z"
+        );
     }
 }

@@ -25,7 +25,9 @@ struct Tlv<'a> {
 
 fn read_tlv(data: &[u8]) -> Result<Tlv<'_>, String> {
     if data.is_empty() {
-        return Err(syntax("decoding BER identifier octets: identifier octets is empty"));
+        return Err(syntax(
+            "decoding BER identifier octets: identifier octets is empty",
+        ));
     }
     let mut offset = 1;
     if data[0] & 0x1f == 0x1f {
@@ -172,10 +174,7 @@ mod tests {
             "short form length octets value should be less or equal to the subsequent octets length"
         ));
         assert!(to_der(&[]).is_err());
-        let mut deep = Vec::new();
-        for _ in 0..200 {
-            deep.push(0x30);
-        }
+        let deep = vec![0x30; 200];
         assert!(to_der(&deep).is_err());
     }
 }

@@ -13,10 +13,14 @@ pub type DistinguishedName = BTreeMap<String, String>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DnError {
     /// `=#` hex values are not supported.
-    #[error("unsupported distinguished name (DN) {0:?}: notation does not support x509.subject identities containing \"=#\"")]
+    #[error(
+        "unsupported distinguished name (DN) {0:?}: notation does not support x509.subject identities containing \"=#\""
+    )]
     HexValue(String),
     /// RFC 4514 syntax error.
-    #[error("parsing distinguished name (DN) {dn:?} failed with err: {reason}. A valid DN must contain 'C', 'ST' or 'S', and 'O' RDN attributes at a minimum, and follow RFC 4514 standard")]
+    #[error(
+        "parsing distinguished name (DN) {dn:?} failed with err: {reason}. A valid DN must contain 'C', 'ST' or 'S', and 'O' RDN attributes at a minimum, and follow RFC 4514 standard"
+    )]
     Syntax {
         /// The DN as written.
         dn: String,
@@ -24,10 +28,14 @@ pub enum DnError {
         reason: String,
     },
     /// An RDN with several attributes (`OU=a+CN=b`).
-    #[error("distinguished name (DN) {0:?} has multi-valued RDN attributes, remove multi-valued RDN attributes as they are not supported")]
+    #[error(
+        "distinguished name (DN) {0:?} has multi-valued RDN attributes, remove multi-valued RDN attributes as they are not supported"
+    )]
     MultiValued(String),
     /// The same attribute twice.
-    #[error("distinguished name (DN) {dn:?} has duplicate RDN attribute for {attribute:?}, DN can only have unique RDN attributes")]
+    #[error(
+        "distinguished name (DN) {dn:?} has duplicate RDN attribute for {attribute:?}, DN can only have unique RDN attributes"
+    )]
     Duplicate {
         /// The DN as written.
         dn: String,
@@ -35,7 +43,9 @@ pub enum DnError {
         attribute: String,
     },
     /// C, ST/S or O is missing.
-    #[error("distinguished name (DN) {dn:?} has no mandatory RDN attribute for {attribute:?}, it must contain 'C', 'ST' or 'S', and 'O' RDN attributes at a minimum")]
+    #[error(
+        "distinguished name (DN) {dn:?} has no mandatory RDN attribute for {attribute:?}, it must contain 'C', 'ST' or 'S', and 'O' RDN attributes at a minimum"
+    )]
     Mandatory {
         /// The DN as written.
         dn: String,

@@ -27,7 +27,10 @@ pub fn validate_scope_format(scope: &str) -> Result<(), ScopeError> {
     }
     let invalid = || ScopeError::Invalid(scope.to_owned());
     let (domain, repository) = scope.split_once('/').ok_or_else(invalid)?;
-    if domain.is_empty() || repository.is_empty() || !is_domain(domain) || !is_repository(repository)
+    if domain.is_empty()
+        || repository.is_empty()
+        || !is_domain(domain)
+        || !is_repository(repository)
     {
         return Err(invalid());
     }
@@ -40,10 +43,10 @@ fn is_domain(text: &str) -> bool {
         Some((host, port)) => (host, Some(port)),
         None => (text, None),
     };
-    if let Some(port) = port {
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
     }
     !host.is_empty()
         && host.split('.').all(|label| {
@@ -51,7 +54,9 @@ fn is_domain(text: &str) -> bool {
             !bytes.is_empty()
                 && bytes[0].is_ascii_alphanumeric()
                 && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         })
 }
 

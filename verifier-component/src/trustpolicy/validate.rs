@@ -71,7 +71,9 @@ pub enum PolicyError {
     #[error("{} trust policy: {}", .0.name(), .1)]
     Statement(DocumentKind, Box<StatementError>),
     /// Two blob statements with `globalPolicy: true`.
-    #[error("multiple blob trust policy statements have globalPolicy set to true. Only one trust policy statement can be marked as global policy")]
+    #[error(
+        "multiple blob trust policy statements have globalPolicy set to true. Only one trust policy statement can be marked as global policy"
+    )]
     MultipleGlobal,
     /// An OCI statement without scopes.
     #[error("oci trust policy statement {} has zero registry scopes, it must specify registry scopes with at least one value", Q(.0))]
@@ -279,9 +281,8 @@ pub fn trusted_identities(
                 raw.clone(),
             ));
         }
-        let dn = identity::parse_distinguished_name(value).map_err(|e| {
-            StatementError::InvalidIdentity(name.to_owned(), raw.clone(), e)
-        })?;
+        let dn = identity::parse_distinguished_name(value)
+            .map_err(|e| StatementError::InvalidIdentity(name.to_owned(), raw.clone(), e))?;
         dns.push((raw.clone(), dn));
     }
     for (i, (raw_i, dn_i)) in dns.iter().enumerate() {
@@ -317,8 +318,8 @@ pub fn document(doc: &Document) -> Result<ValidatedDocument, PolicyError> {
         if names.contains(&statement.name.as_str()) {
             return Err(PolicyError::DuplicateName(kind, statement.name.clone()));
         }
-        let (level, actions, verify_timestamp) = statement_core(statement)
-            .map_err(|e| PolicyError::Statement(kind, Box::new(e)))?;
+        let (level, actions, verify_timestamp) =
+            statement_core(statement).map_err(|e| PolicyError::Statement(kind, Box::new(e)))?;
         if kind == DocumentKind::Blob && statement.global_policy {
             if global_seen {
                 return Err(PolicyError::MultipleGlobal);

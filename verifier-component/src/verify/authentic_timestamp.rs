@@ -40,7 +40,12 @@ pub(super) fn check(context: &Context<'_>, si: &SignerInfo) -> Result<String, St
                 t.rfc1123z()
             ))
         }
-        SigningScheme::X509 => x509(context, si, &si.signature, si.timestamp_signature.as_deref()),
+        SigningScheme::X509 => x509(
+            context,
+            si,
+            &si.signature,
+            si.timestamp_signature.as_deref(),
+        ),
     }
 }
 
@@ -68,7 +73,8 @@ fn x509(
     let now = context.time;
     let chain = &si.certificate_chain;
     let mut enabled = has_tsa;
-    let mut disabled_note = "timestamp verification disabled: no tsa trust store is configured in trust policy";
+    let mut disabled_note =
+        "timestamp verification disabled: no tsa trust store is configured in trust policy";
     if enabled
         && context.policy.verify_timestamp == VerifyTimestamp::AfterCertExpiry
         && !chain.iter().any(|c| now > c.not_after)
@@ -97,9 +103,9 @@ fn x509(
             "{disabled_note}; every certificate is valid at the verification time"
         ));
     }
-    let token = token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| "no timestamp countersignature was found in the signature envelope".to_owned())?;
+    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        "no timestamp countersignature was found in the signature envelope".to_owned()
+    })?;
     let (timestamp, tsa_chain) = countersignature(context, token, signature)?;
     if !timestamp.bounded_after(si.signing_time) {
         return Err(format!(
@@ -109,7 +115,8 @@ fn x509(
         ));
     }
     check_within_signing_chain(&timestamp, chain)?;
-    let revocation = revocation::check_chain(&tsa_chain, context.evidence, ChainPurpose::Timestamping)?;
+    let revocation =
+        revocation::check_chain(&tsa_chain, context.evidence, ChainPurpose::Timestamping)?;
     Ok(format!(
         "timestamp {} by {} is within the validity of every certificate; TSA chain revocation: {revocation}",
         timestamp.format_rfc3339(),
@@ -132,7 +139,8 @@ fn countersignature(
     let timestamp = info.validate(signature).map_err(|e| {
         format!("failed to get timestamp from timestamp countersignature with error: {e}")
     })?;
-    let roots = tsa_roots(context).map_err(|e| format!("failed to load tsa trust store with error: {e}"))?;
+    let roots = tsa_roots(context)
+        .map_err(|e| format!("failed to load tsa trust store with error: {e}"))?;
     if roots.is_empty() {
         return Err("no trusted TSA certificate found in trust store".to_owned());
     }
@@ -153,7 +161,11 @@ fn tsa_roots(context: &Context<'_>) -> Result<Vec<Cert>, String> {
         .map_err(|e| e.to_string())?;
     let mut roots: Vec<Cert> = Vec::new();
     for name in names {
-        for cert in context.stores.load(StoreType::Tsa, &name).map_err(|e| e.to_string())? {
+        for cert in context
+            .stores
+            .load(StoreType::Tsa, &name)
+            .map_err(|e| e.to_string())?
+        {
             if !roots.contains(&cert) {
                 roots.push(cert);
             }
@@ -247,8 +259,7 @@ pub fn authentic_timestamp(request: &VerifyRequest) -> ValidationResult {
     let Some(input): Option<&SignatureInput> = request.signatures.first() else {
         return result(action, Err("no signature to check".to_owned()));
     };
-    let content = match Envelope::parse(&input.media_type, &input.envelope)
-        .and_then(|e| e.verify())
+    let content = match Envelope::parse(&input.media_type, &input.envelope).and_then(|e| e.verify())
     {
         Ok(c) => c,
         Err(e) => {
@@ -304,7 +315,10 @@ pub fn timestamp_token(
         check_within_signing_chain(&timestamp, &chain)?;
         let revocation =
             revocation::check_chain(&tsa_chain, context.evidence, ChainPurpose::Timestamping)?;
-        Ok(format!("timestamp {}; TSA chain revocation: {revocation}", timestamp.format_rfc3339()))
+        Ok(format!(
+            "timestamp {}; TSA chain revocation: {revocation}",
+            timestamp.format_rfc3339()
+        ))
     })();
     result(action, outcome)
 }

@@ -19,7 +19,10 @@ use crate::x509::Cert;
 /// error, if any, is the one reported (as notation does).
 pub fn check(context: &Context<'_>, si: &SignerInfo) -> Result<String, (FailureKind, String)> {
     let store_result = trusted_certificate(context, si);
-    if store_result.is_err() && context.action(crate::trustpolicy::Check::Authenticity) == crate::trustpolicy::Action::Enforce {
+    if store_result.is_err()
+        && context.action(crate::trustpolicy::Check::Authenticity)
+            == crate::trustpolicy::Action::Enforce
+    {
         return store_result;
     }
     let identity_result = trusted_identity(context, si.leaf());
@@ -93,7 +96,10 @@ pub fn trusted_identity(context: &Context<'_>, leaf: &Cert) -> Result<String, St
         )
     })?;
     if let Some((raw, _)) = dns.iter().find(|(_, dn)| identity::is_subset(dn, &subject)) {
-        return Ok(format!("signing certificate matches trusted identity {}", Q(raw)));
+        return Ok(format!(
+            "signing certificate matches trusted identity {}",
+            Q(raw)
+        ));
     }
     let listed: Vec<DistinguishedName> = dns.into_iter().map(|(_, dn)| dn).collect();
     Err(format!(

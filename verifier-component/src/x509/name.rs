@@ -54,7 +54,7 @@ fn decode_text(tag: Tag, value: &[u8]) -> Option<String> {
         // Go reads T61String bytes as ISO-8859-1.
         Tag::TeletexString => Some(value.iter().map(|&b| char::from(b)).collect()),
         Tag::BmpString => {
-            if value.len() % 2 != 0 {
+            if !value.len().is_multiple_of(2) {
                 return None;
             }
             let units: Vec<u16> = value
@@ -241,7 +241,10 @@ mod tests {
         let name = Name::from_str("CN=testTSA,O=Notary,L=Seattle,ST=WA,C=US").expect("dn");
         assert_eq!(go_string(&name), "CN=testTSA,O=Notary,L=Seattle,ST=WA,C=US");
         let name = Name::from_str("C=AU,ST=Some-State,O=Internet Widgits Pty Ltd").expect("dn");
-        assert_eq!(go_string(&name), "O=Internet Widgits Pty Ltd,ST=Some-State,C=AU");
+        assert_eq!(
+            go_string(&name),
+            "O=Internet Widgits Pty Ltd,ST=Some-State,C=AU"
+        );
         let name = Name::from_str("CN=a\\, b,OU=y,OU=x,O=o").expect("dn");
         assert_eq!(go_string(&name), "CN=a\\, b,OU=x+OU=y,O=o");
     }

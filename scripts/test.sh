@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test of hsm-notary. This is the README's test command and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+mkdir -p target
+# One build, in release: Cranelift compiles the component in about half a second there
+# (tens of seconds in a debug build), and the same artifacts serve every test.
+cargo test --release --locked --workspace -- --nocapture 2>&1 | tee target/test-output.log
+echo "all tests passed (log: target/test-output.log)"
