@@ -22,6 +22,8 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sign an artifact and store the signature beside it.
+    Sign(SignArgs),
     /// Verify the signatures of an artifact.
     Verify(VerifyArgs),
     /// Inspect the signatures of an artifact.
@@ -35,6 +37,9 @@ pub enum Command {
     /// Manage trust store certificates.
     #[command(subcommand, alias = "certificate")]
     Cert(CertCommand),
+    /// Manage signing keys (HSM over PKCS#11, or local files).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Sign and verify arbitrary blobs with detached signatures.
     #[command(subcommand)]
     Blob(BlobCommand),
@@ -56,6 +61,44 @@ pub enum InspectOutput {
     Tree,
     /// notation's JSON.
     Json,
+}
+
+/// How to reach a registry.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Use plain HTTP (only `localhost:<port>` uses it without this flag).
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// Registry user name (default: $HSM_NOTARY_USERNAME, else the docker config).
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Read the registry password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Extra CA certificate (PEM) to trust for the registry's TLS (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The registry options these flags describe.
+    pub fn options(&self) -> anyhow::Result<crate::registry::Options> {
+        let password = if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            Some(secrecy::SecretString::from(
+                line.trim_end_matches(['\r', '\n']).to_owned(),
+            ))
+        } else {
+            None
+        };
+        Ok(crate::registry::Options {
+            insecure: self.insecure_registry,
+            username: self.username.clone(),
+            password,
+            ca_files: self.ca_file.clone(),
+        })
+    }
 }
 
 /// Flags shared by commands that verify.
@@ -98,6 +141,49 @@ pub struct VerifyArgs {
     /// Engine.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Envelope formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignatureFormat {
+    /// JWS JSON (`application/jose+json`).
+    Jws,
+    /// COSE_Sign1 (`application/cose`).
+    Cose,
+}
+
+/// `sign`
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// `REGISTRY/REPOSITORY@DIGEST` (or `:TAG`), or with `--oci-layout` `PATH@DIGEST` / `PATH:TAG`.
+    pub reference: String,
+    /// The reference is an OCI image layout on disk.
+    #[arg(long)]
+    pub oci_layout: bool,
+    /// The key to sign with (default: the default key).
+    #[arg(short = 'k', long)]
+    pub key: Option<String>,
+    /// Envelope format.
+    #[arg(long, value_enum, default_value = "jws")]
+    pub signature_format: SignatureFormat,
+    /// Signature expiry, e.g. `24h`, `30m` (0 = none).
+    #[arg(short = 'e', long, default_value = "0")]
+    pub expiry: String,
+    /// User metadata to sign into the payload (`key=value`, repeatable).
+    #[arg(short = 'm', long = "user-metadata", value_name = "KEY=VALUE")]
+    pub user_metadata: Vec<String>,
+    /// Always use the referrers tag schema, even on registries with a referrers API.
+    #[arg(long)]
+    pub force_referrers_tag: bool,
+    /// PKCS#11 module, when neither the key's URI nor HSM_NOTARY_PKCS11_MODULE names it.
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `inspect`
@@ -117,6 +203,9 @@ pub struct InspectArgs {
     /// Engine.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `list`
@@ -130,6 +219,9 @@ pub struct ListArgs {
     /// Maximum number of signatures to list.
     #[arg(long, default_value_t = 100)]
     pub max_signatures: i64,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `policy ...`
@@ -220,6 +312,27 @@ pub enum CertCommand {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Make a test root CA and a code-signing leaf (key local, or in the HSM with --pkcs11),
+    /// trust the root in `ca:NAME` and add the key as NAME.
+    GenerateTest {
+        /// Common name (and key / store name).
+        name: String,
+        /// Leaf key type.
+        #[arg(long, value_enum, default_value = "ec-p256")]
+        key_type: crate::pkcs11::KeyKind,
+        /// Put the leaf key in this PKCS#11 token (created if the object does not exist).
+        #[arg(long)]
+        pkcs11: Option<String>,
+        /// PKCS#11 module.
+        #[arg(long, value_name = "PATH")]
+        pkcs11_module: Option<PathBuf>,
+        /// Make it the default key.
+        #[arg(long)]
+        default: bool,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
     /// Delete a certificate file, or a whole store with --all.
     Delete {
         /// Store type.
@@ -236,6 +349,75 @@ pub enum CertCommand {
         /// Do not ask.
         #[arg(short = 'y', long)]
         yes: bool,
+    },
+}
+
+/// `key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a non-extractable key pair in a PKCS#11 token.
+    Generate {
+        /// `pkcs11:token=LABEL;object=KEYLABEL[?module-path=...&pin-source=file:...]`
+        #[arg(long)]
+        pkcs11: String,
+        /// Key type.
+        #[arg(long = "type", value_enum)]
+        key_type: crate::pkcs11::KeyKind,
+        /// PKCS#11 module.
+        #[arg(long, value_name = "PATH")]
+        pkcs11_module: Option<PathBuf>,
+    },
+    /// Write a PKCS#10 certificate signing request signed by an HSM key.
+    Csr {
+        /// The key's PKCS#11 URI.
+        #[arg(long)]
+        pkcs11: String,
+        /// Subject DN, e.g. `CN=release,O=Acme,ST=WA,C=US`.
+        #[arg(long)]
+        subject: String,
+        /// Output file (PEM).
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        /// PKCS#11 module.
+        #[arg(long, value_name = "PATH")]
+        pkcs11_module: Option<PathBuf>,
+    },
+    /// Register a key and its certificate chain under a name.
+    Add {
+        /// Key name.
+        name: String,
+        /// The key's PKCS#11 URI.
+        #[arg(long, conflicts_with = "key_file")]
+        pkcs11: Option<String>,
+        /// A local PKCS#8 PEM key file (development).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Certificate chain (PEM, leaf first).
+        #[arg(long)]
+        cert: PathBuf,
+        /// PKCS#11 module to remember for this key.
+        #[arg(long, value_name = "PATH")]
+        pkcs11_module: Option<PathBuf>,
+        /// Make it the default key.
+        #[arg(long)]
+        default: bool,
+    },
+    /// List keys.
+    #[command(alias = "ls")]
+    List,
+    /// Remove keys from the list (the keys themselves stay where they are).
+    Delete {
+        /// Key names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show a key: where it is, its type, its certificate chain.
+    Describe {
+        /// Key name.
+        name: String,
+        /// PKCS#11 module.
+        #[arg(long, value_name = "PATH")]
+        pkcs11_module: Option<PathBuf>,
     },
 }
 

@@ -3,7 +3,9 @@
 pub mod blob;
 pub mod cert;
 pub mod inspect;
+pub mod key;
 pub mod policy;
+pub mod sign;
 pub mod verify;
 
 use std::io::{BufRead, Write};

@@ -9,6 +9,7 @@
 //! chosen by `--config-dir`, else `HSM_NOTARY_CONFIG`, else `$XDG_CONFIG_HOME/hsm-notary`
 //! (`~/.config/hsm-notary`).
 
+pub mod keys;
 pub mod truststore;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! signature envelopes), asks the verifier component to decide, and reports. The host
 //! never re-implements a verification rule.
 
+pub mod certgen;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -9,3 +10,6 @@ pub mod engine;
 pub mod layout;
 pub mod oci;
 pub mod output;
+pub mod pkcs11;
+pub mod registry;
+pub mod sign;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hsm_notary::cli::{BlobCommand, CertCommand, Cli, Command, PolicyCommand};
-use hsm_notary::commands::{blob, cert, inspect, policy, verify};
+use hsm_notary::cli::{BlobCommand, CertCommand, Cli, Command, KeyCommand, PolicyCommand};
+use hsm_notary::commands::{blob, cert, inspect, key, policy, sign, verify};
 use hsm_notary::config::ConfigDir;
 use hsm_notary::engine;
 
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = ConfigDir::resolve(cli.config_dir.as_deref())?;
     match cli.command {
+        Command::Sign(args) => sign::run(&args, &config),
         Command::Verify(args) => verify::run(&args, &config),
         Command::Inspect(args) => {
             let engine = engine::engine(args.engine.engine)?;
@@ -31,9 +32,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.oci_layout,
                 args.output,
                 args.max_signatures,
+                &args.registry,
             )
         }
-        Command::List(args) => inspect::list(&args.reference, args.oci_layout, args.max_signatures),
+        Command::List(args) => inspect::list(
+            &args.reference,
+            args.oci_layout,
+            args.max_signatures,
+            &args.registry,
+        ),
         Command::Policy(PolicyCommand::Import {
             file,
             force,
@@ -81,6 +88,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all,
             yes,
         ),
+        Command::Cert(CertCommand::GenerateTest {
+            name,
+            key_type,
+            pkcs11,
+            pkcs11_module,
+            default,
+            days,
+        }) => key::generate_test(
+            &config,
+            &name,
+            key_type,
+            pkcs11.as_deref(),
+            pkcs11_module.as_deref(),
+            default,
+            days,
+        ),
+        Command::Key(KeyCommand::Generate {
+            pkcs11,
+            key_type,
+            pkcs11_module,
+        }) => key::generate(&pkcs11, key_type, pkcs11_module.as_deref()),
+        Command::Key(KeyCommand::Csr {
+            pkcs11,
+            subject,
+            output,
+            pkcs11_module,
+        }) => key::csr(&pkcs11, &subject, &output, pkcs11_module.as_deref()),
+        Command::Key(KeyCommand::Add {
+            name,
+            pkcs11,
+            key_file,
+            cert,
+            pkcs11_module,
+            default,
+        }) => key::add(
+            &config,
+            &name,
+            pkcs11.as_deref(),
+            key_file.as_deref(),
+            &cert,
+            pkcs11_module.as_deref(),
+            default,
+        ),
+        Command::Key(KeyCommand::List) => key::list(&config),
+        Command::Key(KeyCommand::Delete { names }) => key::delete(&config, &names),
+        Command::Key(KeyCommand::Describe {
+            name,
+            pkcs11_module,
+        }) => key::describe(&config, &name, pkcs11_module.as_deref()),
         Command::Blob(BlobCommand::Verify {
             blob,
             signature,

@@ -1,4 +1,4 @@
-//! `hsm-notary inspect` and `list` for OCI layouts.
+//! `hsm-notary inspect` and `list`, for registries and OCI layouts.
 
 use std::process::ExitCode;
 
@@ -7,21 +7,23 @@ use notary_verifier::SignatureInput;
 use serde_json::{Value, json};
 
 use super::max_signatures;
-use crate::cli::InspectOutput;
+use super::verify::{SignatureSource, resolve_remote};
+use crate::cli::{InspectOutput, RegistryArgs};
 use crate::engine::Verifier;
 use crate::layout::{self, Layout, LayoutRef};
 use crate::oci;
 use crate::output::{self, Tree};
+use crate::registry::{ArtifactRef, Registry};
 
-fn open(
-    reference: &str,
-    oci_layout: bool,
-    verb: &str,
-) -> Result<(Layout, oci::Descriptor, String)> {
+type Opened = (Box<dyn SignatureSource>, oci::Descriptor, String);
+
+fn open(reference: &str, oci_layout: bool, verb: &str, registry: &RegistryArgs) -> Result<Opened> {
     if !oci_layout {
-        bail!(
-            "{reference}: inspecting artifacts in a registry is not available in this build; use --oci-layout with a layout on disk"
-        );
+        let artifact = ArtifactRef::parse(reference)?;
+        let remote = Registry::connect(&artifact, &registry.options()?)?;
+        let target = resolve_remote(&remote, &artifact, verb)?;
+        let display = format!("{}@{}", artifact.name(), target.digest);
+        return Ok((Box::new(remote), target, display));
     }
     let (path, reference) = layout::parse_reference(reference)?;
     let layout = Layout::open(&path)?;
@@ -32,49 +34,31 @@ fn open(
         );
     }
     let display = format!("{}@{}", path.display(), target.digest);
-    Ok((layout, target, display))
+    Ok((Box::new(layout), target, display))
 }
 
-/// `inspect --oci-layout REF`.
+/// `inspect REF` (registry, or `--oci-layout`).
 pub fn inspect(
     engine: &dyn Verifier,
     reference: &str,
     oci_layout: bool,
     format: InspectOutput,
     max: i64,
+    registry: &RegistryArgs,
 ) -> Result<ExitCode> {
     let max = max_signatures(max)?;
-    let (layout, target, display) = open(reference, oci_layout, "inspect")?;
-    let (found, more) = layout.signatures(&target.digest, max)?;
+    let (source, target, display) = open(reference, oci_layout, "inspect", registry)?;
+    let (found, more): (Vec<SignatureInput>, bool) = source.signatures(&target, max)?;
     let mut skipped = false;
     let mut entries = Vec::new();
-    for signature in found {
-        let envelope = match layout.read_blob(
-            &signature.envelope,
-            oci::MAX_ENVELOPE_SIZE,
-            "signature envelope",
-        ) {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!(
-                    "Warning: unable to fetch signature {} due to error: {e:#}",
-                    signature.manifest.digest
-                );
-                skipped = true;
-                continue;
-            }
-        };
-        let input = SignatureInput {
-            media_type: signature.media_type.clone(),
-            envelope,
-            manifest_digest: Some(signature.manifest.digest.clone()),
-        };
+    for input in found {
+        let digest = input.manifest_digest.clone().unwrap_or_default();
         match engine.inspect(&input)? {
-            Ok(info) => entries.push((signature.manifest.digest, info)),
+            Ok(info) => entries.push((digest, info)),
             Err(f) => {
                 eprintln!(
-                    "Warning: Skipping signature {} because of error: {}",
-                    signature.manifest.digest, f.message
+                    "Warning: Skipping signature {digest} because of error: {}",
+                    f.message
                 );
                 skipped = true;
             }
@@ -116,18 +100,23 @@ pub fn inspect(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `list --oci-layout REF`.
-pub fn list(reference: &str, oci_layout: bool, max: i64) -> Result<ExitCode> {
+/// `list REF` (registry, or `--oci-layout`).
+pub fn list(
+    reference: &str,
+    oci_layout: bool,
+    max: i64,
+    registry: &RegistryArgs,
+) -> Result<ExitCode> {
     let max = max_signatures(max)?;
-    let (layout, target, display) = open(reference, oci_layout, "list")?;
-    let (found, more) = layout.signatures(&target.digest, max)?;
+    let (source, target, display) = open(reference, oci_layout, "list", registry)?;
+    let (found, more) = source.signatures(&target, max)?;
     if found.is_empty() {
         println!("{display} has no associated signatures");
     } else {
         let mut root = Tree::new(&display);
         let node = root.child(Tree::new(oci::ARTIFACT_TYPE_NOTARY));
         for signature in found {
-            node.child(Tree::new(signature.manifest.digest));
+            node.child(Tree::new(signature.manifest_digest.unwrap_or_default()));
         }
         print!("{}", root.render());
     }

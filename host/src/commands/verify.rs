@@ -16,6 +16,7 @@ use crate::engine::{self, Verifier};
 use crate::layout::{self, Layout, LayoutRef};
 use crate::oci;
 use crate::output;
+use crate::registry::{ArtifactRef, Registry};
 
 /// What the policy, stores and options say, before any artifact is touched.
 pub struct Inputs {
@@ -46,20 +47,132 @@ pub fn inputs(
     Ok(Inputs { policy, stores })
 }
 
+/// Where signatures come from: an OCI layout on disk or a registry.
+pub trait SignatureSource {
+    /// The signatures of `subject` (at most `max`; the bool says more exist).
+    fn signatures(
+        &self,
+        subject: &oci::Descriptor,
+        max: usize,
+    ) -> Result<(Vec<SignatureInput>, bool)>;
+}
+
+impl SignatureSource for Layout {
+    fn signatures(
+        &self,
+        subject: &oci::Descriptor,
+        max: usize,
+    ) -> Result<(Vec<SignatureInput>, bool)> {
+        let (found, more) = Layout::signatures(self, &subject.digest, max)?;
+        let mut out = Vec::new();
+        for signature in found {
+            let envelope = self.read_blob(
+                &signature.envelope,
+                oci::MAX_ENVELOPE_SIZE,
+                "signature envelope",
+            )?;
+            out.push(SignatureInput {
+                media_type: signature.media_type,
+                envelope,
+                manifest_digest: Some(signature.manifest.digest),
+            });
+        }
+        Ok((out, more))
+    }
+}
+
+impl SignatureSource for Registry {
+    fn signatures(
+        &self,
+        subject: &oci::Descriptor,
+        max: usize,
+    ) -> Result<(Vec<SignatureInput>, bool)> {
+        let referrers = self.referrers(&subject.digest)?;
+        let more = referrers.len() > max;
+        let mut out = Vec::new();
+        for descriptor in referrers.into_iter().take(max) {
+            let (bytes, _) = self.manifest(&descriptor.digest, Some(&descriptor))?;
+            let Ok(manifest) = serde_json::from_slice::<oci::Manifest>(&bytes) else {
+                continue;
+            };
+            if !manifest.is_notary_signature()
+                || manifest.subject.as_ref().map(|s| s.digest.as_str())
+                    != Some(subject.digest.as_str())
+            {
+                continue;
+            }
+            let [layer] = manifest.layers.as_slice() else {
+                bail!(
+                    "signature manifest {} must have exactly one layer, found {}",
+                    descriptor.digest,
+                    manifest.layers.len()
+                );
+            };
+            let envelope = self.blob(layer, oci::MAX_ENVELOPE_SIZE, "signature envelope")?;
+            out.push(SignatureInput {
+                media_type: layer.media_type.clone(),
+                envelope,
+                manifest_digest: Some(descriptor.digest.clone()),
+            });
+        }
+        Ok((out, more))
+    }
+}
+
+/// Resolve a registry reference to its manifest descriptor (warning on tags).
+pub fn resolve_remote(
+    registry: &Registry,
+    artifact: &ArtifactRef,
+    verb: &str,
+) -> Result<oci::Descriptor> {
+    let wanted = artifact
+        .digest
+        .clone()
+        .or_else(|| artifact.tag.clone())
+        .unwrap_or_default();
+    let (_, descriptor) = registry.manifest(&wanted, None)?;
+    if let Some(tag) = &artifact.tag {
+        eprintln!(
+            "Warning: Always {verb} the artifact using digest(@sha256:...) rather than a tag(:{tag}) because resolved digest may not point to the same signed artifact, as tags are mutable."
+        );
+    }
+    Ok(descriptor)
+}
+
 /// Run `verify`.
 pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
+    let max = max_signatures(args.max_signatures)?;
     if !args.oci_layout {
-        bail!(
-            "{}: verifying artifacts in a registry is not available in this build; use --oci-layout with a layout on disk",
-            args.reference
-        );
+        let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
+        let time = verification_time(args.verify_at.as_deref())?;
+        let engine = engine::engine(args.engine.engine)?;
+        let inputs = inputs(
+            config,
+            args.trust_policy.as_deref(),
+            args.trust_store.as_deref(),
+            notary_verifier::DocumentKind::Oci,
+        )?;
+        let artifact = ArtifactRef::parse(&args.reference)?;
+        let registry = Registry::connect(&artifact, &args.registry.options()?)?;
+        let target = resolve_remote(&registry, &artifact, "verify")?;
+        let reference = format!("{}@{}", artifact.name(), target.digest);
+        let outcome = verify_artifact(
+            engine.as_ref(),
+            &registry,
+            &inputs,
+            &target,
+            &reference,
+            metadata,
+            time,
+            max,
+        )?;
+        return Ok(report(&outcome, &reference, args.output));
     }
     let Some(scope) = &args.scope else {
         bail!(
             "if any flags in the group [oci-layout scope] are set they must all be set; missing [scope]"
         );
     };
-    let max = max_signatures(args.max_signatures)?;
     let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
     let time = verification_time(args.verify_at.as_deref())?;
     let engine = engine::engine(args.engine.engine)?;
@@ -80,7 +193,7 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
     }
     let display = format!("{}@{}", path.display(), target.digest);
     let policy_reference = format!("{scope}@{}", target.digest);
-    let outcome = verify_layout(
+    let outcome = verify_artifact(
         engine.as_ref(),
         &layout,
         &inputs,
@@ -108,12 +221,12 @@ pub fn report(outcome: &Outcome, display: &str, format: VerifyOutput) -> ExitCod
     }
 }
 
-/// Verify an artifact of a layout: select the statement first (so `skip` reads no
-/// signature), then read every candidate signature and let the engine decide.
+/// Verify an artifact: select the statement first (so `skip` reads no signature), then
+/// read every candidate signature and let the engine decide.
 #[allow(clippy::too_many_arguments)]
-pub fn verify_layout(
+pub fn verify_artifact(
     engine: &dyn Verifier,
-    layout: &Layout,
+    source: &dyn SignatureSource,
     inputs: &Inputs,
     target: &oci::Descriptor,
     policy_reference: &str,
@@ -146,19 +259,8 @@ pub fn verify_layout(
     };
     let skip = matches!(&selected, Ok(p) if p.level == Level::Skip);
     if selected.is_ok() && !skip {
-        let (found, more) = layout.signatures(&target.digest, max)?;
-        for signature in found {
-            let envelope = layout.read_blob(
-                &signature.envelope,
-                oci::MAX_ENVELOPE_SIZE,
-                "signature envelope",
-            )?;
-            request.signatures.push(SignatureInput {
-                media_type: signature.media_type,
-                envelope,
-                manifest_digest: Some(signature.manifest.digest),
-            });
-        }
+        let (found, more) = source.signatures(target, max)?;
+        request.signatures = found;
         if more {
             eprintln!("Warning: exceeded configured limit of max signatures {max} to examine");
         }

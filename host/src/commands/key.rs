@@ -1,0 +1,260 @@
+//! `hsm-notary key generate|csr|add|list|delete|describe` and `cert generate-test`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::write_private;
+use crate::certgen;
+use crate::config::ConfigDir;
+use crate::config::keys::{KeyEntry, KeyList};
+use crate::pkcs11::{self, KeyKind, Pkcs11Uri, Token};
+use crate::sign::local::LocalKey;
+
+fn token(
+    uri: &str,
+    module_flag: Option<&Path>,
+) -> Result<(Pkcs11Uri, std::sync::Arc<Token>, std::path::PathBuf)> {
+    let uri = Pkcs11Uri::parse(uri)?;
+    let module = pkcs11::module_path(&uri, module_flag)?;
+    let token = Token::open(&uri, &module)?;
+    Ok((uri, token, module))
+}
+
+fn object(uri: &Pkcs11Uri) -> Result<String> {
+    uri.object
+        .clone()
+        .ok_or_else(|| anyhow!("the PKCS#11 URI must name the key (object=LABEL)"))
+}
+
+/// `key generate`.
+pub fn generate(uri: &str, kind: KeyKind, module: Option<&Path>) -> Result<ExitCode> {
+    let (uri, token, _) = token(uri, module)?;
+    let label = object(&uri)?;
+    token.generate(kind, &label)?;
+    println!(
+        "Generated {} key {label:?} in token {:?} (non-extractable)",
+        kind.spec().name(),
+        token.label()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `key csr`.
+pub fn csr(uri: &str, subject: &str, output: &Path, module: Option<&Path>) -> Result<ExitCode> {
+    let (uri, token, _) = token(uri, module)?;
+    let key = token.key(&object(&uri)?)?;
+    let name = x509_cert::name::Name::from_str(subject)
+        .map_err(|e| anyhow!("invalid subject {subject:?}: {e}"))?;
+    let der = certgen::csr(&name, &key.spki, key.spec, |info| match key.spec {
+        notary_verifier::signature::KeySpec::Ec(_) => key.sign(info),
+        notary_verifier::signature::KeySpec::Rsa(_) => key.sign_pkcs1_sha256(info),
+    })?;
+    std::fs::write(output, certgen::pem("CERTIFICATE REQUEST", &der))
+        .with_context(|| format!("writing {}", output.display()))?;
+    println!(
+        "Wrote a certificate signing request for {} to {}",
+        uri.key_uri(),
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `key add`.
+pub fn add(
+    config: &ConfigDir,
+    name: &str,
+    pkcs11_uri: Option<&str>,
+    key_file: Option<&Path>,
+    cert: &Path,
+    module: Option<&Path>,
+    default: bool,
+) -> Result<ExitCode> {
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p).with_context(|| format!("{} does not exist", p.display()))
+    };
+    let entry = KeyEntry {
+        name: name.to_owned(),
+        key_path: key_file.map(absolute).transpose()?,
+        cert_path: Some(absolute(cert)?),
+        pkcs11_uri: pkcs11_uri.map(str::to_owned),
+        pkcs11_module: module.map(absolute).transpose()?,
+    };
+    if entry.key_path.is_none() && entry.pkcs11_uri.is_none() {
+        bail!("give the key as --pkcs11 URI or --key-file FILE");
+    }
+    // Refuse a key that does not belong to its certificate, or a chain that cannot sign.
+    entry.open(None)?;
+    let mut list = KeyList::load(config.root())?;
+    list.add(entry, default)?;
+    list.save(config.root())?;
+    if default {
+        println!("{name}: marked as default");
+    } else {
+        println!("{name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `key list`.
+pub fn list(config: &ConfigDir) -> Result<ExitCode> {
+    let list = KeyList::load(config.root())?;
+    println!("NAME   KEY   CERTIFICATE PATH");
+    for key in &list.keys {
+        let marker = if list.default.as_deref() == Some(&key.name) {
+            "* "
+        } else {
+            ""
+        };
+        let location = key
+            .pkcs11_uri
+            .clone()
+            .or_else(|| key.key_path.as_ref().map(|p| p.display().to_string()))
+            .unwrap_or_default();
+        let cert = key
+            .cert_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        println!("{marker}{}   {location}   {cert}", key.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `key delete`.
+pub fn delete(config: &ConfigDir, names: &[String]) -> Result<ExitCode> {
+    let mut list = KeyList::load(config.root())?;
+    for name in names {
+        if !list.keys.iter().any(|k| &k.name == name) {
+            bail!("signing key {name} not found");
+        }
+    }
+    list.keys.retain(|k| !names.contains(&k.name));
+    if list.default.as_ref().is_some_and(|d| names.contains(d)) {
+        list.default = None;
+    }
+    list.save(config.root())?;
+    for name in names {
+        println!("Removed {name} from the signing key list. The source key still exists.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `key describe`.
+pub fn describe(config: &ConfigDir, name: &str, module: Option<&Path>) -> Result<ExitCode> {
+    let list = KeyList::load(config.root())?;
+    let entry = list.get(Some(name))?;
+    let key = entry.open(module)?;
+    println!("Name: {name}");
+    match (&entry.pkcs11_uri, &entry.key_path) {
+        (Some(uri), _) => println!("Location: PKCS#11 {uri}"),
+        (None, Some(path)) => println!("Location: file {}", path.display()),
+        _ => {}
+    }
+    for (i, der) in key.chain.iter().enumerate() {
+        let cert = notary_verifier::x509::Cert::from_der(der).map_err(|e| anyhow!("{e}"))?;
+        let kind = cert
+            .public_key
+            .as_ref()
+            .map(|k| k.spec().name())
+            .unwrap_or_else(Clone::clone);
+        println!(
+            "Certificate {i}: {}\n  issuer: {}\n  key: {kind}\n  valid: {} .. {}\n  SHA256 fingerprint: {}",
+            cert.subject,
+            cert.issuer,
+            cert.not_before.rfc3339(),
+            cert.not_after.rfc3339(),
+            cert.sha256
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert generate-test`.
+pub fn generate_test(
+    config: &ConfigDir,
+    name: &str,
+    kind: KeyKind,
+    pkcs11_uri: Option<&str>,
+    module: Option<&Path>,
+    default: bool,
+    days: u32,
+) -> Result<ExitCode> {
+    if !notary_verifier::trustpolicy::is_valid_store_name(name) {
+        bail!("name needs to follow [a-zA-Z0-9_.-]+ format");
+    }
+    let validity = Duration::from_secs(u64::from(days) * 86_400);
+    let (root_key, root_der) = certgen::root(name, validity)?;
+    let keys_dir = config.root().join("localkeys");
+    let (entry, leaf_public) = match pkcs11_uri {
+        Some(uri_text) => {
+            let (uri, token, module_path) = token(uri_text, module)?;
+            let label = object(&uri)?;
+            if token.key(&label).is_err() {
+                token.generate(kind, &label)?;
+                println!(
+                    "generated {} key {label:?} in token {:?}",
+                    kind.spec().name(),
+                    token.label()
+                );
+            }
+            let key = token.key(&label)?;
+            let entry = KeyEntry {
+                name: name.to_owned(),
+                pkcs11_uri: Some(uri_text.to_owned()),
+                pkcs11_module: module.map(|_| module_path),
+                ..KeyEntry::default()
+            };
+            (entry, der::Encode::to_der(&key.spki)?)
+        }
+        None => {
+            println!("generating {} key", kind.spec().name());
+            let key = LocalKey::generate(kind.spec())?;
+            let key_path = keys_dir.join(format!("{name}.key"));
+            if key_path.exists() {
+                bail!(
+                    "failed to write key file: {} already exists",
+                    key_path.display()
+                );
+            }
+            write_private(&key_path, key.to_pem()?.as_bytes())?;
+            println!("wrote key: {}", key_path.display());
+            let entry = KeyEntry {
+                name: name.to_owned(),
+                key_path: Some(key_path),
+                ..KeyEntry::default()
+            };
+            (entry, key.public_key_der()?)
+        }
+    };
+    let leaf_der = certgen::leaf(name, &leaf_public, &root_key, &root_der, validity)?;
+    let chain_path = keys_dir.join(format!("{name}.crt"));
+    let chain_pem = format!(
+        "{}{}",
+        certgen::pem("CERTIFICATE", &leaf_der),
+        certgen::pem("CERTIFICATE", &root_der)
+    );
+    write_private(&chain_path, chain_pem.as_bytes())?;
+    println!("wrote certificate chain: {}", chain_path.display());
+    let store = config
+        .trust_store_dir()
+        .join("x509/ca")
+        .join(name)
+        .join(format!("{name}.crt"));
+    write_private(&store, certgen::pem("CERTIFICATE", &root_der).as_bytes())?;
+    println!("Successfully added {name}.crt to named store {name} of type ca");
+    let mut entry = entry;
+    entry.cert_path = Some(chain_path);
+    entry.open(module)?;
+    let mut list = KeyList::load(config.root())?;
+    list.add(entry, default)?;
+    list.save(config.root())?;
+    println!("{name}: added to the key list");
+    if default {
+        println!("{name}: marked as default signing key");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,216 @@
+//! `hsm-notary sign`: sign an artifact by digest and store the signature manifest beside
+//! it — in a registry (referrers API, or the referrers tag schema) or an OCI layout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow, bail};
+use notary_verifier::sign::Format;
+use notary_verifier::{Descriptor, Instant};
+
+use super::{parse_metadata, verification_time};
+use crate::cli::{SignArgs, SignatureFormat};
+use crate::config::ConfigDir;
+use crate::config::keys::KeyList;
+use crate::layout::{self, Layout, LayoutRef};
+use crate::oci;
+use crate::registry::{ArtifactRef, Registry};
+use crate::sign::{SignedEnvelope, parse_duration, sign_descriptor};
+
+/// The signature manifest for `envelope` over `subject` (`signature-specification.md`
+/// §OCI Signatures, current form with `artifactType`).
+pub fn signature_manifest(subject: &oci::Descriptor, signed: &SignedEnvelope) -> Manifest {
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        oci::ANNOTATION_THUMBPRINTS.to_owned(),
+        serde_json::to_string(&signed.thumbprints).unwrap_or_default(),
+    );
+    annotations.insert(
+        oci::ANNOTATION_CREATED.to_owned(),
+        signed.signing_time.utc().rfc3339(),
+    );
+    oci::Manifest {
+        schema_version: 2,
+        media_type: oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned(),
+        artifact_type: Some(oci::ARTIFACT_TYPE_NOTARY.to_owned()),
+        config: oci::Descriptor {
+            media_type: oci::MEDIA_TYPE_EMPTY.to_owned(),
+            digest: oci::EMPTY_JSON_DIGEST.to_owned(),
+            size: 2,
+            data: Some("e30=".to_owned()),
+            ..oci::Descriptor::default()
+        },
+        layers: vec![oci::Descriptor {
+            media_type: signed.media_type.to_owned(),
+            digest: oci::sha256_digest(&signed.envelope),
+            size: signed.envelope.len() as u64,
+            ..oci::Descriptor::default()
+        }],
+        subject: Some(oci::Descriptor {
+            media_type: subject.media_type.clone(),
+            digest: subject.digest.clone(),
+            size: subject.size,
+            ..oci::Descriptor::default()
+        }),
+        annotations,
+    }
+}
+
+use crate::oci::Manifest;
+
+fn target_with_metadata(
+    subject: &oci::Descriptor,
+    metadata: &[(String, String)],
+) -> Result<Descriptor> {
+    let mut annotations = BTreeMap::new();
+    for (k, v) in metadata {
+        if k.starts_with("io.cncf.notary") {
+            bail!(
+                "error adding user metadata: metadata key {k} has reserved prefix io.cncf.notary"
+            );
+        }
+        annotations.insert(k.clone(), v.clone());
+    }
+    Ok(Descriptor {
+        media_type: subject.media_type.clone(),
+        digest: subject.digest.clone(),
+        size: subject.size,
+        artifact_type: None,
+        annotations,
+    })
+}
+
+/// Run `sign`.
+pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
+    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
+    let expiry = parse_duration(&args.expiry)?;
+    let format = match args.signature_format {
+        SignatureFormat::Jws => Format::Jws,
+        SignatureFormat::Cose => Format::Cose,
+    };
+    let keys = KeyList::load(config.root())?;
+    let key = keys
+        .get(args.key.as_deref())?
+        .open(args.pkcs11_module.as_deref())?;
+    let now: Instant = verification_time(None)?;
+    let tag_warning = |tag: &str| {
+        eprintln!(
+            "Warning: Always sign the artifact using digest(@sha256:...) rather than a tag(:{tag}) because tags are mutable and a tag reference can point to a different artifact than the one signed."
+        );
+    };
+    if args.oci_layout {
+        let (path, reference) = layout::parse_reference(&args.reference)?;
+        let layout = Layout::open(&path)?;
+        let subject = layout.resolve(&reference)?;
+        if let LayoutRef::Tag(tag) = &reference {
+            tag_warning(tag);
+        }
+        let signed = sign_descriptor(
+            &key,
+            format,
+            &target_with_metadata(&subject, &metadata)?,
+            Some(expiry),
+            now,
+        )?;
+        let manifest = signature_manifest(&subject, &signed);
+        let digest = write_to_layout(&layout, &manifest, &signed.envelope)?;
+        println!("Successfully signed {}@{}", path.display(), subject.digest);
+        println!("Pushed the signature to {}@{digest}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let artifact = ArtifactRef::parse(&args.reference)?;
+    let registry = Registry::connect(&artifact, &args.registry.options()?)?;
+    let wanted = artifact
+        .digest
+        .clone()
+        .or_else(|| artifact.tag.clone())
+        .unwrap_or_default();
+    let (_, subject) = registry.manifest(&wanted, None)?;
+    if let Some(tag) = &artifact.tag {
+        tag_warning(tag);
+    }
+    let signed = sign_descriptor(
+        &key,
+        format,
+        &target_with_metadata(&subject, &metadata)?,
+        Some(expiry),
+        now,
+    )?;
+    let manifest = signature_manifest(&subject, &signed);
+    let (result, pushed) =
+        registry.push_signature(&manifest, &signed.envelope, args.force_referrers_tag);
+    match result {
+        Ok(digest) => {
+            println!("Successfully signed {}@{}", artifact.name(), subject.digest);
+            println!("Pushed the signature to {}@{digest}", artifact.name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let done = if pushed.is_empty() {
+                "nothing was pushed".to_owned()
+            } else {
+                format!("pushed before the failure: {}", pushed.join(", "))
+            };
+            Err(anyhow!(
+                "failed to push signature to registry with error: {e:#}\n({done}; the signature is not discoverable until its manifest and index are pushed)"
+            ))
+        }
+    }
+}
+
+/// Add the signature to an OCI layout: blobs first, then `index.json` replaced atomically;
+/// on failure the blobs this call created are removed again.
+pub fn write_to_layout(layout: &Layout, manifest: &Manifest, envelope: &[u8]) -> Result<String> {
+    let manifest_bytes = serde_json::to_vec(manifest)?;
+    let manifest_digest = oci::sha256_digest(&manifest_bytes);
+    let mut created = Vec::new();
+    let result = (|| -> Result<()> {
+        for bytes in [envelope, oci::EMPTY_JSON, manifest_bytes.as_slice()] {
+            let digest = oci::sha256_digest(bytes);
+            let path = layout
+                .root()
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:"));
+            if !path.exists() {
+                write_new(&path, bytes)?;
+                created.push(path);
+            }
+        }
+        let mut index = layout.index().clone();
+        index.manifests.push(oci::Descriptor {
+            media_type: oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned(),
+            digest: manifest_digest.clone(),
+            size: manifest_bytes.len() as u64,
+            artifact_type: Some(oci::ARTIFACT_TYPE_NOTARY.to_owned()),
+            ..oci::Descriptor::default()
+        });
+        let index_path = layout.root().join("index.json");
+        let tmp = layout
+            .root()
+            .join(format!(".index.json.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec(&index)?)?;
+        std::fs::rename(&tmp, &index_path)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for path in created {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e.context(format!(
+            "writing the signature into the OCI layout {} (nothing was left behind)",
+            layout.root().display()
+        )));
+    }
+    Ok(manifest_digest)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -1,0 +1,488 @@
+//! OCI registries through `oci-client`: resolving references, discovering signatures
+//! (referrers API, falling back to the `sha256-<hex>` referrers tag schema), fetching
+//! manifests and envelopes with their digests and sizes checked, and publishing signature
+//! manifests (with the tag-schema index where the registry has no referrers API).
+
+pub mod auth;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use secrecy::SecretString;
+
+use crate::oci::{self, Descriptor, Index, Manifest};
+
+/// How to reach a registry.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Plain HTTP (`--insecure-registry`).
+    pub insecure: bool,
+    /// `--username`.
+    pub username: Option<String>,
+    /// `--password-stdin` (or `HSM_NOTARY_PASSWORD`).
+    pub password: Option<SecretString>,
+    /// Extra CA certificates (PEM files) to trust.
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// A connection to one repository.
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    runtime: tokio::runtime::Runtime,
+    /// The host (`registry[:port]`).
+    pub host: String,
+    /// The repository.
+    pub repository: String,
+    username: Option<String>,
+    password: Option<SecretString>,
+    http: bool,
+}
+
+/// A parsed artifact reference.
+#[derive(Clone, Debug)]
+pub struct ArtifactRef {
+    /// `registry[:port]`.
+    pub host: String,
+    /// `namespace/repository`.
+    pub repository: String,
+    /// `@digest`, if given.
+    pub digest: Option<String>,
+    /// `:tag`, if given (and no digest).
+    pub tag: Option<String>,
+}
+
+impl ArtifactRef {
+    /// Parse `registry/repository(:tag|@digest)`; a registry host is required.
+    pub fn parse(text: &str) -> Result<Self> {
+        let expecting =
+            "Expecting <registry>/<repository>:<tag> or <registry>/<repository>@<digest>";
+        let (name, digest) = match text.rsplit_once('@') {
+            Some((n, d)) => (n, Some(d.to_owned())),
+            None => (text, None),
+        };
+        let (host, path) = name.split_once('/').ok_or_else(|| {
+            anyhow!("{text:?}: invalid reference: missing registry or repository. {expecting}")
+        })?;
+        if !(host.contains('.') || host.contains(':') || host == "localhost") {
+            bail!("{text:?}: invalid reference: {host:?} is not a registry host. {expecting}");
+        }
+        let (repository, tag) = match (digest.is_some(), path.rsplit_once(':')) {
+            (false, Some((r, t))) if !t.contains('/') => (r.to_owned(), Some(t.to_owned())),
+            _ => (path.to_owned(), None),
+        };
+        if let Some(d) = &digest {
+            if !oci::is_digest(d) {
+                bail!("{text:?}: invalid reference: invalid digest {d:?}. {expecting}");
+            }
+        }
+        if digest.is_none() && tag.is_none() {
+            bail!("{text:?}: invalid reference: no tag or digest. {expecting}");
+        }
+        notary_verifier::trustpolicy::scope::validate_scope_format(&format!("{host}/{repository}"))
+            .map_err(|_| {
+                anyhow!(
+                    "{text:?}: invalid reference: invalid repository {repository:?}. {expecting}"
+                )
+            })?;
+        Ok(Self {
+            host: host.to_owned(),
+            repository,
+            digest,
+            tag,
+        })
+    }
+
+    /// `registry/repository`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.host, self.repository)
+    }
+}
+
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Registry {
+    /// Connect to the repository of `artifact`.
+    pub fn connect(artifact: &ArtifactRef, options: &Options) -> Result<Self> {
+        install_crypto_provider();
+        // notation: plain HTTP only for `localhost:<port>` or when asked.
+        let localhost = artifact.host.starts_with("localhost:");
+        let protocol = if options.insecure {
+            ClientProtocol::Http
+        } else if localhost {
+            ClientProtocol::HttpsExcept(vec![artifact.host.clone()])
+        } else {
+            ClientProtocol::Https
+        };
+        let mut extra = Vec::new();
+        for file in &options.ca_files {
+            extra.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: std::fs::read(file)
+                    .with_context(|| format!("reading CA file {}", file.display()))?,
+            });
+        }
+        let config = ClientConfig {
+            protocol,
+            extra_root_certificates: extra,
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(60)),
+            user_agent: concat!("hsm-notary/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let (username, password) = auth::credentials(&artifact.host, options)?;
+        let auth = match (&username, &password) {
+            (Some(u), Some(p)) => {
+                use secrecy::ExposeSecret;
+                RegistryAuth::Basic(u.clone(), p.expose_secret().to_owned())
+            }
+            _ => RegistryAuth::Anonymous,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the I/O runtime")?;
+        Ok(Self {
+            client: Client::new(config),
+            auth,
+            runtime,
+            host: artifact.host.clone(),
+            repository: artifact.repository.clone(),
+            username,
+            password,
+            http: options.insecure || localhost,
+        })
+    }
+
+    fn reference(&self, digest_or_tag: &str) -> Reference {
+        if digest_or_tag.contains(':') {
+            Reference::with_digest(
+                self.host.clone(),
+                self.repository.clone(),
+                digest_or_tag.to_owned(),
+            )
+        } else {
+            Reference::with_tag(
+                self.host.clone(),
+                self.repository.clone(),
+                digest_or_tag.to_owned(),
+            )
+        }
+    }
+
+    fn describe(&self, what: &str, object: &str, e: impl std::fmt::Display) -> anyhow::Error {
+        let separator = if object.contains(':') { '@' } else { ':' };
+        anyhow!(
+            "registry {}: {what} {}{separator}{object}: {e}",
+            self.host,
+            self.repository
+        )
+    }
+
+    /// Fetch a manifest by digest or tag; returns the bytes, checked against `expected`
+    /// (digest and size) when given, and its descriptor.
+    pub fn manifest(
+        &self,
+        digest_or_tag: &str,
+        expected: Option<&Descriptor>,
+    ) -> Result<(Vec<u8>, Descriptor)> {
+        let reference = self.reference(digest_or_tag);
+        let accepted = [oci::MEDIA_TYPE_IMAGE_MANIFEST, oci::MEDIA_TYPE_IMAGE_INDEX];
+        let (bytes, _) = self
+            .runtime
+            .block_on(
+                self.client
+                    .pull_manifest_raw(&reference, &self.auth, &accepted),
+            )
+            .map_err(|e| self.describe("fetching manifest", digest_or_tag, e))?;
+        if bytes.len() as u64 > oci::MAX_MANIFEST_SIZE {
+            bail!(
+                "registry {}: manifest {}@{digest_or_tag} is {} bytes, over the limit of {} bytes",
+                self.host,
+                self.repository,
+                bytes.len(),
+                oci::MAX_MANIFEST_SIZE
+            );
+        }
+        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned());
+        let descriptor = Descriptor {
+            media_type,
+            digest: oci::sha256_digest(&bytes),
+            size: bytes.len() as u64,
+            ..Descriptor::default()
+        };
+        // A registry that returns another object than the one asked for is caught here
+        // (CVE-2023-33959): by digest, the bytes must hash to it.
+        if digest_or_tag.contains(':') && descriptor.digest != digest_or_tag {
+            let want = Descriptor {
+                digest: digest_or_tag.to_owned(),
+                size: bytes.len() as u64,
+                ..Descriptor::default()
+            };
+            oci::check_content(&want, &bytes, "manifest")
+                .map_err(|e| self.describe("fetching manifest", digest_or_tag, e))?;
+        }
+        if let Some(expected) = expected {
+            oci::check_content(expected, &bytes, "manifest")
+                .map_err(|e| self.describe("fetching manifest", digest_or_tag, e))?;
+        }
+        Ok((bytes.to_vec(), descriptor))
+    }
+
+    /// Fetch a blob, at most `limit` bytes, checked against its descriptor.
+    pub fn blob(&self, descriptor: &Descriptor, limit: u64, what: &str) -> Result<Vec<u8>> {
+        if descriptor.size > limit {
+            bail!(
+                "registry {}: {what} {}@{} is {} bytes, over the limit of {limit} bytes",
+                self.host,
+                self.repository,
+                descriptor.digest,
+                descriptor.size
+            );
+        }
+        let reference = self.reference(&descriptor.digest);
+        let layer = oci_client::manifest::OciDescriptor {
+            media_type: descriptor.media_type.clone(),
+            digest: descriptor.digest.clone(),
+            size: descriptor.size as i64,
+            ..Default::default()
+        };
+        let mut out: Vec<u8> = Vec::new();
+        self.runtime
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(&self.host, &self.auth)
+                    .await;
+                self.client.pull_blob(&reference, &layer, &mut out).await
+            })
+            .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
+        oci::check_content(descriptor, &out, what)
+            .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
+        Ok(out)
+    }
+
+    /// The Notary Project signature manifests that refer to `subject`, in registry order
+    /// (referrers API, else the referrers tag schema).
+    pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        let reference = self.reference(subject);
+        let index = self
+            .runtime
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(&self.host, &self.auth)
+                    .await;
+                self.client
+                    .pull_referrers(&reference, Some(oci::ARTIFACT_TYPE_NOTARY))
+                    .await
+            })
+            .map_err(|e| self.describe("listing signatures of", subject, e))?;
+        let value = serde_json::to_value(&index)?;
+        let index: Index = serde_json::from_value(value).unwrap_or_default();
+        Ok(index
+            .manifests
+            .into_iter()
+            .filter(|d| {
+                d.artifact_type.as_deref() == Some(oci::ARTIFACT_TYPE_NOTARY)
+                    || d.artifact_type.is_none()
+            })
+            .collect())
+    }
+
+    fn push_blob(&self, bytes: &[u8], what: &str) -> Result<String> {
+        let digest = oci::sha256_digest(bytes);
+        let reference = self.reference(&digest);
+        self.runtime
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(&self.host, &self.auth)
+                    .await;
+                self.client
+                    .push_blob(&reference, bytes.to_vec(), &digest)
+                    .await
+            })
+            .map_err(|e| self.describe(&format!("pushing {what}"), &digest, e))?;
+        Ok(digest)
+    }
+
+    fn push_manifest(&self, bytes: &[u8], media_type: &str, tag: Option<&str>) -> Result<String> {
+        let digest = oci::sha256_digest(bytes);
+        let reference = self.reference(tag.unwrap_or(&digest));
+        let content_type = reqwest::header::HeaderValue::from_str(media_type)?;
+        self.runtime
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(&self.host, &self.auth)
+                    .await;
+                self.client
+                    .push_manifest_raw(&reference, bytes.to_vec(), content_type)
+                    .await
+            })
+            .map_err(|e| self.describe("pushing manifest", tag.unwrap_or(&digest), e))?;
+        Ok(digest)
+    }
+
+    /// Push an artifact (config blob, layer blobs, manifest); for tests and samples.
+    pub fn push_image(&self, config: &[u8], layers: &[&[u8]], tag: &str) -> Result<Descriptor> {
+        let config_digest = self.push_blob(config, "config")?;
+        let mut manifest = Manifest {
+            schema_version: 2,
+            media_type: oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned(),
+            config: Descriptor {
+                media_type: "application/vnd.oci.image.config.v1+json".to_owned(),
+                digest: config_digest,
+                size: config.len() as u64,
+                ..Descriptor::default()
+            },
+            ..Manifest::default()
+        };
+        for layer in layers {
+            let digest = self.push_blob(layer, "layer")?;
+            manifest.layers.push(Descriptor {
+                media_type: "application/vnd.oci.image.layer.v1.tar".to_owned(),
+                digest,
+                size: layer.len() as u64,
+                ..Descriptor::default()
+            });
+        }
+        let bytes = serde_json::to_vec(&manifest)?;
+        let digest = self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_MANIFEST, Some(tag))?;
+        Ok(Descriptor {
+            media_type: oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned(),
+            digest,
+            size: bytes.len() as u64,
+            ..Descriptor::default()
+        })
+    }
+
+    /// Publish a signature: envelope blob, empty config, signature manifest with
+    /// `subject`, then — where the registry has no referrers API, or when forced — the
+    /// referrers tag index. Returns what was pushed, step by step, even on failure.
+    pub fn push_signature(
+        &self,
+        manifest: &Manifest,
+        envelope: &[u8],
+        force_tag_schema: bool,
+    ) -> (Result<String>, Vec<String>) {
+        let mut pushed = Vec::new();
+        let result = (|| -> Result<String> {
+            let envelope_digest = self.push_blob(envelope, "signature envelope")?;
+            pushed.push(format!("signature envelope blob {envelope_digest}"));
+            let config = self.push_blob(oci::EMPTY_JSON, "empty config")?;
+            pushed.push(format!("empty config blob {config}"));
+            let bytes = serde_json::to_vec(manifest)?;
+            let manifest_digest =
+                self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_MANIFEST, None)?;
+            pushed.push(format!("signature manifest {manifest_digest}"));
+            let subject = manifest
+                .subject
+                .as_ref()
+                .map(|s| s.digest.clone())
+                .unwrap_or_default();
+            let native = !force_tag_schema
+                && self
+                    .referrers(&subject)
+                    .map(|list| list.iter().any(|d| d.digest == manifest_digest))
+                    .unwrap_or(false);
+            if !native {
+                self.add_to_tag_index(
+                    &subject,
+                    &manifest_digest,
+                    bytes.len() as u64,
+                    manifest,
+                    &mut pushed,
+                )?;
+            }
+            Ok(manifest_digest)
+        })();
+        (result, pushed)
+    }
+
+    fn add_to_tag_index(
+        &self,
+        subject: &str,
+        manifest_digest: &str,
+        size: u64,
+        manifest: &Manifest,
+        pushed: &mut Vec<String>,
+    ) -> Result<()> {
+        let tag = oci::referrers_tag(subject);
+        let (mut index, previous) = match self.manifest(&tag, None) {
+            Ok((bytes, descriptor)) => (
+                serde_json::from_slice::<Index>(&bytes)
+                    .with_context(|| format!("referrers index {tag} is not an image index"))?,
+                Some(descriptor.digest),
+            ),
+            Err(e) if is_not_found(&e) => (
+                Index {
+                    schema_version: 2,
+                    media_type: oci::MEDIA_TYPE_IMAGE_INDEX.to_owned(),
+                    ..Index::default()
+                },
+                None,
+            ),
+            Err(e) => return Err(e),
+        };
+        if index.media_type.is_empty() {
+            index.media_type = oci::MEDIA_TYPE_IMAGE_INDEX.to_owned();
+        }
+        index.manifests.push(Descriptor {
+            media_type: oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned(),
+            digest: manifest_digest.to_owned(),
+            size,
+            artifact_type: Some(oci::ARTIFACT_TYPE_NOTARY.to_owned()),
+            annotations: manifest.annotations.clone(),
+            data: None,
+        });
+        let bytes = serde_json::to_vec(&index)?;
+        let index_digest = self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_INDEX, Some(&tag))?;
+        pushed.push(format!("referrers index {tag} ({index_digest})"));
+        if let Some(previous) = previous.filter(|p| p != &index_digest) {
+            if self.delete_manifest(&previous).is_err() {
+                eprintln!(
+                    "Warning: Removal of outdated referrers index from remote registry failed. Garbage collection may be required."
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `DELETE /v2/<repo>/manifests/<digest>` (oci-client has no delete).
+    fn delete_manifest(&self, digest: &str) -> Result<()> {
+        let scheme = if self.http { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{}/v2/{}/manifests/{digest}",
+            self.host, self.repository
+        );
+        let client = reqwest::Client::builder().build()?;
+        let mut request = client.delete(&url);
+        if let (Some(user), Some(password)) = (&self.username, &self.password) {
+            use secrecy::ExposeSecret;
+            request = request.basic_auth(user, Some(password.expose_secret()));
+        }
+        let response = self.runtime.block_on(request.send())?;
+        if !response.status().is_success() {
+            bail!("DELETE {url}: {}", response.status());
+        }
+        Ok(())
+    }
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}").to_lowercase();
+    text.contains("not found")
+        || text.contains("manifest unknown")
+        || text.contains("manifest_unknown")
+        || text.contains("404")
+}

@@ -1,0 +1,103 @@
+//! Registry credentials: `--username` with `--password-stdin`, `HSM_NOTARY_USERNAME` /
+//! `HSM_NOTARY_PASSWORD`, then the docker `config.json` (`credHelpers`, `auths`,
+//! `credsStore`). Passwords are `SecretString`s and never printed.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, anyhow, bail};
+use secrecy::SecretString;
+
+use super::Options;
+
+/// `(username, password)` for `host`, or `(None, None)` for anonymous access.
+pub fn credentials(
+    host: &str,
+    options: &Options,
+) -> Result<(Option<String>, Option<SecretString>)> {
+    if options.username.is_some() || options.password.is_some() {
+        return Ok((options.username.clone(), options.password.clone()));
+    }
+    if let Ok(user) = std::env::var("HSM_NOTARY_USERNAME") {
+        let password = std::env::var("HSM_NOTARY_PASSWORD")
+            .ok()
+            .map(SecretString::from);
+        return Ok((Some(user), password));
+    }
+    docker_config(host)
+}
+
+fn docker_config(host: &str) -> Result<(Option<String>, Option<SecretString>)> {
+    let dir = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::PathBuf::from(home).join(".docker"),
+            None => return Ok((None, None)),
+        },
+    };
+    let path = dir.join("config.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok((None, None));
+    };
+    let config: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    if let Some(helper) = config["credHelpers"][host].as_str() {
+        return helper_get(helper, host);
+    }
+    if let Some(auth) = config["auths"][host]["auth"].as_str() {
+        let decoded = notary_verifier::encoding::decode_base64(
+            notary_verifier::encoding::Base64::Std,
+            auth.as_bytes(),
+        )
+        .map_err(|e| anyhow!("{}: auths[{host:?}].auth: {e}", path.display()))?;
+        let text = String::from_utf8(decoded)
+            .map_err(|_| anyhow!("{}: auths[{host:?}].auth is not UTF-8", path.display()))?;
+        let (user, password) = text.split_once(':').ok_or_else(|| {
+            anyhow!(
+                "{}: auths[{host:?}].auth is not user:password",
+                path.display()
+            )
+        })?;
+        return Ok((
+            Some(user.to_owned()),
+            Some(SecretString::from(password.to_owned())),
+        ));
+    }
+    if let Some(store) = config["credsStore"].as_str() {
+        return helper_get(store, host);
+    }
+    Ok((None, None))
+}
+
+/// `docker-credential-<helper> get` with the host on stdin.
+fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<SecretString>)> {
+    if !helper
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        bail!("invalid credential helper name {helper:?}");
+    }
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("running credential helper {program}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(host.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        // No credentials stored for this host: go anonymous.
+        return Ok((None, None));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("{program} printed something other than JSON"))?;
+    let user = value["Username"].as_str().map(str::to_owned);
+    let secret = value["Secret"]
+        .as_str()
+        .map(|s| SecretString::from(s.to_owned()));
+    Ok((user, secret))
+}

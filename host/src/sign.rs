@@ -1,0 +1,188 @@
+//! Signing: a key (in an HSM over PKCS#11, or a local PEM file for development) with its
+//! certificate chain, and the workflow payload → envelope → self-verification. Nothing is
+//! published until the envelope verifies against the leaf certificate's key.
+
+pub mod local;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use notary_verifier::envelope::{Envelope, ExtendedAttribute};
+use notary_verifier::sign::{
+    Format, SignRequest, SignedAttributes, assemble, check_signing_chain, prepare,
+};
+use notary_verifier::signature::SignatureAlgorithm;
+use notary_verifier::{Descriptor, Instant};
+
+use crate::pkcs11::HsmKey;
+
+/// The signing agent written into envelopes.
+pub const SIGNING_AGENT: &str = concat!("hsm-notary/", env!("CARGO_PKG_VERSION"));
+
+/// Where the private key is.
+pub enum KeySource {
+    /// In a PKCS#11 token.
+    Pkcs11(Arc<HsmKey>),
+    /// A local PEM file (development and tests).
+    Local(local::LocalKey),
+}
+
+/// A key and its certificate chain (DER, leaf first).
+pub struct SigningKey {
+    /// The private key.
+    pub source: KeySource,
+    /// The chain.
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl SigningKey {
+    /// Sign `message` with the key's algorithm.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        match &self.source {
+            KeySource::Pkcs11(key) => key.sign(message),
+            KeySource::Local(key) => key.sign(message),
+        }
+    }
+}
+
+/// A signed envelope ready to publish.
+pub struct SignedEnvelope {
+    /// The envelope bytes.
+    pub envelope: Vec<u8>,
+    /// Its media type.
+    pub media_type: &'static str,
+    /// The signing time.
+    pub signing_time: Instant,
+    /// SHA-256 thumbprints of the chain, lower-case hex, leaf first.
+    pub thumbprints: Vec<String>,
+}
+
+/// Sign `target` (user metadata already in its annotations).
+pub fn sign_descriptor(
+    key: &SigningKey,
+    format: Format,
+    target: &Descriptor,
+    expiry: Option<std::time::Duration>,
+    now: Instant,
+) -> Result<SignedEnvelope> {
+    let signing_time = Instant::from_unix(now.seconds, 0);
+    let algorithm: SignatureAlgorithm = check_signing_chain(&key.chain, signing_time)
+        .map_err(|e| anyhow!("the signing certificate chain cannot be used: {e}"))?;
+    let payload = notary_verifier::payload::build(target);
+    let expiry = expiry
+        .filter(|d| !d.is_zero())
+        .map(|d| Instant::from_unix(signing_time.seconds.saturating_add(d.as_secs() as i64), 0));
+    let request = SignRequest {
+        format,
+        attributes: SignedAttributes {
+            algorithm,
+            content_type: notary_verifier::sign::payload_content_type().to_owned(),
+            signing_time,
+            expiry,
+            extended: Vec::<ExtendedAttribute>::new(),
+        },
+        payload: &payload,
+        certificate_chain: key.chain.clone(),
+        signing_agent: SIGNING_AGENT.to_owned(),
+        timestamp_token: None,
+    };
+    let prepared = prepare(&request);
+    let signature = key.sign(&prepared.to_sign)?;
+    let envelope = assemble(&request, &prepared, &signature);
+    // Check the HSM's work before anything leaves this process.
+    let content = Envelope::parse(format.media_type(), &envelope)
+        .and_then(|e| e.verify())
+        .map_err(|e| {
+            anyhow!("the signature made by the key does not verify against its certificate: {e}")
+        })?;
+    if content.payload.content != payload {
+        bail!("the signed envelope does not carry the payload that was signed");
+    }
+    let thumbprints = key
+        .chain
+        .iter()
+        .map(|der| {
+            use sha2::Digest;
+            sha2::Sha256::digest(der)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .collect();
+    Ok(SignedEnvelope {
+        envelope,
+        media_type: format.media_type(),
+        signing_time,
+        thumbprints,
+    })
+}
+
+/// Parse `--expiry` like Go's `time.Duration` (`24h`, `30m`, `1h30m`, `90s`), whole seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if text.starts_with('-') {
+        bail!("expiry duration cannot be a negative value");
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let value: f64 = number
+            .parse()
+            .map_err(|_| anyhow!("invalid duration {text:?} (examples: 24h, 30m, 1h30m)"))?;
+        number.clear();
+        total += value
+            * match unit.as_str() {
+                "h" => 3600.0,
+                "m" => 60.0,
+                "s" => 1.0,
+                "ms" => 0.001,
+                _ => bail!("invalid duration {text:?}: unknown unit {unit:?} (use h, m, s)"),
+            };
+    }
+    if !number.is_empty() {
+        bail!("invalid duration {text:?}: missing unit (examples: 24h, 30m, 1h30m)");
+    }
+    if total.fract() != 0.0 {
+        bail!("expiry duration supports minimum granularity of seconds");
+    }
+    Ok(std::time::Duration::from_secs(total as u64))
+}
+
+/// Read a PEM chain file (leaf first) into DER certificates.
+pub fn read_chain(path: &std::path::Path) -> Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading certificate chain {}", path.display()))?;
+    let certs = notary_verifier::x509::parse_certificates(&bytes)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        bail!("{}: no certificate found", path.display());
+    }
+    Ok(certs.iter().map(|c| c.der().to_vec()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_like_go() {
+        assert_eq!(parse_duration("24h").expect("ok").as_secs(), 86_400);
+        assert_eq!(parse_duration("1h30m").expect("ok").as_secs(), 5_400);
+        assert_eq!(parse_duration("0").expect("ok").as_secs(), 0);
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("-1h").is_err());
+        assert!(parse_duration("1500ms").is_err());
+    }
+}
