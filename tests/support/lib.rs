@@ -2,6 +2,8 @@
 //! copied from `../shared/conformance`) and how each kind of case runs through a verifier
 //! engine (native library or wasm component) or through the `hsm-notary` binary.
 
+pub mod services;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};

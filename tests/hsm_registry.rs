@@ -1,0 +1,528 @@
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on setup errors")]
+//! Signing with keys held in a real (software) HSM over PKCS#11 and storing signatures
+//! in a real registry (CNCF distribution, which has no referrers API, so the referrers
+//! tag schema is used), then `ls`, `inspect` and `verify` through the wasm component.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hsm_notary::registry::{ArtifactRef, Options, Registry};
+use hsm_notary_suite::services::{
+    DistributionRegistry, FakeRegistry, Response, SOFTHSM_MODULE, SoftHsm, independent_verify,
+};
+use hsm_notary_suite::{binary, component_cache};
+
+const PIN: &str = "hsm-notary-test-pin-31415";
+
+struct Env {
+    config: tempfile::TempDir,
+    hsm: SoftHsm,
+    transcript: std::cell::RefCell<String>,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            config: tempfile::tempdir().unwrap(),
+            hsm: SoftHsm::new("ci-token", PIN).unwrap(),
+            transcript: Default::default(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = Command::new(binary())
+            .args(args)
+            .env("HSM_NOTARY_CONFIG", self.config.path())
+            .env("HSM_NOTARY_CACHE", component_cache())
+            .env("SOFTHSM2_CONF", self.hsm.conf())
+            .env("HSM_NOTARY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .env("HSM_NOTARY_PKCS11_PIN", PIN)
+            .output()
+            .unwrap();
+        let text = text(&output);
+        self.transcript
+            .borrow_mut()
+            .push_str(&format!("$ {}\n{text}", args.join(" ")));
+        output
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed:\n{}",
+            text(&output)
+        );
+        text(&output)
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn push_image(registry: &DistributionRegistry, repository: &str, content: &str) -> String {
+    let reference = format!("{}/{repository}:v1", registry.host());
+    let artifact = ArtifactRef::parse(&reference).unwrap();
+    let remote = Registry::connect(&artifact, &Options::default()).unwrap();
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let descriptor = remote
+        .push_image(config, &[content.as_bytes()], "v1")
+        .unwrap();
+    format!("{}/{repository}@{}", registry.host(), descriptor.digest)
+}
+
+fn write_policy(dir: &Path, scope: &str, level: &str, store: &str) -> String {
+    let path = dir.join(format!("policy-{level}.json"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"version":"1.0","trustPolicies":[{{"name":"hsm","registryScopes":["{scope}"],"signatureVerification":{{"level":"{level}"}},"trustStores":["ca:{store}"],"trustedIdentities":["x509.subject: C=US, ST=WA, O=Notary"]}}]}}"#
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// The envelope of the signature manifest `manifest_digest`, straight from the registry.
+fn fetch_envelope(reference: &str, manifest_digest: &str) -> (String, Vec<u8>, String) {
+    let artifact = ArtifactRef::parse(reference).unwrap();
+    let remote = Registry::connect(&artifact, &Options::default()).unwrap();
+    let (bytes, _) = remote.manifest(manifest_digest, None).unwrap();
+    let manifest: hsm_notary::oci::Manifest = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        manifest.artifact_type.as_deref(),
+        Some("application/vnd.cncf.notary.signature")
+    );
+    assert_eq!(
+        manifest.config.media_type,
+        "application/vnd.oci.empty.v1+json"
+    );
+    assert!(
+        manifest
+            .annotations
+            .contains_key("io.cncf.notary.x509chain.thumbprint#S256")
+    );
+    assert!(
+        manifest
+            .annotations
+            .contains_key("org.opencontainers.image.created")
+    );
+    let layer = &manifest.layers[0];
+    let envelope = remote.blob(layer, 1 << 25, "envelope").unwrap();
+    (layer.media_type.clone(), envelope, layer.digest.clone())
+}
+
+#[test]
+fn hsm_keys_sign_and_registry_round_trips_verify() {
+    let env = Env::new();
+    let registry = DistributionRegistry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    for (name, key_type, format) in [
+        ("ec256", "ec-p256", "jws"),
+        ("ec384", "ec-p384", "cose"),
+        ("rsa2048", "rsa-2048", "jws"),
+        ("rsa3072", "rsa-3072", "cose"),
+    ] {
+        let uri = env.hsm.uri(name);
+        env.ok(&["key", "generate", "--pkcs11", &uri, "--type", key_type]);
+        env.ok(&["cert", "generate-test", name, "--pkcs11", &uri]);
+        let reference = push_image(&registry, name, &format!("layer of {name}"));
+        let signed = env.ok(&[
+            "sign",
+            "--key",
+            name,
+            "--signature-format",
+            format,
+            "-m",
+            "team=release",
+            &reference,
+        ]);
+        assert!(signed.contains("Successfully signed"), "{signed}");
+        let manifest_digest = signed
+            .lines()
+            .find_map(|l| l.strip_prefix("Pushed the signature to "))
+            .unwrap()
+            .rsplit_once('@')
+            .unwrap()
+            .1
+            .to_owned();
+
+        let listed = env.ok(&["ls", &reference]);
+        assert!(listed.contains(&manifest_digest), "{listed}");
+        let inspected = env.ok(&["inspect", "-o", "json", &reference]);
+        let json: serde_json::Value = serde_json::from_str(inspected.trim()).unwrap();
+        assert_eq!(
+            json["signatures"][0]["userDefinedAttributes"]["team"],
+            "release"
+        );
+
+        for level in ["strict", "permissive", "audit"] {
+            let policy = write_policy(
+                work.path(),
+                &reference.rsplit_once('@').unwrap().0,
+                level,
+                name,
+            );
+            let verified = env.ok(&[
+                "verify",
+                "--trust-policy",
+                &policy,
+                "-m",
+                "team=release",
+                &reference,
+            ]);
+            assert!(
+                verified.contains("Successfully verified signature for"),
+                "{verified}"
+            );
+        }
+
+        // Independent implementations agree on the envelope (jwcrypto / cbor2 + cryptography).
+        let digest = reference.rsplit_once('@').unwrap().1;
+        let (media_type, envelope, envelope_digest) = fetch_envelope(&reference, &manifest_digest);
+        let report = independent_verify(&media_type, &envelope, digest).unwrap();
+        assert!(report.contains("\"verified\": true"), "{report}");
+
+        // An artifact nobody signed does not verify.
+        let unsigned = push_image(&registry, name, &format!("another layer of {name}"));
+        let policy = write_policy(
+            work.path(),
+            &reference.rsplit_once('@').unwrap().0,
+            "strict",
+            name,
+        );
+        let failed = env.run(&["verify", "--trust-policy", &policy, &unsigned]);
+        assert!(!failed.status.success());
+        assert!(
+            text(&failed).contains("no signature is associated with"),
+            "{}",
+            text(&failed)
+        );
+
+        // A tampered envelope in the registry's storage is caught by its digest.
+        let blob = registry.blob_path(&envelope_digest);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0x01;
+        std::fs::write(&blob, &bytes).unwrap();
+        let tampered = env.run(&["verify", "--trust-policy", &policy, &reference]);
+        assert!(!tampered.status.success());
+        let out = text(&tampered);
+        assert!(
+            out.contains("Invalid digest") || out.contains("does not match its digest"),
+            "{out}"
+        );
+        assert!(out.contains(&envelope_digest), "{out}");
+    }
+    // The PIN appears in no output.
+    let transcript = env.transcript.borrow();
+    assert!(!transcript.contains(PIN), "the PIN leaked into output");
+    assert!(transcript.contains("Pushed the signature to"));
+}
+
+#[test]
+fn a_wrong_pin_is_refused_without_echoing_it() {
+    let env = Env::new();
+    let uri = env.hsm.uri("k");
+    env.ok(&["key", "generate", "--pkcs11", &uri, "--type", "ec-p256"]);
+    let wrong = Command::new(binary())
+        .args([
+            "key",
+            "generate",
+            "--pkcs11",
+            &env.hsm.uri("k2"),
+            "--type",
+            "ec-p256",
+        ])
+        .env("SOFTHSM2_CONF", env.hsm.conf())
+        .env("HSM_NOTARY_PKCS11_MODULE", SOFTHSM_MODULE)
+        .env("HSM_NOTARY_PKCS11_PIN", "wrong-pin-27182")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let out = text(&wrong);
+    assert!(out.contains("incorrect PIN"), "{out}");
+    assert!(!out.contains("wrong-pin-27182"));
+    // pin-source=file: works and is not printed either.
+    let pin_file = env.hsm.pin_file().unwrap();
+    let with_file = format!(
+        "{}?pin-source=file:{}",
+        env.hsm.uri("k3"),
+        pin_file.display()
+    );
+    let out = Command::new(binary())
+        .args([
+            "key", "generate", "--pkcs11", &with_file, "--type", "ec-p256",
+        ])
+        .env("SOFTHSM2_CONF", env.hsm.conf())
+        .env("HSM_NOTARY_PKCS11_MODULE", SOFTHSM_MODULE)
+        .env_remove("HSM_NOTARY_PKCS11_PIN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(PIN));
+}
+
+#[test]
+fn several_threads_sign_at_once_through_the_session_pool() {
+    let hsm = SoftHsm::new("pool-token", PIN).unwrap();
+    // The module reads SOFTHSM2_CONF at initialization; this test process owns it.
+    // SAFETY: set before any thread starts or the module is loaded in this process.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("SOFTHSM2_CONF", hsm.conf())
+    };
+    let uri = hsm_notary::pkcs11::Pkcs11Uri::parse(&format!(
+        "{}?pin-source=file:{}",
+        hsm.uri("pool"),
+        hsm.pin_file().unwrap().display()
+    ))
+    .unwrap();
+    let token = hsm_notary::pkcs11::Token::open(&uri, Path::new(SOFTHSM_MODULE)).unwrap();
+    token
+        .generate(hsm_notary::pkcs11::KeyKind::EcP256, "pool")
+        .unwrap();
+    let key = std::sync::Arc::new(token.key("pool").unwrap());
+    let public = notary_verifier::signature::PublicKey::from_spki(&key.spki).unwrap();
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let key = key.clone();
+            std::thread::spawn(move || {
+                (0..15)
+                    .map(|i| {
+                        let message = format!("thread {t} message {i}");
+                        (message.clone(), key.sign(message.as_bytes()).unwrap())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut count = 0;
+    for thread in threads {
+        for (message, signature) in thread.join().unwrap() {
+            public
+                .verify(
+                    notary_verifier::signature::SignatureAlgorithm::EcdsaSha256,
+                    message.as_bytes(),
+                    &signature,
+                    notary_verifier::signature::PssSalt::EqualsHash,
+                )
+                .unwrap();
+            count += 1;
+        }
+    }
+    assert_eq!(count, 90);
+}
+
+fn registry_error(host: &str, args_extra: &[&str]) -> String {
+    registry_error_for(host, &format!("sha256:{}", "a".repeat(64)), args_extra)
+}
+
+fn registry_error_for(host: &str, digest: &str, args_extra: &[&str]) -> String {
+    let config = tempfile::tempdir().unwrap();
+    let reference = format!("{host}/app@{digest}");
+    let mut args = vec!["ls", reference.as_str()];
+    args.extend_from_slice(args_extra);
+    let output = Command::new(binary())
+        .args(&args)
+        .env("HSM_NOTARY_CONFIG", config.path())
+        .env("DOCKER_CONFIG", config.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    text(&output)
+}
+
+#[test]
+fn registry_failures_name_the_registry_and_the_object() {
+    let closed = hsm_notary_suite::services::free_port().unwrap();
+    let down = registry_error(&format!("localhost:{closed}"), &[]);
+    assert!(
+        down.contains(&format!("registry localhost:{closed}")) && down.contains("app@sha256:aaaa"),
+        "{down}"
+    );
+
+    for (status, needle) in [(401u16, "401"), (404, "404"), (500, "500")] {
+        let fake = FakeRegistry::start(move |_, _| Response {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: br#"{"errors":[{"code":"X","message":"scripted failure"}]}"#.to_vec(),
+        })
+        .unwrap();
+        let out = registry_error(&fake.host(), &[]);
+        assert!(
+            out.contains(&format!("registry {}", fake.host())),
+            "{status}: {out}"
+        );
+        assert!(out.contains("app@sha256:aaaa"), "{status}: {out}");
+        assert!(
+            out.to_lowercase().contains(needle)
+                || out.contains("scripted failure")
+                || out.contains("authorized"),
+            "{status}: {out}"
+        );
+    }
+
+    // A registry that answers with another manifest than the one asked for.
+    let fake = FakeRegistry::start(|_, _| Response {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into())],
+        body: br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:00","size":0},"layers":[]}"#.to_vec(),
+    })
+    .unwrap();
+    let out = registry_error(&fake.host(), &[]);
+    assert!(
+        out.contains("Invalid digest") || out.contains("does not match its digest"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("registry {}", fake.host())), "{out}");
+
+    // An oversized manifest (whose digest is the one asked for).
+    let big = vec![b' '; 5 * 1024 * 1024];
+    let big_digest = hsm_notary::oci::sha256_digest(&big);
+    let fake = FakeRegistry::start(move |_, _| Response {
+        status: 200,
+        headers: vec![(
+            "Content-Type".into(),
+            "application/vnd.oci.image.manifest.v1+json".into(),
+        )],
+        body: big.clone(),
+    })
+    .unwrap();
+    let out = registry_error_for(&fake.host(), &big_digest, &[]);
+    assert!(out.contains("over the limit of 4194304 bytes"), "{out}");
+}
+
+#[test]
+fn a_failed_push_says_what_was_pushed_and_leaves_no_index() {
+    let env = Env::new();
+    env.ok(&["cert", "generate-test", "local", "--default"]);
+    let subject = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#.to_vec();
+    let digest = hsm_notary::oci::sha256_digest(&subject);
+    let index_pushed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = index_pushed.clone();
+    let fake = FakeRegistry::start(move |method, path| match (method, path) {
+        ("GET", p) if p.contains("/manifests/sha256:") => Response {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            body: subject.clone(),
+        },
+        ("HEAD", _) => Response {
+            status: 404,
+            headers: vec![],
+            body: vec![],
+        },
+        ("POST", p) if p.contains("/blobs/uploads/") => Response {
+            status: 202,
+            headers: vec![("Location".into(), "/v2/app/blobs/uploads/one".into())],
+            body: vec![],
+        },
+        ("PATCH", p) if p.contains("/blobs/uploads/") => Response {
+            status: 202,
+            headers: vec![
+                ("Location".into(), "/v2/app/blobs/uploads/one".into()),
+                ("Range".into(), "0-0".into()),
+            ],
+            body: vec![],
+        },
+        ("PUT", p) if p.contains("/blobs/uploads/") => Response {
+            status: 201,
+            headers: vec![("Location".into(), "/v2/app/blobs/sha256:x".into())],
+            body: vec![],
+        },
+        ("PUT", p) if p.contains("/manifests/sha256-") => {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            Response {
+                status: 201,
+                headers: vec![],
+                body: vec![],
+            }
+        }
+        ("PUT", p) if p.contains("/manifests/") => Response {
+            status: 500,
+            headers: vec![],
+            body: br#"{"errors":[{"code":"UNKNOWN","message":"disk full"}]}"#.to_vec(),
+        },
+        _ => Response {
+            status: 404,
+            headers: vec![],
+            body: vec![],
+        },
+    })
+    .unwrap();
+    let reference = format!("{}/app@{digest}", fake.host());
+    let out = env.run(&["sign", &reference]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(
+        message.contains("failed to push signature to registry"),
+        "{message}"
+    );
+    assert!(
+        message.contains("pushed before the failure: signature envelope blob sha256:"),
+        "{message}"
+    );
+    assert!(!message.contains("signature manifest sha256:"), "{message}");
+    assert!(
+        !index_pushed.load(std::sync::atomic::Ordering::SeqCst),
+        "a referrers index was pushed"
+    );
+}
+
+#[test]
+fn signing_into_an_oci_layout_then_verifying_offline() {
+    let env = Env::new();
+    env.ok(&[
+        "cert",
+        "generate-test",
+        "offline",
+        "--key-type",
+        "ec-p384",
+        "--default",
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let source = hsm_notary_suite::root().join("tests/conformance/cases/no-signature/oci-layout");
+    let layout = work.path().join("layout");
+    copy_dir(&source, &layout);
+    let reference = format!("{}:v1", layout.display());
+    let signed = env.ok(&[
+        "sign",
+        "--oci-layout",
+        "--signature-format",
+        "cose",
+        &reference,
+    ]);
+    assert!(signed.contains("Successfully signed"), "{signed}");
+    let policy = write_policy(work.path(), "local/app", "strict", "offline");
+    let verified = env.ok(&[
+        "verify",
+        "--oci-layout",
+        "--scope",
+        "local/app",
+        "--trust-policy",
+        &policy,
+        &reference,
+    ]);
+    assert!(verified.contains("Successfully verified"), "{verified}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

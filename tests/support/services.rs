@@ -1,0 +1,295 @@
+//! Real parts for tests: a SoftHSM2 token in a temp directory, Debian's `docker-registry`
+//! (CNCF distribution) on 127.0.0.1 with a temp storage directory, and a scripted HTTP
+//! server for registry failure modes. Each is stopped by PID when dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The SoftHSM2 PKCS#11 module.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A SoftHSM2 token of its own.
+pub struct SoftHsm {
+    dir: tempfile::TempDir,
+    /// Token label.
+    pub label: String,
+    /// User PIN.
+    pub pin: String,
+}
+
+impl SoftHsm {
+    /// Create a token labelled `label` with user PIN `pin`.
+    pub fn new(label: &str, pin: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("tokens"))?;
+        std::fs::write(
+            dir.path().join("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().join("tokens").display()
+            ),
+        )?;
+        let hsm = Self {
+            dir,
+            label: label.to_owned(),
+            pin: pin.to_owned(),
+        };
+        let status = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--pin",
+                pin,
+                "--so-pin",
+                "so-pin-1",
+            ])
+            .env("SOFTHSM2_CONF", hsm.conf())
+            .stdout(Stdio::null())
+            .status()
+            .context("running softhsm2-util (install softhsm2: scripts/setup.sh)")?;
+        if !status.success() {
+            bail!("softhsm2-util --init-token failed");
+        }
+        Ok(hsm)
+    }
+
+    /// `SOFTHSM2_CONF` for processes using this token.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("softhsm2.conf")
+    }
+
+    /// A file holding the PIN (for `pin-source=file:`).
+    pub fn pin_file(&self) -> Result<PathBuf> {
+        let path = self.dir.path().join("pin");
+        std::fs::write(&path, format!("{}\n", self.pin))?;
+        Ok(path)
+    }
+
+    /// The URI of key `object` in this token.
+    pub fn uri(&self, object: &str) -> String {
+        format!("pkcs11:token={};object={object}", self.label)
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for(port: u16, child: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited early: {status}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the server did not listen on 127.0.0.1:{port} within 20 s")
+}
+
+/// Debian's `docker-registry` (distribution 2.8: no referrers API).
+pub struct DistributionRegistry {
+    child: Child,
+    storage: tempfile::TempDir,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl DistributionRegistry {
+    /// Start one with deletes enabled (so superseded referrers indexes can be removed).
+    pub fn start() -> Result<Self> {
+        let storage = tempfile::tempdir()?;
+        let port = free_port()?;
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.path().join("data").display()
+            ),
+        )?;
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting docker-registry (install it: scripts/setup.sh)")?;
+        wait_for(port, &mut child)?;
+        Ok(Self {
+            child,
+            storage,
+            port,
+        })
+    }
+
+    /// `localhost:<port>`, which clients reach over plain HTTP.
+    pub fn host(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    /// Where a blob is stored on disk (filesystem driver layout), for tampering tests.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.storage
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for DistributionRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One scripted response.
+#[derive(Clone)]
+pub struct Response {
+    /// Status line code.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with what `answer`
+/// returns for its path — a registry that misbehaves on purpose.
+pub struct FakeRegistry {
+    /// The port.
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeRegistry {
+    /// Start it.
+    pub fn start(answer: impl Fn(&str, &str) -> Response + Send + 'static) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        listener.set_nonblocking(true)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = serve(stream, &answer);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Ok(Self {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// `localhost:<port>`.
+    pub fn host(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+}
+
+fn serve(stream: TcpStream, answer: &impl Fn(&str, &str) -> Response) -> Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let path = parts.next().unwrap_or_default().to_owned();
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header)?;
+            if header.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = header.to_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body)?;
+        let response = answer(&method, &path);
+        let mut out = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            response.status,
+            response.body.len()
+        );
+        for (k, v) in &response.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut writer = stream.try_clone()?;
+        writer.write_all(out.as_bytes())?;
+        writer.write_all(&response.body)?;
+        writer.flush()?;
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether `program` runs.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run the independent Python verifier on an envelope; `Ok(stdout)` if it verified.
+pub fn independent_verify(media_type: &str, envelope: &[u8], digest: &str) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("envelope");
+    std::fs::write(&path, envelope)?;
+    let script = crate::root().join("tests/independent/verify_envelope.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(["--media-type", media_type, "--envelope"])
+        .arg(&path)
+        .args(["--expect-payload-digest", digest])
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "independent verification failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Path helper: `dir/name` as a `&str`-friendly `String`.
+pub fn path_str(path: &Path) -> String {
+    path.display().to_string()
+}
