@@ -1,2 +1,216 @@
-//! Benches (filled in with the signing work).
-fn main() {}
+//! Benches: verification native vs wasm (warm pre-instantiated component, and a fresh
+//! component loaded from the precompiled cache), trust policy evaluation, HSM signing
+//! through hsm-notary against raw `C_Sign` on the same SoftHSM2 token, and sign+push
+//! latency to a local registry.
+//!
+//! `cargo bench --bench verify` (the HSM and registry groups need `scripts/setup.sh`).
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hsm_notary::engine::component::COMPONENT;
+use hsm_notary::engine::{ComponentEngine, NativeEngine, Verifier};
+use hsm_notary::sign::local::LocalKey;
+use hsm_notary::sign::{KeySource, SigningKey, sign_descriptor};
+use hsm_notary_suite::{cases, component_cache, component_engine, request_of, root};
+use notary_verifier::sign::Format;
+use notary_verifier::signature::{Curve, KeySpec};
+use notary_verifier::{
+    Descriptor, DocumentKind, Instant, NamedStore, PolicyInput, Selector, SignatureInput,
+    StoreFile, StoreType, Target, TrustStores, VerifyRequest,
+};
+
+fn now() -> Instant {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    Instant::from_unix(d.as_secs() as i64, 0)
+}
+
+/// A JWS made by the reference notation CLI.
+fn jws_request() -> VerifyRequest {
+    let case = cases()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "sig-x509-valid-strict")
+        .unwrap();
+    request_of(&case).unwrap()
+}
+
+/// A COSE signature made here with a local P-256 key under a generated test CA.
+fn cose_request() -> VerifyRequest {
+    let (root_key, root_der) =
+        hsm_notary::certgen::root("bench", std::time::Duration::from_secs(86_400)).unwrap();
+    let key = LocalKey::generate(KeySpec::Ec(Curve::P256)).unwrap();
+    let leaf = hsm_notary::certgen::leaf(
+        "bench",
+        &key.public_key_der().unwrap(),
+        &root_key,
+        &root_der,
+        std::time::Duration::from_secs(86_400),
+    )
+    .unwrap();
+    let signing = SigningKey {
+        source: KeySource::Local(Box::new(key)),
+        chain: vec![leaf, root_der.clone()],
+    };
+    let target = Descriptor {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        digest: format!("sha256:{}", "ab".repeat(32)),
+        size: 1234,
+        ..Descriptor::default()
+    };
+    let signed = sign_descriptor(&signing, Format::Cose, &target, None, now()).unwrap();
+    VerifyRequest {
+        policy: PolicyInput {
+            kind: DocumentKind::Oci,
+            content: br#"{"version":"1.0","trustPolicies":[{"name":"b","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:bench"],"trustedIdentities":["*"]}]}"#.to_vec(),
+        },
+        trust_stores: TrustStores {
+            stores: vec![NamedStore {
+                store_type: StoreType::Ca,
+                name: "bench".into(),
+                files: vec![StoreFile { name: "root.der".into(), content: root_der }],
+            }],
+        },
+        target: Target::Oci { reference: format!("registry.example/app@{}", target.digest), descriptor: target },
+        signatures: vec![SignatureInput { media_type: signed.media_type.into(), envelope: signed.envelope, manifest_digest: None }],
+        user_metadata: Vec::new(),
+        verification_time: now(),
+        revocation_evidence: Vec::new(),
+        max_signatures: 100,
+    }
+}
+
+fn verify_benches(c: &mut Criterion) {
+    let native = NativeEngine;
+    let wasm = component_engine();
+    for (name, request) in [("jws", jws_request()), ("cose", cose_request())] {
+        assert_eq!(
+            native.verify(&request).unwrap().decision,
+            notary_verifier::Decision::Verified
+        );
+        let mut group = c.benchmark_group(format!("verify/{name}"));
+        group.sample_size(30);
+        group.bench_function("native", |b| b.iter(|| native.verify(&request).unwrap()));
+        group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(&request).unwrap()));
+        group.bench_function("wasm-fresh", |b| {
+            b.iter(|| {
+                let engine = ComponentEngine::new(COMPONENT, Some(&component_cache())).unwrap();
+                engine.verify(&request).unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
+fn policy_benches(c: &mut Criterion) {
+    let policy = PolicyInput {
+        kind: DocumentKind::Oci,
+        content: std::fs::read(root().join("policies/trustpolicy.oci.json")).unwrap(),
+    };
+    let selector = Selector::OciReference("registry.example.com/prod/app@sha256:00".into());
+    let wasm = component_engine();
+    let mut group = c.benchmark_group("trust-policy");
+    group.bench_function("validate+select/native", |b| {
+        b.iter(|| {
+            NativeEngine
+                .select_policy(&policy, &selector)
+                .unwrap()
+                .unwrap()
+        })
+    });
+    group.bench_function("validate+select/wasm", |b| {
+        b.iter(|| wasm.select_policy(&policy, &selector).unwrap().unwrap())
+    });
+    group.finish();
+}
+
+fn hsm_benches(c: &mut Criterion) {
+    use hsm_notary_suite::services::{DistributionRegistry, SOFTHSM_MODULE, SoftHsm};
+    if !Path::new(SOFTHSM_MODULE).exists() {
+        eprintln!("SoftHSM2 not installed: skipping HSM benches (run scripts/setup.sh)");
+        return;
+    }
+    let hsm = SoftHsm::new("bench", "bench-pin-1").unwrap();
+    #[allow(unsafe_code)]
+    // SAFETY: single-threaded bench setup, before the module is loaded.
+    unsafe {
+        std::env::set_var("SOFTHSM2_CONF", hsm.conf())
+    };
+    let uri = hsm_notary::pkcs11::Pkcs11Uri::parse(&format!(
+        "{}?pin-source=file:{}",
+        hsm.uri("k"),
+        hsm.pin_file().unwrap().display()
+    ))
+    .unwrap();
+    let token = hsm_notary::pkcs11::Token::open(&uri, Path::new(SOFTHSM_MODULE)).unwrap();
+    token
+        .generate(hsm_notary::pkcs11::KeyKind::EcP256, "k")
+        .unwrap();
+    let key = Arc::new(token.key("k").unwrap());
+    let (root_key, root_der) =
+        hsm_notary::certgen::root("hsm", std::time::Duration::from_secs(86_400)).unwrap();
+    let leaf = hsm_notary::certgen::leaf(
+        "hsm",
+        &der::Encode::to_der(&key.spki).unwrap(),
+        &root_key,
+        &root_der,
+        std::time::Duration::from_secs(86_400),
+    )
+    .unwrap();
+    let signing = SigningKey {
+        source: KeySource::Pkcs11(key.clone()),
+        chain: vec![leaf, root_der],
+    };
+    let target = Descriptor {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        digest: format!("sha256:{}", "cd".repeat(32)),
+        size: 99,
+        ..Descriptor::default()
+    };
+    let digest = [7u8; 32];
+    let mut group = c.benchmark_group("hsm-sign/ec-p256");
+    group.sample_size(30);
+    group.bench_function("raw-C_Sign", |b| {
+        b.iter(|| key.sign_digest_raw(&digest).unwrap())
+    });
+    group.bench_function("hsm-notary-envelope", |b| {
+        b.iter(|| sign_descriptor(&signing, Format::Jws, &target, None, now()).unwrap())
+    });
+    group.finish();
+
+    let Ok(registry) = DistributionRegistry::start() else {
+        eprintln!("docker-registry not available: skipping sign+push bench");
+        return;
+    };
+    let reference = format!("{}/bench:v1", registry.host());
+    let artifact = hsm_notary::registry::ArtifactRef::parse(&reference).unwrap();
+    let remote = hsm_notary::registry::Registry::connect(&artifact, &Default::default()).unwrap();
+    let subject = remote
+        .push_image(br#"{"os":"linux"}"#, &[b"bench layer"], "v1")
+        .unwrap();
+    let descriptor = Descriptor {
+        media_type: subject.media_type.clone(),
+        digest: subject.digest.clone(),
+        size: subject.size,
+        ..Descriptor::default()
+    };
+    let mut group = c.benchmark_group("sign+push/local-registry");
+    group.sample_size(20);
+    group.bench_function("hsm-jws", |b| {
+        b.iter(|| {
+            let signed = sign_descriptor(&signing, Format::Jws, &descriptor, None, now()).unwrap();
+            let manifest = hsm_notary::commands::sign::signature_manifest(&subject, &signed);
+            let (result, _) = remote.push_signature(&manifest, &signed.envelope, false);
+            result.unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify_benches, policy_benches, hsm_benches);
+criterion_main!(benches);

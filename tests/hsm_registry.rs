@@ -164,7 +164,7 @@ fn hsm_keys_sign_and_registry_round_trips_verify() {
         for level in ["strict", "permissive", "audit"] {
             let policy = write_policy(
                 work.path(),
-                &reference.rsplit_once('@').unwrap().0,
+                reference.rsplit_once('@').unwrap().0,
                 level,
                 name,
             );
@@ -192,7 +192,7 @@ fn hsm_keys_sign_and_registry_round_trips_verify() {
         let unsigned = push_image(&registry, name, &format!("another layer of {name}"));
         let policy = write_policy(
             work.path(),
-            &reference.rsplit_once('@').unwrap().0,
+            reference.rsplit_once('@').unwrap().0,
             "strict",
             name,
         );

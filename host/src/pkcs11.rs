@@ -361,10 +361,10 @@ impl Token {
     }
 
     fn put_session(&self, session: Session) {
-        if let Ok(mut pool) = self.pool.lock() {
-            if pool.len() < POOL_SIZE {
-                pool.push(session);
-            }
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < POOL_SIZE
+        {
+            pool.push(session);
         }
     }
 

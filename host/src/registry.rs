@@ -74,10 +74,10 @@ impl ArtifactRef {
             (false, Some((r, t))) if !t.contains('/') => (r.to_owned(), Some(t.to_owned())),
             _ => (path.to_owned(), None),
         };
-        if let Some(d) = &digest {
-            if !oci::is_digest(d) {
-                bail!("{text:?}: invalid reference: invalid digest {d:?}. {expecting}");
-            }
+        if let Some(d) = &digest
+            && !oci::is_digest(d)
+        {
+            bail!("{text:?}: invalid reference: invalid digest {d:?}. {expecting}");
         }
         if digest.is_none() && tag.is_none() {
             bail!("{text:?}: invalid reference: no tag or digest. {expecting}");
@@ -448,12 +448,12 @@ impl Registry {
         let bytes = serde_json::to_vec(&index)?;
         let index_digest = self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_INDEX, Some(&tag))?;
         pushed.push(format!("referrers index {tag} ({index_digest})"));
-        if let Some(previous) = previous.filter(|p| p != &index_digest) {
-            if self.delete_manifest(&previous).is_err() {
-                eprintln!(
-                    "Warning: Removal of outdated referrers index from remote registry failed. Garbage collection may be required."
-                );
-            }
+        if let Some(previous) = previous.filter(|p| p != &index_digest)
+            && self.delete_manifest(&previous).is_err()
+        {
+            eprintln!(
+                "Warning: Removal of outdated referrers index from remote registry failed. Garbage collection may be required."
+            );
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ pub enum KeySource {
     /// In a PKCS#11 token.
     Pkcs11(Arc<HsmKey>),
     /// A local PEM file (development and tests).
-    Local(local::LocalKey),
+    Local(Box<local::LocalKey>),
 }
 
 /// A key and its certificate chain (DER, leaf first).

@@ -65,10 +65,10 @@ impl KeyList {
         };
         let list: Self =
             serde_json::from_slice(&bytes).with_context(|| format!("malformed {FILE}"))?;
-        if let Some(default) = &list.default {
-            if !list.keys.iter().any(|k| &k.name == default) {
-                bail!("malformed {FILE}: default key '{default}' not found");
-            }
+        if let Some(default) = &list.default
+            && !list.keys.iter().any(|k| &k.name == default)
+        {
+            bail!("malformed {FILE}: default key '{default}' not found");
         }
         Ok(list)
     }
@@ -136,7 +136,7 @@ impl KeyEntry {
         } else if let Some(path) = &self.key_path {
             let key = LocalKey::read(path)?;
             let public = key.public_key_der()?;
-            (KeySource::Local(key), public)
+            (KeySource::Local(Box::new(key)), public)
         } else {
             bail!("key {:?} has neither keyPath nor pkcs11Uri", self.name);
         };
