@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::{
     DistributionRegistry, FakeRegistry, Response, SOFTHSM_MODULE, SoftHsm, independent_verify,
+    tls_files,
 };
 use hsm_notary_suite::{binary, component_cache};
 
@@ -525,4 +526,157 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// Run the CLI with `stdin` piped in (for `--password-stdin`) and extra environment.
+fn run_with(env: &Env, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .env("HSM_NOTARY_CONFIG", env.config.path())
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .env("SOFTHSM2_CONF", env.hsm.conf())
+        .env("HSM_NOTARY_PKCS11_MODULE", SOFTHSM_MODULE)
+        .env("HSM_NOTARY_PKCS11_PIN", PIN)
+        .env("DOCKER_CONFIG", env.config.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_tls_registry_with_basic_auth_takes_credentials_from_stdin_env_and_docker_config() {
+    const USER: &str = "notary-ci";
+    const PASSWORD: &str = "s3cret-registry-pw";
+    let env = Env::new();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(certs.path()).unwrap();
+    let registry = DistributionRegistry::start_tls_auth(&cert, &key, USER, PASSWORD).unwrap();
+    // Not `localhost:`, so HTTPS is used.
+    let host = format!("127.0.0.1:{}", registry.port);
+    let ca_arg = ca.display().to_string();
+
+    let options = Options {
+        username: Some(USER.to_owned()),
+        password: Some(secrecy::SecretString::from(PASSWORD.to_owned())),
+        ca_files: vec![ca.clone()],
+        ..Options::default()
+    };
+    let artifact = ArtifactRef::parse(&format!("{host}/secure:v1")).unwrap();
+    let remote = Registry::connect(&artifact, &options).unwrap();
+    let descriptor = remote
+        .push_image(br#"{"os":"linux"}"#, &[b"tls layer".as_slice()], "v1")
+        .unwrap();
+    let reference = format!("{host}/secure@{}", descriptor.digest);
+
+    let uri = env.hsm.uri("tls");
+    env.ok(&["key", "generate", "--pkcs11", &uri, "--type", "ec-p256"]);
+    env.ok(&["cert", "generate-test", "tls", "--pkcs11", &uri]);
+
+    // --username with --password-stdin, and the registry's CA from --ca-file.
+    let signed = run_with(
+        &env,
+        &[
+            "sign",
+            "--key",
+            "tls",
+            "-u",
+            USER,
+            "--password-stdin",
+            "--ca-file",
+            &ca_arg,
+            &reference,
+        ],
+        &format!("{PASSWORD}\n"),
+        &[],
+    );
+    let out = text(&signed);
+    assert!(signed.status.success(), "{out}");
+    assert!(out.contains("Successfully signed"), "{out}");
+    assert!(
+        !out.contains(PASSWORD),
+        "the registry password leaked: {out}"
+    );
+
+    // HSM_NOTARY_USERNAME / HSM_NOTARY_PASSWORD.
+    let work = tempfile::tempdir().unwrap();
+    let scope = reference.rsplit_once('@').unwrap().0;
+    let policy = write_policy(work.path(), scope, "strict", "tls");
+    let verified = run_with(
+        &env,
+        &[
+            "verify",
+            "--trust-policy",
+            &policy,
+            "--ca-file",
+            &ca_arg,
+            &reference,
+        ],
+        "",
+        &[
+            ("HSM_NOTARY_USERNAME", USER),
+            ("HSM_NOTARY_PASSWORD", PASSWORD),
+        ],
+    );
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(text(&verified).contains("Successfully verified signature for"));
+
+    // docker's config.json `auths` entry for the registry.
+    let auth = notary_verifier::encoding::encode_base64(format!("{USER}:{PASSWORD}").as_bytes());
+    std::fs::write(
+        env.config.path().join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let listed = run_with(&env, &["ls", "--ca-file", &ca_arg, &reference], "", &[]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(text(&listed).contains("application/vnd.cncf.notary.signature"));
+    std::fs::remove_file(env.config.path().join("config.json")).unwrap();
+
+    // A wrong password is refused and the error names the registry, not the password.
+    let refused = run_with(
+        &env,
+        &[
+            "ls",
+            "-u",
+            USER,
+            "--password-stdin",
+            "--ca-file",
+            &ca_arg,
+            &reference,
+        ],
+        "wrong-password\n",
+        &[],
+    );
+    let out = text(&refused);
+    assert!(!refused.status.success());
+    assert!(out.contains(&format!("registry {host}")), "{out}");
+    assert!(!out.contains("wrong-password"), "{out}");
+
+    // Without the CA, the registry's certificate is not trusted.
+    let untrusted = run_with(
+        &env,
+        &["ls", "-u", USER, "--password-stdin", &reference],
+        &format!("{PASSWORD}\n"),
+        &[],
+    );
+    let out = text(&untrusted);
+    assert!(!untrusted.status.success());
+    assert!(out.contains(&format!("registry {host}")), "{out}");
+    assert!(
+        out.to_lowercase().contains("certificate") || out.to_lowercase().contains("tls"),
+        "{out}"
+    );
 }

@@ -40,6 +40,8 @@ pub struct Registry {
     username: Option<String>,
     password: Option<SecretString>,
     http: bool,
+    /// `--ca-file` contents, for requests made outside oci-client.
+    ca_pems: Vec<Vec<u8>>,
 }
 
 /// A parsed artifact reference.
@@ -127,6 +129,7 @@ impl Registry {
                     .with_context(|| format!("reading CA file {}", file.display()))?,
             });
         }
+        let ca_pems = extra.iter().map(|c| c.data.clone()).collect();
         let config = ClientConfig {
             protocol,
             extra_root_certificates: extra,
@@ -156,6 +159,7 @@ impl Registry {
             username,
             password,
             http: options.insecure || localhost,
+            ca_pems,
         })
     }
 
@@ -175,10 +179,13 @@ impl Registry {
         }
     }
 
-    fn describe(&self, what: &str, object: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    /// The error with the registry, the object and the whole cause chain (a TLS failure
+    /// is otherwise hidden behind "error sending request").
+    fn describe(&self, what: &str, object: &str, e: impl Into<anyhow::Error>) -> anyhow::Error {
         let separator = if object.contains(':') { '@' } else { ':' };
+        let e: anyhow::Error = e.into();
         anyhow!(
-            "registry {}: {what} {}{separator}{object}: {e}",
+            "registry {}: {what} {}{separator}{object}: {e:#}",
             self.host,
             self.repository
         )
@@ -465,7 +472,11 @@ impl Registry {
             "{scheme}://{}/v2/{}/manifests/{digest}",
             self.host, self.repository
         );
-        let client = reqwest::Client::builder().build()?;
+        let mut builder = reqwest::Client::builder();
+        for pem in &self.ca_pems {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        let client = builder.build()?;
         let mut request = client.delete(&url);
         if let (Some(user), Some(password)) = (&self.username, &self.password) {
             use secrecy::ExposeSecret;

@@ -34,7 +34,40 @@ pub fn binary() -> PathBuf {
         "{} not found: run the tests with `cargo test --workspace`",
         binary.display()
     );
+    // `cargo test --test x` alone does not rebuild another package's binary; testing a
+    // stale one would test old code.
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let newest = [
+        "host/src",
+        "verifier-component/src",
+        "verifier-component/component/src",
+    ]
+    .iter()
+    .filter_map(|dir| newest_change(&root.join(dir)))
+    .max();
+    if let (Some(built), Some(newest)) = (built, newest) {
+        assert!(
+            built >= newest,
+            "{} is older than its sources: run `cargo build -p hsm-notary` or `cargo test --workspace`",
+            binary.display()
+        );
+    }
     binary
+}
+
+fn newest_change(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_change(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(time);
+    }
+    newest
 }
 
 /// One conformance case.

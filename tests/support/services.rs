@@ -293,3 +293,162 @@ pub fn independent_verify(media_type: &str, envelope: &[u8], digest: &str) -> Re
 pub fn path_str(path: &Path) -> String {
     path.display().to_string()
 }
+
+/// A test CA and a TLS server certificate for `127.0.0.1` / `localhost`, as PEM files in
+/// `dir`: (ca.pem, server.pem, server.key).
+pub fn tls_files(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    use der::{Decode, Encode};
+    use p256::pkcs8::EncodePrivateKey;
+    use x509_cert::builder::profile::BuilderProfile;
+    use x509_cert::builder::{Builder, CertificateBuilder};
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{
+        BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+    };
+    use x509_cert::ext::{Extension, ToExtension};
+    use x509_cert::name::Name;
+
+    struct Tls {
+        subject: Name,
+        issuer: Name,
+        ca: bool,
+    }
+    impl BuilderProfile for Tls {
+        fn get_issuer(&self, _: &Name) -> Name {
+            self.issuer.clone()
+        }
+        fn get_subject(&self) -> Name {
+            self.subject.clone()
+        }
+        fn build_extensions(
+            &self,
+            _: spki::SubjectPublicKeyInfoRef<'_>,
+            _: spki::SubjectPublicKeyInfoRef<'_>,
+            tbs: &x509_cert::TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<Extension>> {
+            let subject = tbs.subject();
+            let mut out: Vec<Extension> = Vec::new();
+            out.push(
+                (&BasicConstraints {
+                    ca: self.ca,
+                    path_len_constraint: None,
+                })
+                    .to_extension(subject, &out)?,
+            );
+            if self.ca {
+                out.push((&KeyUsage(KeyUsages::KeyCertSign.into())).to_extension(subject, &out)?);
+            } else {
+                out.push(
+                    (&KeyUsage(KeyUsages::DigitalSignature.into())).to_extension(subject, &out)?,
+                );
+                out.push(
+                    (&ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH]))
+                        .to_extension(subject, &out)?,
+                );
+                let names = SubjectAltName(vec![
+                    GeneralName::DnsName(der::asn1::Ia5String::new("localhost")?),
+                    GeneralName::IpAddress(der::asn1::OctetString::new(vec![127, 0, 0, 1])?),
+                ]);
+                out.push((&names).to_extension(subject, &out)?);
+            }
+            Ok(out)
+        }
+    }
+    fn key() -> p256::ecdsa::SigningKey {
+        use p256::elliptic_curve::Generate;
+        p256::ecdsa::SigningKey::from(p256::SecretKey::try_generate().expect("randomness"))
+    }
+    let validity = x509_cert::time::Validity::from_now(Duration::from_secs(86_400))?;
+    let ca_key = key();
+    let ca_name: Name = "CN=hsm-notary test TLS CA".parse()?;
+    let ca = CertificateBuilder::new(
+        Tls {
+            subject: ca_name.clone(),
+            issuer: ca_name.clone(),
+            ca: true,
+        },
+        x509_cert::serial_number::SerialNumber::from(1u32),
+        validity,
+        spki::SubjectPublicKeyInfoOwned::from_key(ca_key.verifying_key())?,
+    )?
+    .build::<_, p256::ecdsa::DerSignature>(&ca_key)?;
+    let server_key = key();
+    let server = CertificateBuilder::new(
+        Tls {
+            subject: "CN=localhost".parse()?,
+            issuer: ca_name,
+            ca: false,
+        },
+        x509_cert::serial_number::SerialNumber::from(2u32),
+        validity,
+        spki::SubjectPublicKeyInfoOwned::from_key(server_key.verifying_key())?,
+    )?
+    .build::<_, p256::ecdsa::DerSignature>(&ca_key)?;
+    let pem = |label: &str, der: &[u8]| {
+        let body = notary_verifier::encoding::encode_base64(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    };
+    let _ = x509_cert::Certificate::from_der(&ca.to_der()?)?;
+    let ca_path = dir.join("ca.pem");
+    let cert_path = dir.join("server.pem");
+    let key_path = dir.join("server.key");
+    std::fs::write(&ca_path, pem("CERTIFICATE", &ca.to_der()?))?;
+    std::fs::write(&cert_path, pem("CERTIFICATE", &server.to_der()?))?;
+    std::fs::write(
+        &key_path,
+        server_key
+            .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)?
+            .as_bytes(),
+    )?;
+    Ok((ca_path, cert_path, key_path))
+}
+
+impl DistributionRegistry {
+    /// Start one on 127.0.0.1 with TLS (certificate and key files) and htpasswd basic auth
+    /// for `user`/`password` (hashed with `htpasswd -B`).
+    pub fn start_tls_auth(cert: &Path, key: &Path, user: &str, password: &str) -> Result<Self> {
+        let storage = tempfile::tempdir()?;
+        let port = free_port()?;
+        let htpasswd = storage.path().join("htpasswd");
+        let output = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .context("running htpasswd (apache2-utils: scripts/setup.sh)")?;
+        if !output.status.success() {
+            bail!("htpasswd failed");
+        }
+        std::fs::write(&htpasswd, &output.stdout)?;
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nauth:\n  htpasswd:\n    realm: hsm-notary-test\n    path: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+                storage.path().join("data").display(),
+                htpasswd.display(),
+                cert.display(),
+                key.display()
+            ),
+        )?;
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting docker-registry")?;
+        wait_for(port, &mut child)?;
+        Ok(Self {
+            child,
+            storage,
+            port,
+        })
+    }
+}
