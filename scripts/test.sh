@@ -6,5 +6,8 @@ scripts/setup.sh
 mkdir -p target
 # One build, in release: Cranelift compiles the component in about half a second there
 # (tens of seconds in a debug build), and the same artifacts serve every test.
+# The CLI tests run the `hsm-notary` binary, which `cargo test` builds only for its own
+# package's tests: build it first (the same release artifacts, nothing twice).
+cargo build --release --locked -p hsm-notary --bin hsm-notary
 cargo test --release --locked --workspace -- --nocapture 2>&1 | tee target/test-output.log
 echo "all tests passed (log: target/test-output.log)"
