@@ -6,7 +6,7 @@
 #   that an unsigned image and a tampered signature are refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --no-web
 cargo build --release --locked -p hsm-notary --bin hsm-notary --example push_sample
 BIN="$PWD/target/release/hsm-notary"
 PUSH="$PWD/target/release/examples/push_sample"

@@ -10,4 +10,6 @@ mkdir -p target
 # package's tests: build it first (the same release artifacts, nothing twice).
 cargo build --release --locked -p hsm-notary --bin hsm-notary
 cargo test --release --locked --workspace -- --nocapture 2>&1 | tee target/test-output.log
+# The same component in Node and in headless Chromium (jco).
+scripts/test-web.sh 2>&1 | tee target/test-web-output.log
 echo "all tests passed (log: target/test-output.log)"

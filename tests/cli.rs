@@ -335,3 +335,16 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn version_names_the_digest_of_the_embedded_component() {
+    let config = tempfile::tempdir().unwrap();
+    let output = run(config.path(), &["version"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let digest = hsm_notary::oci::sha256_digest(hsm_notary::engine::component::COMPONENT);
+    assert!(
+        stdout.contains(&format!("verifier component: {digest}")),
+        "{stdout}"
+    );
+}

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::{
-    DistributionRegistry, FakeRegistry, Response, SOFTHSM_MODULE, SoftHsm, independent_verify,
-    tls_files,
+    DistributionRegistry, FakeRegistry, ReferrersRegistry, Response, SOFTHSM_MODULE, SoftHsm,
+    independent_verify, tls_files,
 };
 use hsm_notary_suite::{binary, component_cache};
 
@@ -678,5 +678,98 @@ fn a_tls_registry_with_basic_auth_takes_credentials_from_stdin_env_and_docker_co
     assert!(
         out.to_lowercase().contains("certificate") || out.to_lowercase().contains("tls"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_registry_with_the_referrers_api_gets_no_tag_index_unless_forced() {
+    let env = Env::new();
+    let registry = ReferrersRegistry::start().unwrap();
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let artifact = ArtifactRef::parse(&format!("{host}/native:v1")).unwrap();
+    let remote = Registry::connect(&artifact, &Options::default()).unwrap();
+    let descriptor = remote
+        .push_image(br#"{"os":"linux"}"#, &[b"native layer".as_slice()], "v1")
+        .unwrap();
+    let reference = format!("{host}/native@{}", descriptor.digest);
+    let tag = format!("sha256-{}", descriptor.digest.trim_start_matches("sha256:"));
+    let policy = write_policy(work.path(), &format!("{host}/native"), "strict", "ec");
+
+    let mut manifests = Vec::new();
+    for (name, key_type, format) in [("ec", "ec-p256", "jws"), ("rsa", "rsa-3072", "cose")] {
+        let uri = env.hsm.uri(name);
+        env.ok(&["key", "generate", "--pkcs11", &uri, "--type", key_type]);
+        env.ok(&["cert", "generate-test", name, "--pkcs11", &uri]);
+        let signed = env.ok(&[
+            "sign",
+            "--key",
+            name,
+            "--signature-format",
+            format,
+            &reference,
+        ]);
+        manifests.push(
+            signed
+                .lines()
+                .find_map(|l| l.strip_prefix("Pushed the signature to "))
+                .unwrap()
+                .rsplit_once('@')
+                .unwrap()
+                .1
+                .to_owned(),
+        );
+    }
+    // Found through the referrers API: no fallback tag was pushed.
+    assert!(
+        remote.manifest(&tag, None).is_err(),
+        "the referrers tag {tag} was pushed to a registry with the referrers API"
+    );
+    let listed = env.ok(&["ls", &reference]);
+    for digest in &manifests {
+        assert!(listed.contains(digest), "{listed}");
+    }
+    let verified = env.ok(&["verify", "--trust-policy", &policy, &reference]);
+    assert!(
+        verified.contains("Successfully verified signature for"),
+        "{verified}"
+    );
+    let inspected = env.ok(&["inspect", "-o", "json", &reference]);
+    let json: serde_json::Value = serde_json::from_str(inspected.trim()).unwrap();
+    assert_eq!(json["signatures"].as_array().map(Vec::len), Some(2));
+
+    // --force-referrers-tag writes the tag schema index as well.
+    let forced = env.ok(&["sign", "--key", "ec", "--force-referrers-tag", &reference]);
+    let forced_digest = forced
+        .lines()
+        .find_map(|l| l.strip_prefix("Pushed the signature to "))
+        .unwrap()
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .to_owned();
+    let (bytes, _) = remote.manifest(&tag, None).unwrap();
+    let index: hsm_notary::oci::Index = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        index.manifests.iter().any(|d| d.digest == forced_digest),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+
+    // An artifact nobody signed is refused.
+    let unsigned = remote
+        .push_image(br#"{"os":"linux"}"#, &[b"unsigned layer".as_slice()], "v2")
+        .unwrap();
+    let failed = env.run(&[
+        "verify",
+        "--trust-policy",
+        &policy,
+        &format!("{host}/native@{}", unsigned.digest),
+    ]);
+    assert!(!failed.status.success());
+    assert!(
+        text(&failed).contains("no signature is associated with"),
+        "{}",
+        text(&failed)
     );
 }

@@ -43,6 +43,9 @@ pub enum Command {
     /// Sign and verify arbitrary blobs with detached signatures.
     #[command(subcommand)]
     Blob(BlobCommand),
+    /// Show the version and the SHA-256 of the embedded verifier component (every
+    /// embedding — CLI, Node, browser — can be checked to decide with the same build).
+    Version,
 }
 
 /// Output formats of `verify`.

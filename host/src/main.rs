@@ -172,5 +172,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = engine::engine(engine.engine)?;
             blob::inspect(engine.as_ref(), &signature, output)
         }
+        Command::Version => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(engine::component::COMPONENT);
+            println!("hsm-notary: {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "verifier component: sha256:{} (notary:verifier@0.1.0)",
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -452,3 +452,62 @@ impl DistributionRegistry {
         })
     }
 }
+
+/// `ferro-oci-server` (OCI distribution 1.1, with the referrers API), installed by
+/// `scripts/setup.sh` with `cargo install --locked ferro-oci-server@1.0.0`.
+pub struct ReferrersRegistry {
+    child: Child,
+    _storage: tempfile::TempDir,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl ReferrersRegistry {
+    /// Start one on 127.0.0.1 with a temp blob directory.
+    pub fn start() -> Result<Self> {
+        let storage = tempfile::tempdir()?;
+        let port = free_port()?;
+        let mut child = Command::new(ferro_binary())
+            .env("FERRO_OCI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FERRO_OCI_STORAGE_DIR", storage.path())
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting ferro-oci-server (install it: scripts/setup.sh)")?;
+        wait_for(port, &mut child)?;
+        Ok(Self {
+            child,
+            _storage: storage,
+            port,
+        })
+    }
+
+    /// `localhost:<port>`, which clients reach over plain HTTP.
+    pub fn host(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+}
+
+impl Drop for ReferrersRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ferro-oci-server` on `PATH`, else in cargo's install directory.
+fn ferro_binary() -> PathBuf {
+    let name = "ferro-oci-server";
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    if on_path {
+        return PathBuf::from(name);
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default();
+    cargo_home.join("bin").join(name)
+}

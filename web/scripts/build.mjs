@@ -1,0 +1,67 @@
+// Build: transpile the verifier component with jco (ES module + core wasm + .d.ts) into
+// dist/verifier/, then bundle the page with esbuild into dist/page/ and copy sample inputs
+// from the conformance corpus next to it.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { sampleOf } from '../lib/cases.mjs';
+
+const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = resolve(web, '..');
+const component = process.env.HSM_NOTARY_COMPONENT
+  ? resolve(process.env.HSM_NOTARY_COMPONENT)
+  : join(root, 'target/component/wasm32-unknown-unknown/release/notary_verifier_component.wasm');
+
+if (!existsSync(component)) {
+  console.error(`component not found: ${component}
+Build it first with the Rust build (scripts/setup.sh / scripts/test.sh), or set HSM_NOTARY_COMPONENT.`);
+  process.exit(1);
+}
+
+const dist = join(web, 'dist');
+rmSync(dist, { recursive: true, force: true });
+
+// The world imports nothing, so there is nothing for the WASI shim to rewrite; --no-wasi-shim
+// keeps @bytecodealliance/preview2-shim out of the output (and out of the dependencies).
+const jco = join(web, 'node_modules/@bytecodealliance/jco/src/jco.js');
+const out = join(dist, 'verifier');
+const run = spawnSync(process.execPath, [jco, 'transpile', component, '--name', 'verifier',
+  '--no-wasi-shim', '-o', out], { stdio: 'inherit' });
+if (run.status !== 0) process.exit(run.status ?? 1);
+
+// The page: one ES bundle. The core wasm files are fetched relative to the bundle's URL
+// (jco emits `new URL('./verifier.core.wasm', import.meta.url)`), so they sit beside it.
+const page = join(dist, 'page');
+mkdirSync(page, { recursive: true });
+await esbuild.build({
+  entryPoints: [join(web, 'page/main.js')],
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  platform: 'browser',
+  outfile: join(page, 'main.js'),
+  // jco's Node.js fallback (reading the wasm with node:fs) is never taken in a browser.
+  external: ['node:*'],
+  logLevel: 'warning',
+});
+for (const f of readdirSync(out).filter((f) => f.endsWith('.wasm'))) cpSync(join(out, f), join(page, f));
+for (const f of ['index.html', 'style.css']) cpSync(join(web, 'page', f), join(page, f));
+
+// Samples, taken from the conformance corpus at build time so they are never stale copies.
+mkdirSync(join(page, 'samples'), { recursive: true });
+const samples = {
+  valid: 'sig-x509-valid-strict',
+  tampered: 'sig-sa-corrupt-signature-strict',
+  untrusted: 'sig-x509-untrusted-root-strict',
+};
+for (const [name, caseName] of Object.entries(samples)) {
+  writeFileSync(join(page, 'samples', `${name}.json`),
+    JSON.stringify(sampleOf(join(root, 'tests/conformance/cases', caseName)), null, 1));
+}
+// The digest of what was transpiled, to compare with `hsm-notary version` (same build).
+const digest = `sha256:${createHash('sha256').update(readFileSync(component)).digest('hex')}`;
+writeFileSync(join(dist, 'component.sha256'), `${digest}\n`);
+console.log(`built ${out} and ${page} from ${component} (${digest})`);
