@@ -64,7 +64,7 @@ step "sign it by digest with the HSM key (JWS), and once more as COSE"
 
 step "list and inspect its signatures"
 "$BIN" ls "$REF"
-"$BIN" inspect "$REF" | head -24
+"$BIN" inspect "$REF" | head -27; echo "    … (the COSE signature follows)"
 
 step "import a strict trust policy for $REGISTRY/demo/app"
 cat > "$WORK/policy.json" <<EOF
