@@ -144,14 +144,7 @@ fn hsm_keys_sign_and_registry_round_trips_verify() {
             &reference,
         ]);
         assert!(signed.contains("Successfully signed"), "{signed}");
-        let manifest_digest = signed
-            .lines()
-            .find_map(|l| l.strip_prefix("Pushed the signature to "))
-            .unwrap()
-            .rsplit_once('@')
-            .unwrap()
-            .1
-            .to_owned();
+        let manifest_digest = hsm_notary_suite::pushed_signature_digest(&signed);
 
         let listed = env.ok(&["ls", &reference]);
         assert!(listed.contains(&manifest_digest), "{listed}");
@@ -709,16 +702,7 @@ fn a_registry_with_the_referrers_api_gets_no_tag_index_unless_forced() {
             format,
             &reference,
         ]);
-        manifests.push(
-            signed
-                .lines()
-                .find_map(|l| l.strip_prefix("Pushed the signature to "))
-                .unwrap()
-                .rsplit_once('@')
-                .unwrap()
-                .1
-                .to_owned(),
-        );
+        manifests.push(hsm_notary_suite::pushed_signature_digest(&signed));
     }
     // Found through the referrers API: no fallback tag was pushed.
     assert!(
@@ -740,14 +724,7 @@ fn a_registry_with_the_referrers_api_gets_no_tag_index_unless_forced() {
 
     // --force-referrers-tag writes the tag schema index as well.
     let forced = env.ok(&["sign", "--key", "ec", "--force-referrers-tag", &reference]);
-    let forced_digest = forced
-        .lines()
-        .find_map(|l| l.strip_prefix("Pushed the signature to "))
-        .unwrap()
-        .rsplit_once('@')
-        .unwrap()
-        .1
-        .to_owned();
+    let forced_digest = hsm_notary_suite::pushed_signature_digest(&forced);
     let (bytes, _) = remote.manifest(&tag, None).unwrap();
     let index: hsm_notary::oci::Index = serde_json::from_slice(&bytes).unwrap();
     assert!(

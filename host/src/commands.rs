@@ -2,9 +2,11 @@
 
 pub mod blob;
 pub mod cert;
+pub mod containerd;
 pub mod inspect;
 pub mod key;
 pub mod policy;
+pub mod ratify;
 pub mod sign;
 pub mod verify;
 

@@ -4,11 +4,23 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hsm_notary::cli::{BlobCommand, CertCommand, Cli, Command, KeyCommand, PolicyCommand};
-use hsm_notary::commands::{blob, cert, inspect, key, policy, sign, verify};
+use hsm_notary::commands::{blob, cert, containerd, inspect, key, policy, ratify, sign, verify};
 use hsm_notary::config::ConfigDir;
 use hsm_notary::engine;
 
 fn main() -> ExitCode {
+    // Admission integrations call the binary in their own conventions: Ratify v1 with
+    // no arguments and `RATIFY_VERIFIER_*` variables, containerd with Go-style flags.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.is_empty() && std::env::var_os("RATIFY_VERIFIER_COMMAND").is_some() {
+        return ratify::main();
+    }
+    if containerd::is_invocation(&args) {
+        return containerd::main(&args);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -875,3 +875,13 @@ pub fn exceptions() -> Result<serde_json::Map<String, Value>> {
     let value: Value = serde_json::from_slice(&std::fs::read(path)?)?;
     Ok(value.as_object().cloned().unwrap_or_default())
 }
+
+/// The signature manifest digest in `sign`'s "Pushed the signature to REF@DIGEST" line.
+pub fn pushed_signature_digest(sign_output: &str) -> String {
+    sign_output
+        .lines()
+        .find_map(|l| l.strip_prefix("Pushed the signature to "))
+        .and_then(|r| r.rsplit_once('@'))
+        .map(|(_, digest)| digest.to_owned())
+        .unwrap_or_else(|| panic!("no \"Pushed the signature to\" line in:\n{sign_output}"))
+}

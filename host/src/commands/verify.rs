@@ -91,31 +91,42 @@ impl SignatureSource for Registry {
         let more = referrers.len() > max;
         let mut out = Vec::new();
         for descriptor in referrers.into_iter().take(max) {
-            let (bytes, _) = self.manifest(&descriptor.digest, Some(&descriptor))?;
-            let Ok(manifest) = serde_json::from_slice::<oci::Manifest>(&bytes) else {
-                continue;
-            };
-            if !manifest.is_notary_signature()
-                || manifest.subject.as_ref().map(|s| s.digest.as_str())
-                    != Some(subject.digest.as_str())
-            {
-                continue;
-            }
-            let [layer] = manifest.layers.as_slice() else {
-                bail!(
-                    "signature manifest {} must have exactly one layer, found {}",
-                    descriptor.digest,
-                    manifest.layers.len()
-                );
-            };
-            let envelope = self.blob(layer, oci::MAX_ENVELOPE_SIZE, "signature envelope")?;
-            out.push(SignatureInput {
-                media_type: layer.media_type.clone(),
-                envelope,
-                manifest_digest: Some(descriptor.digest.clone()),
-            });
+            out.extend(self.signature(&descriptor, subject)?);
         }
         Ok((out, more))
+    }
+}
+
+impl Registry {
+    /// The envelope of signature manifest `descriptor`, if it is a Notary Project
+    /// signature of `subject` (digest and size checked on every fetch).
+    pub fn signature(
+        &self,
+        descriptor: &oci::Descriptor,
+        subject: &oci::Descriptor,
+    ) -> Result<Option<SignatureInput>> {
+        let (bytes, _) = self.manifest(&descriptor.digest, Some(descriptor))?;
+        let Ok(manifest) = serde_json::from_slice::<oci::Manifest>(&bytes) else {
+            return Ok(None);
+        };
+        if !manifest.is_notary_signature()
+            || manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject.digest.as_str())
+        {
+            return Ok(None);
+        }
+        let [layer] = manifest.layers.as_slice() else {
+            bail!(
+                "signature manifest {} must have exactly one layer, found {}",
+                descriptor.digest,
+                manifest.layers.len()
+            );
+        };
+        let envelope = self.blob(layer, oci::MAX_ENVELOPE_SIZE, "signature envelope")?;
+        Ok(Some(SignatureInput {
+            media_type: layer.media_type.clone(),
+            envelope,
+            manifest_digest: Some(descriptor.digest.clone()),
+        }))
     }
 }
 
