@@ -636,6 +636,60 @@ fn a_tls_registry_with_basic_auth_takes_credentials_from_stdin_env_and_docker_co
     let listed = run_with(&env, &["ls", "--ca-file", &ca_arg, &reference], "", &[]);
     assert!(listed.status.success(), "{}", text(&listed));
     assert!(text(&listed).contains("application/vnd.cncf.notary.signature"));
+
+    // docker credential helpers, per registry (`credHelpers`) and as the default store
+    // (`credsStore`): `docker-credential-<name> get` with the host on stdin.
+    let helpers = tempfile::tempdir().unwrap();
+    let helper = helpers.path().join("docker-credential-hsmtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread host\nif [ \"$host\" = \"{host}\" ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for config in [
+        format!(r#"{{"credHelpers":{{"{host}":"hsmtest"}}}}"#),
+        r#"{"credsStore":"hsmtest"}"#.to_owned(),
+    ] {
+        std::fs::write(env.config.path().join("config.json"), &config).unwrap();
+        let listed = run_with(
+            &env,
+            &["ls", "--ca-file", &ca_arg, &reference],
+            "",
+            &[("PATH", &path)],
+        );
+        assert!(listed.status.success(), "{config}: {}", text(&listed));
+        assert!(!text(&listed).contains(PASSWORD));
+    }
+    // A helper that never answers is given up on, naming it (no hang).
+    let hang = helpers.path().join("docker-credential-hang");
+    std::fs::write(&hang, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        env.config.path().join("config.json"),
+        r#"{"credsStore":"hang"}"#,
+    )
+    .unwrap();
+    let hung = run_with(
+        &env,
+        &["ls", "--ca-file", &ca_arg, &reference],
+        "",
+        &[("PATH", &path)],
+    );
+    assert!(!hung.status.success());
+    assert!(
+        text(&hung).contains("credential helper docker-credential-hang did not answer"),
+        "{}",
+        text(&hung)
+    );
     std::fs::remove_file(env.config.path().join("config.json")).unwrap();
 
     // A wrong password is refused and the error names the registry, not the password.

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use secrecy::SecretString;
@@ -69,6 +70,11 @@ fn docker_config(host: &str) -> Result<(Option<String>, Option<SecretString>)> {
     Ok((None, None))
 }
 
+/// How long a credential helper may take.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a helper may print.
+const MAX_HELPER_OUTPUT: u64 = 1 << 16;
+
 /// `docker-credential-<helper> get` with the host on stdin.
 fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<SecretString>)> {
     if !helper
@@ -88,12 +94,43 @@ fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<Secret
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(host.as_bytes())?;
     }
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
+    // Read in a thread and wait with a deadline: a helper that never answers (a locked
+    // keychain waiting for a prompt) must not hang signing or verification.
+    let mut stdout = child
+        .stdout
+        .take()
+        .with_context(|| format!("{program}: no stdout"))?;
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut stdout, MAX_HELPER_OUTPUT),
+            &mut bytes,
+        );
+        bytes
+    });
+    let deadline = Instant::now() + HELPER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "credential helper {program} did not answer for {host} within {} s",
+                HELPER_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = reader
+        .join()
+        .map_err(|_| anyhow!("{program}: reading its output failed"))?;
+    if !status.success() {
         // No credentials stored for this host: go anonymous.
         return Ok((None, None));
     }
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+    let value: serde_json::Value = serde_json::from_slice(&stdout)
         .with_context(|| format!("{program} printed something other than JSON"))?;
     let user = value["Username"].as_str().map(str::to_owned);
     let secret = value["Secret"]
