@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 echo "==> rust targets (wasm32-unknown-unknown for the component; wasm32-wasip2 ships wasm-component-ld)"
 rustup target add wasm32-unknown-unknown wasm32-wasip2 >/dev/null
 
-APT_PACKAGES=(softhsm2 docker-registry apache2-utils python3-pip)
+APT_PACKAGES=(softhsm2 docker-registry apache2-utils python3-pip curl)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -46,6 +46,37 @@ pub enum Command {
     /// Show the version and the SHA-256 of the embedded verifier component (every
     /// embedding — CLI, Node, browser — can be checked to decide with the same build).
     Version,
+    /// Serve verification over HTTPS for Gatekeeper (external data) and Kyverno.
+    Serve(ServeArgs),
+}
+
+/// `serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6001")]
+    pub listen: std::net::SocketAddr,
+    /// Server certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// Require client certificates issued by this CA (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// How long a verified result is reused (Go duration; 0s disables the cache).
+    #[arg(long, default_value = "5m")]
+    pub cache_ttl: String,
+    /// Deadline for one request in milliseconds (Gatekeeper's webhook budget is 3 s).
+    #[arg(long, default_value_t = 2500)]
+    pub deadline_ms: u64,
+    /// Images verified at once.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Output formats of `verify`.

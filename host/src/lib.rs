@@ -12,4 +12,5 @@ pub mod oci;
 pub mod output;
 pub mod pkcs11;
 pub mod registry;
+pub mod serve;
 pub mod sign;

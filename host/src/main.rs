@@ -184,6 +184,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = engine::engine(engine.engine)?;
             blob::inspect(engine.as_ref(), &signature, output)
         }
+        Command::Serve(args) => {
+            let settings = hsm_notary::serve::Settings {
+                listen: args.listen,
+                tls_cert: args.tls_cert,
+                tls_key: args.tls_key,
+                client_ca: args.client_ca,
+                cache_ttl: hsm_notary::sign::parse_duration(&args.cache_ttl)?,
+                deadline: std::time::Duration::from_millis(args.deadline_ms),
+                workers: args.workers,
+                registry: args.registry.options()?,
+            };
+            hsm_notary::serve::run(settings, &config)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Version => {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(engine::component::COMPONENT);

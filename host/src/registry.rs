@@ -104,7 +104,8 @@ impl ArtifactRef {
     }
 }
 
-fn install_crypto_provider() {
+/// Make ring rustls's process-wide crypto provider (once).
+pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -390,7 +391,17 @@ impl Registry {
             pushed.push(format!("empty config blob {config}"));
             let bytes = serde_json::to_vec(manifest)?;
             let manifest_digest =
-                self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_MANIFEST, None)?;
+                match self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_MANIFEST, None) {
+                    // Concurrent signers pushing the same (empty config) blob to one
+                    // repository can leave distribution briefly without it: push the
+                    // blobs again and retry once.
+                    Err(e) if format!("{e:#}").contains("BLOB_UNKNOWN") => {
+                        self.push_blob(envelope, "signature envelope")?;
+                        self.push_blob(oci::EMPTY_JSON, "empty config")?;
+                        self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_MANIFEST, None)?
+                    }
+                    other => other?,
+                };
             pushed.push(format!("signature manifest {manifest_digest}"));
             let subject = manifest
                 .subject

@@ -1,0 +1,206 @@
+//! `hsm-notary serve` throughput: 100 distinct images × 2 signatures (JWS and COSE) in a
+//! local registry, one Gatekeeper request with all 100 keys, cold (every image verified)
+//! and warm (answered from the verified-result cache), beside the component's raw cost
+//! for one such image (signatures already in memory).
+//!
+//! `cargo bench --bench serve` (needs `scripts/setup.sh`: docker-registry, curl). Reports
+//! to stdout and `target/serve-bench.txt`. Wall-clock figures on a shared machine: read
+//! them as ratios within one run.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hsm_notary::commands::verify::{SignatureSource, inputs, verify_artifact};
+use hsm_notary::config::ConfigDir;
+use hsm_notary::engine::{ComponentEngine, Verifier};
+use hsm_notary::registry::{ArtifactRef, Options, Registry};
+use hsm_notary_suite::services::{DistributionRegistry, free_port, tls_files};
+use hsm_notary_suite::{binary, component_cache};
+use notary_verifier::{DocumentKind, SignatureInput};
+
+const IMAGES: usize = 100;
+
+struct Prefetched(Vec<SignatureInput>);
+
+impl SignatureSource for Prefetched {
+    fn signatures(
+        &self,
+        _: &hsm_notary::oci::Descriptor,
+        _: usize,
+    ) -> anyhow::Result<(Vec<SignatureInput>, bool)> {
+        Ok((self.0.clone(), false))
+    }
+}
+
+fn cli(config: &std::path::Path, args: &[&str]) {
+    let output = Command::new(binary())
+        .args(args)
+        .env("HSM_NOTARY_CONFIG", config)
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .env("DOCKER_CONFIG", config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn main() {
+    let config = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(certs.path()).unwrap();
+    let registry = DistributionRegistry::start().unwrap();
+    let host = registry.host();
+    cli(config.path(), &["cert", "generate-test", "signer"]);
+    let policy = config.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:signer"],"trustedIdentities":["*"]}]}"#,
+    )
+    .unwrap();
+    cli(
+        config.path(),
+        &["policy", "import", "--force", &policy.display().to_string()],
+    );
+
+    eprintln!("pushing and signing {IMAGES} images twice (JWS, COSE)…");
+    let artifact = ArtifactRef::parse(&format!("{host}/bench:v1")).unwrap();
+    let remote = Registry::connect(&artifact, &Options::default()).unwrap();
+    let mut references = Vec::new();
+    let mut descriptors = Vec::new();
+    for i in 0..IMAGES {
+        let descriptor = remote
+            .push_image(
+                br#"{"os":"linux"}"#,
+                &[format!("layer {i}").as_bytes()],
+                "v1",
+            )
+            .unwrap();
+        references.push(format!("{host}/bench@{}", descriptor.digest));
+        descriptors.push(descriptor);
+    }
+    std::thread::scope(|scope| {
+        for chunk in references.chunks(IMAGES / 2) {
+            let config = config.path();
+            scope.spawn(move || {
+                for reference in chunk {
+                    cli(config, &["sign", "--key", "signer", reference]);
+                    cli(
+                        config,
+                        &[
+                            "sign",
+                            "--key",
+                            "signer",
+                            "--signature-format",
+                            "cose",
+                            reference,
+                        ],
+                    );
+                }
+            });
+        }
+    });
+
+    // The component's own cost for one image with both signatures in memory.
+    let engine = ComponentEngine::load_default().unwrap();
+    let dir = ConfigDir::resolve(Some(config.path())).unwrap();
+    let loaded = inputs(&dir, None, None, DocumentKind::Oci).unwrap();
+    let (signatures, _) = remote.signatures(&descriptors[0], 10).unwrap();
+    assert_eq!(signatures.len(), 2);
+    let source = Prefetched(signatures);
+    let time = hsm_notary::commands::verification_time(None).unwrap();
+    let rounds = 50;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let outcome = verify_artifact(
+            &engine as &dyn Verifier,
+            &source,
+            &loaded,
+            &descriptors[0],
+            &references[0],
+            Vec::new(),
+            time,
+            100,
+        )
+        .unwrap();
+        assert_eq!(outcome.decision, notary_verifier::Decision::Verified);
+    }
+    let raw = started.elapsed() / rounds;
+
+    let port = free_port().unwrap();
+    let mut server = Command::new(binary())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .args(["--deadline-ms", "120000", "--cache-ttl", "10m"])
+        .env("HSM_NOTARY_CONFIG", config.path())
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .env("DOCKER_CONFIG", config.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let body = serde_json::json!({
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderRequest",
+        "request": {"keys": references},
+    })
+    .to_string();
+    let request = || {
+        let started = Instant::now();
+        let mut curl = Command::new("curl")
+            .args(["-sS", "--tlsv1.3", "--max-time", "300", "--cacert"])
+            .arg(&ca)
+            .args(["--data-binary", "@-"])
+            .arg(format!("https://127.0.0.1:{port}/gatekeeper/verify"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        curl.stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let output = curl.wait_with_output().unwrap();
+        let elapsed = started.elapsed();
+        let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let items = response["response"]["items"].as_array().unwrap();
+        let verified = items.iter().filter(|i| i["error"] == "").count();
+        assert_eq!(verified, IMAGES, "{response}");
+        elapsed
+    };
+    let cold = request();
+    let warm = request();
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let per_second = |d: Duration| IMAGES as f64 / d.as_secs_f64();
+    let report = format!(
+        "hsm-notary serve, {IMAGES} images x 2 signatures, one Gatekeeper request, local registry\n\
+         cold (registry fetches + verification): {:>8.1} ms  {:>7.1} images/s\n\
+         warm (verified-result cache):           {:>8.1} ms  {:>7.1} images/s\n\
+         component alone, one image (2 signatures in memory): {:.2} ms  ({:.1} images/s on one core)\n",
+        cold.as_secs_f64() * 1e3,
+        per_second(cold),
+        warm.as_secs_f64() * 1e3,
+        per_second(warm),
+        raw.as_secs_f64() * 1e3,
+        1.0 / raw.as_secs_f64(),
+    );
+    print!("{report}");
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/serve-bench.txt"),
+        report,
+    );
+}

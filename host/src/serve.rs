@@ -1,0 +1,457 @@
+//! `hsm-notary serve`: an HTTPS verification service for admission control.
+//!
+//! - `POST /gatekeeper/verify`: Gatekeeper's external data protocol
+//!   (`externaldata.gatekeeper.sh/v1beta1` `ProviderRequest` with `request.keys[]` of image
+//!   references → `ProviderResponse` with `items[{key, value, error}]` and `systemError`).
+//! - `POST /kyverno/verify`: `{"images": [...]}` → `{"verified": bool, "results": [...]}`,
+//!   for a Kyverno `apiCall.service`.
+//! - `GET /healthz`.
+//!
+//! TLS 1.3 only, optional client certificates. The trust policy and stores are read once;
+//! every image is decided by the one pre-instantiated component (a fresh `Store` per call),
+//! several at a time, with verified results cached for `--cache-ttl` keyed by digest and
+//! policy. Anything that keeps the component from deciding — a registry that is down, the
+//! deadline — is an error for that image, which Gatekeeper and Kyverno policies deny on
+//! (fail closed).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use notary_verifier::{Decision, DocumentKind};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::commands::verify::{Inputs, inputs, resolve_remote, verify_artifact};
+use crate::config::ConfigDir;
+use crate::engine::{self, EngineKind, Verifier};
+use crate::registry::{ArtifactRef, Options, Registry};
+
+/// The largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+/// The most images in one request.
+const MAX_KEYS: usize = 1000;
+/// Signatures read per image.
+const MAX_SIGNATURES: usize = 100;
+
+/// How to serve.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Listen address (loopback in tests).
+    pub listen: SocketAddr,
+    /// Server certificate chain (PEM).
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM).
+    pub tls_key: PathBuf,
+    /// CA (PEM) that client certificates must chain to; none: no client certificates.
+    pub client_ca: Option<PathBuf>,
+    /// How long a verified result is reused.
+    pub cache_ttl: Duration,
+    /// Per-request deadline (Gatekeeper's webhook budget is 3 s by default).
+    pub deadline: Duration,
+    /// Images verified at once.
+    pub workers: usize,
+    /// Registry options.
+    pub registry: Options,
+}
+
+/// One image's answer.
+#[derive(Clone, Debug)]
+struct Answer {
+    verified: bool,
+    reference: String,
+    detail: Value,
+    error: Option<String>,
+}
+
+struct Service {
+    engine: Box<dyn Verifier + Send + Sync>,
+    inputs: Inputs,
+    policy_digest: String,
+    settings: Settings,
+    /// (reference@digest, policy digest) → when verified, and the answer.
+    cache: Mutex<HashMap<(String, String), (Instant, Answer)>>,
+    slots: tokio::sync::Semaphore,
+}
+
+/// Run the server until the process is stopped.
+pub fn run(settings: Settings, config: &ConfigDir) -> Result<()> {
+    crate::registry::install_crypto_provider();
+    let inputs = inputs(config, None, None, DocumentKind::Oci)?;
+    let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
+    let tls = tls_config(&settings)?;
+    let engine = engine::engine(EngineKind::Wasm)?;
+    let service = Arc::new(Service {
+        engine,
+        inputs,
+        policy_digest,
+        slots: tokio::sync::Semaphore::new(settings.workers.max(1)),
+        settings,
+        cache: Mutex::new(HashMap::new()),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the server runtime")?;
+    runtime.block_on(accept_loop(service, tls))
+}
+
+async fn accept_loop(service: Arc<Service>, tls: Arc<rustls::ServerConfig>) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(service.settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", service.settings.listen))?;
+    eprintln!(
+        "hsm-notary serve: listening on https://{} (component {})",
+        listener.local_addr()?,
+        crate::oci::sha256_digest(crate::engine::component::COMPONENT)
+    );
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                eprintln!("hsm-notary serve: accept: {e}");
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let service = service.clone();
+        tokio::spawn(async move {
+            // A failed handshake (no client certificate, TLS 1.2) only ends that connection.
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let handler = hyper::service::service_fn(move |request| {
+                let service = service.clone();
+                async move { Ok::<_, std::convert::Infallible>(service.handle(request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, handler)
+                .await;
+        });
+    }
+}
+
+fn tls_config(settings: &Settings) -> Result<Arc<rustls::ServerConfig>> {
+    let certs = CertificateDer::pem_file_iter(&settings.tls_cert)
+        .with_context(|| format!("reading {}", settings.tls_cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{} is not PEM certificates", settings.tls_cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&settings.tls_key)
+        .with_context(|| format!("reading the private key {}", settings.tls_key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let builder = match &settings.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(ca)? {
+                roots.add(cert)?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .context("the server certificate and key do not match")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{} is not PEM certificates", path.display()))
+}
+
+impl Service {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let route = (request.method().clone(), request.uri().path().to_owned());
+        match route {
+            (Method::GET, path) if path == "/healthz" => reply(StatusCode::OK, json!({"ok": true})),
+            (Method::POST, path) if path == "/gatekeeper/verify" => {
+                match read_json(request).await {
+                    Ok(body) => self.gatekeeper(body).await,
+                    Err(e) => reply(StatusCode::OK, gatekeeper_response(vec![], &e.to_string())),
+                }
+            }
+            (Method::POST, path) if path == "/kyverno/verify" => match read_json(request).await {
+                Ok(body) => self.kyverno(body).await,
+                Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+            },
+            (_, path) => reply(
+                StatusCode::NOT_FOUND,
+                json!({"error": format!("no such endpoint: {path}")}),
+            ),
+        }
+    }
+
+    async fn gatekeeper(self: Arc<Self>, body: Value) -> Response<Full<Bytes>> {
+        let keys = match image_list(&body, "/request/keys") {
+            Ok(keys) => keys,
+            Err(e) => return reply(StatusCode::OK, gatekeeper_response(vec![], &e)),
+        };
+        let answers = self.decide_all(keys).await;
+        let items = answers
+            .into_iter()
+            .map(|(key, answer)| {
+                json!({
+                    "key": key,
+                    "value": answer.detail,
+                    "error": answer.error.unwrap_or_default(),
+                })
+            })
+            .collect();
+        reply(StatusCode::OK, gatekeeper_response(items, ""))
+    }
+
+    async fn kyverno(self: Arc<Self>, body: Value) -> Response<Full<Bytes>> {
+        let images = match image_list(&body, "/images") {
+            Ok(images) => images,
+            Err(e) => return reply(StatusCode::BAD_REQUEST, json!({"error": e})),
+        };
+        let answers = self.decide_all(images).await;
+        let verified = answers.iter().all(|(_, a)| a.verified);
+        let results: Vec<Value> = answers
+            .into_iter()
+            .map(|(image, a)| {
+                json!({
+                    "image": image,
+                    "verified": a.verified,
+                    "reference": a.reference,
+                    "detail": a.detail,
+                    "error": a.error,
+                })
+            })
+            .collect();
+        reply(
+            StatusCode::OK,
+            json!({"verified": verified, "results": results}),
+        )
+    }
+
+    /// Decide every image, several at once, within the deadline.
+    async fn decide_all(self: &Arc<Self>, images: Vec<String>) -> Vec<(String, Answer)> {
+        let deadline = self.settings.deadline;
+        let tasks: Vec<_> = images
+            .iter()
+            .map(|image| {
+                let service = self.clone();
+                let image = image.clone();
+                tokio::spawn(async move {
+                    let Ok(_slot) = service.slots.acquire().await else {
+                        return failed(&image, "the server is shutting down".to_owned());
+                    };
+                    let work = service.clone();
+                    let key = image.clone();
+                    match tokio::task::spawn_blocking(move || work.decide(&key)).await {
+                        Ok(answer) => answer,
+                        Err(e) => failed(&image, format!("verification task failed: {e}")),
+                    }
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(images.len());
+        let until = tokio::time::Instant::now() + deadline;
+        for (image, task) in images.into_iter().zip(tasks) {
+            let answer = match tokio::time::timeout_at(until, task).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => failed(&image, format!("verification task failed: {e}")),
+                Err(_) => failed(
+                    &image,
+                    format!(
+                        "verification of {image} did not finish within {} ms",
+                        deadline.as_millis()
+                    ),
+                ),
+            };
+            out.push((image, answer));
+        }
+        out
+    }
+
+    /// One image: resolve its digest, reuse a fresh verified result, else verify.
+    fn decide(&self, image: &str) -> Answer {
+        match self.try_decide(image) {
+            Ok(answer) => answer,
+            Err(e) => failed(image, format!("{e:#}")),
+        }
+    }
+
+    fn try_decide(&self, image: &str) -> Result<Answer> {
+        let artifact = ArtifactRef::parse(image)?;
+        // A digest reference with a fresh verified result needs no registry at all.
+        if let (Some(digest), None) = (&artifact.digest, &artifact.tag) {
+            let key = (
+                format!("{}@{digest}", artifact.name()),
+                self.policy_digest.clone(),
+            );
+            if let Some(answer) = self.cached(&key) {
+                return Ok(answer);
+            }
+        }
+        let registry = Registry::connect(&artifact, &self.settings.registry)?;
+        // Tags are resolved every time (they move); the cache is keyed by digest.
+        let target = if artifact.digest.is_some() && artifact.tag.is_none() {
+            None
+        } else {
+            Some(resolve_remote(&registry, &artifact, "verify")?)
+        };
+        let digest = match (&target, &artifact.digest) {
+            (Some(t), _) => t.digest.clone(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => bail!("{image} names neither a tag nor a digest"),
+        };
+        let reference = format!("{}@{digest}", artifact.name());
+        let cache_key = (reference.clone(), self.policy_digest.clone());
+        if let Some(answer) = self.cached(&cache_key) {
+            return Ok(answer);
+        }
+        let target = match target {
+            Some(t) => t,
+            None => resolve_remote(&registry, &artifact, "verify")?,
+        };
+        let outcome = verify_artifact(
+            self.engine.as_ref(),
+            &registry,
+            &self.inputs,
+            &target,
+            &reference,
+            Vec::new(),
+            crate::commands::verification_time(None)?,
+            MAX_SIGNATURES,
+        )?;
+        let signer = outcome
+            .verified_signature()
+            .and_then(|s| s.envelope.as_ref())
+            .and_then(|e| e.certificates.first())
+            .map(|c| c.subject.clone());
+        let answer = match outcome.decision {
+            Decision::Verified | Decision::Skipped => Answer {
+                verified: true,
+                reference: reference.clone(),
+                detail: json!({
+                    "verified": true,
+                    "reference": reference,
+                    "decision": if outcome.decision == Decision::Verified { "verified" } else { "skipped" },
+                    "policy": outcome.policy.as_ref().map(|p| p.statement.clone()),
+                    "signer": signer,
+                }),
+                error: None,
+            },
+            Decision::Failed => {
+                let why = outcome
+                    .failure
+                    .iter()
+                    .chain(outcome.signatures.iter().filter_map(|s| s.failure.as_ref()))
+                    .map(|f| f.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                failed(image, format!("{reference}: {why}"))
+            }
+        };
+        if answer.verified {
+            self.store(cache_key, answer.clone());
+        }
+        Ok(answer)
+    }
+
+    fn cached(&self, key: &(String, String)) -> Option<Answer> {
+        let cache = self.cache.lock().ok()?;
+        cache
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.settings.cache_ttl)
+            .map(|(_, answer)| answer.clone())
+    }
+
+    fn store(&self, key: (String, String), answer: Answer) {
+        if self.settings.cache_ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            let ttl = self.settings.cache_ttl;
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            cache.insert(key, (Instant::now(), answer));
+        }
+    }
+}
+
+fn failed(image: &str, error: String) -> Answer {
+    Answer {
+        verified: false,
+        reference: image.to_owned(),
+        detail: json!({"verified": false}),
+        error: Some(error),
+    }
+}
+
+fn gatekeeper_response(items: Vec<Value>, system_error: &str) -> Value {
+    json!({
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderResponse",
+        "response": {
+            // The same images give the same answer while signatures and policy stand.
+            "idempotent": true,
+            "items": items,
+            "systemError": system_error,
+        }
+    })
+}
+
+fn image_list(body: &Value, pointer: &str) -> Result<Vec<String>, String> {
+    let Some(list) = body.pointer(pointer).and_then(Value::as_array) else {
+        return Err(format!("the request has no {pointer} list"));
+    };
+    if list.len() > MAX_KEYS {
+        return Err(format!(
+            "{} images in one request, over the limit of {MAX_KEYS}",
+            list.len()
+        ));
+    }
+    list.iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{pointer} must hold strings, found {v}"))
+        })
+        .collect()
+}
+
+async fn read_json(request: Request<Incoming>) -> Result<Value> {
+    let body = Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| anyhow!("reading the request body (limit {MAX_BODY} bytes): {e}"))?
+        .to_bytes();
+    serde_json::from_slice(&body).context("the request body is not JSON")
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

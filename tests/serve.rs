@@ -1,0 +1,340 @@
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on setup errors")]
+//! `hsm-notary serve` over loopback HTTPS, with the request and response shapes Gatekeeper's
+//! external data protocol and a Kyverno `apiCall.service` use, against a real registry.
+//! Requests are made with `curl`, as any client would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use hsm_notary::oci::Descriptor;
+use hsm_notary::registry::{ArtifactRef, Options, Registry};
+use hsm_notary_suite::services::{DistributionRegistry, free_port, tls_files};
+use hsm_notary_suite::{binary, component_cache};
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    port: u16,
+    ca: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(config: &Path, tls: &(PathBuf, PathBuf, PathBuf), extra: &[&str]) -> Self {
+        let port = free_port().unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = Command::new(binary())
+            .args(["serve", "--listen", &listen, "--tls-cert"])
+            .arg(&tls.1)
+            .arg("--tls-key")
+            .arg(&tls.2)
+            .args(extra)
+            .env("HSM_NOTARY_CONFIG", config)
+            .env("HSM_NOTARY_CACHE", component_cache())
+            .env("DOCKER_CONFIG", config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+            assert!(std::time::Instant::now() < deadline, "serve did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            ca: tls.0.clone(),
+        }
+    }
+
+    /// POST `body` with curl over TLS 1.3, trusting the test CA; (exit ok, stdout).
+    fn post(&self, path: &str, body: &str, curl_args: &[&str]) -> (bool, String) {
+        let mut child = Command::new("curl")
+            .args(["-sS", "--tlsv1.3", "--max-time", "20", "--cacert"])
+            .arg(&self.ca)
+            .args(curl_args)
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ])
+            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("curl (scripts/setup.sh installs it)");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+
+    fn json(&self, path: &str, body: &Value) -> Value {
+        let (ok, stdout) = self.post(path, &body.to_string(), &[]);
+        assert!(ok, "curl failed: {stdout}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+}
+
+struct World {
+    config: tempfile::TempDir,
+    _certs: tempfile::TempDir,
+    tls: (PathBuf, PathBuf, PathBuf),
+    registry: DistributionRegistry,
+    remote: Registry,
+}
+
+impl World {
+    fn new() -> Self {
+        let config = tempfile::tempdir().unwrap();
+        let certs = tempfile::tempdir().unwrap();
+        let tls = tls_files(certs.path()).unwrap();
+        let registry = DistributionRegistry::start().unwrap();
+        let artifact = ArtifactRef::parse(&format!("{}/app:v1", registry.host())).unwrap();
+        let remote = Registry::connect(&artifact, &Options::default()).unwrap();
+        let world = Self {
+            config,
+            _certs: certs,
+            tls,
+            registry,
+            remote,
+        };
+        world.cli(&["cert", "generate-test", "signer"]);
+        world.cli(&["cert", "generate-test", "other"]);
+        let policy = world.config.path().join("policy.json");
+        std::fs::write(
+            &policy,
+            json!({"version": "1.0", "trustPolicies": [{
+                "name": "cluster",
+                "registryScopes": ["*"],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": ["ca:signer"],
+                "trustedIdentities": ["*"],
+            }]})
+            .to_string(),
+        )
+        .unwrap();
+        world.cli(&["policy", "import", "--force", &policy.display().to_string()]);
+        world
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(binary())
+            .args(args)
+            .env("HSM_NOTARY_CONFIG", self.config.path())
+            .env("HSM_NOTARY_CACHE", component_cache())
+            .env("DOCKER_CONFIG", self.config.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text
+    }
+
+    fn image(&self, content: &str, signer: Option<&str>) -> (String, Descriptor) {
+        let descriptor = self
+            .remote
+            .push_image(br#"{"os":"linux"}"#, &[content.as_bytes()], "v1")
+            .unwrap();
+        let reference = format!("{}/app@{}", self.registry.host(), descriptor.digest);
+        if let Some(key) = signer {
+            self.cli(&["sign", "--key", key, &reference]);
+        }
+        (reference, descriptor)
+    }
+
+    fn serve(&self, extra: &[&str]) -> Server {
+        Server::start(self.config.path(), &self.tls, extra)
+    }
+}
+
+fn gatekeeper_request(keys: &[&str]) -> Value {
+    json!({
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderRequest",
+        "request": {"keys": keys},
+    })
+}
+
+#[test]
+fn gatekeeper_external_data_admits_trusted_images_and_denies_the_rest() {
+    let world = World::new();
+    let (signed, _) = world.image("signed", Some("signer"));
+    let (untrusted, _) = world.image("untrusted", Some("other"));
+    let (unsigned, _) = world.image("unsigned", None);
+    let down = format!(
+        "localhost:{}/app@sha256:{}",
+        free_port().unwrap(),
+        "a".repeat(64)
+    );
+    let server = world.serve(&[]);
+
+    let response = server.json(
+        "/gatekeeper/verify",
+        &gatekeeper_request(&[&signed, &untrusted, &unsigned, &down]),
+    );
+    assert_eq!(response["apiVersion"], "externaldata.gatekeeper.sh/v1beta1");
+    assert_eq!(response["kind"], "ProviderResponse");
+    assert_eq!(response["response"]["systemError"], "");
+    let items = response["response"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    let item = |key: &str| items.iter().find(|i| i["key"] == key).unwrap().clone();
+
+    let ok = item(&signed);
+    assert_eq!(ok["error"], "", "{ok}");
+    assert_eq!(ok["value"]["verified"], true);
+    assert_eq!(ok["value"]["policy"], "cluster");
+    assert!(
+        ok["value"]["signer"]
+            .as_str()
+            .unwrap()
+            .contains("CN=signer")
+    );
+
+    let bad = item(&untrusted);
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not contain any trusted certificate"),
+        "{bad}"
+    );
+    assert_eq!(bad["value"]["verified"], false);
+    let none = item(&unsigned);
+    assert!(
+        none["error"]
+            .as_str()
+            .unwrap()
+            .contains("no signature is associated"),
+        "{none}"
+    );
+    // A registry that is down fails closed, and says which registry.
+    let unreachable = item(&down);
+    let registry = down.split('/').next().unwrap();
+    assert!(
+        unreachable["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("registry {registry}")),
+        "{unreachable}"
+    );
+
+    // A tag is resolved to its digest (the last pushed image carries `v1`: unsigned).
+    let tag = format!("{}/app:v1", world.registry.host());
+    let tagged = server.json("/gatekeeper/verify", &gatekeeper_request(&[&tag]));
+    assert!(
+        tagged["response"]["items"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no signature is associated"),
+        "{tagged}"
+    );
+
+    // A malformed request is a systemError, not a crash.
+    let (ok, body) = server.post("/gatekeeper/verify", "{not json", &[]);
+    assert!(ok);
+    let malformed: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        !malformed["response"]["systemError"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    let wrong_shape = server.json("/gatekeeper/verify", &json!({"request": {"keys": [1]}}));
+    assert!(
+        wrong_shape["response"]["systemError"]
+            .as_str()
+            .unwrap()
+            .contains("must hold strings")
+    );
+}
+
+#[test]
+fn kyverno_service_answers_for_all_images_and_verified_results_are_cached_by_digest() {
+    let world = World::new();
+    let (signed, _) = world.image("kyverno signed", Some("signer"));
+    let (unsigned, _) = world.image("kyverno unsigned", None);
+    let cached = world.serve(&["--cache-ttl", "5m"]);
+    let uncached = world.serve(&["--cache-ttl", "0s"]);
+
+    let all = cached.json("/kyverno/verify", &json!({"images": [&signed]}));
+    assert_eq!(all["verified"], true, "{all}");
+    assert_eq!(all["results"][0]["verified"], true);
+    let mixed = cached.json("/kyverno/verify", &json!({"images": [&signed, &unsigned]}));
+    assert_eq!(mixed["verified"], false, "{mixed}");
+    assert_eq!(mixed["results"][1]["verified"], false);
+
+    // Remove the signature from the registry: the cached server still answers from its
+    // verified result for that digest and policy; the uncached one re-verifies and denies.
+    let digest = signed.rsplit_once('@').unwrap().1;
+    let tag = format!("sha256-{}", digest.trim_start_matches("sha256:"));
+    let (bytes, _) = world.remote.manifest(&tag, None).unwrap();
+    let index: hsm_notary::oci::Index = serde_json::from_slice(&bytes).unwrap();
+    let envelope_manifest = &index.manifests[0];
+    let (bytes, _) = world
+        .remote
+        .manifest(&envelope_manifest.digest, None)
+        .unwrap();
+    let manifest: hsm_notary::oci::Manifest = serde_json::from_slice(&bytes).unwrap();
+    let blob = world.registry.blob_path(&manifest.layers[0].digest);
+    let mut envelope = std::fs::read(&blob).unwrap();
+    envelope[10] ^= 1;
+    std::fs::write(&blob, &envelope).unwrap();
+
+    let again = cached.json("/kyverno/verify", &json!({"images": [&signed]}));
+    assert_eq!(again["verified"], true, "{again}");
+    let fresh = uncached.json("/kyverno/verify", &json!({"images": [&signed]}));
+    assert_eq!(fresh["verified"], false, "{fresh}");
+    assert!(
+        fresh["results"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&manifest.layers[0].digest),
+        "{fresh}"
+    );
+
+    let bad = cached.post(
+        "/kyverno/verify",
+        r#"{"images": "x"}"#,
+        &["-w", "%{http_code}"],
+    );
+    assert!(bad.1.ends_with("400"), "{}", bad.1);
+}
+
+#[test]
+fn only_tls_1_3_and_only_clients_with_a_certificate_when_a_client_ca_is_set() {
+    let world = World::new();
+    let server = world.serve(&[]);
+    let (ok, _) = server.post("/healthz", "", &["--tls-max", "1.2", "--tlsv1.2"]);
+    assert!(!ok, "a TLS 1.2 connection was accepted");
+
+    let (ok, _) = server.post("/gatekeeper/verify", "{}", &[]);
+    assert!(ok, "the TLS 1.3 control request failed");
+
+    let ca = world.tls.0.display().to_string();
+    let strict = world.serve(&["--client-ca", &ca]);
+    let (ok, _) = strict.post("/gatekeeper/verify", "{}", &[]);
+    assert!(!ok, "a client without a certificate was served");
+}
