@@ -33,23 +33,7 @@ impl Setup {
             registry,
             remote,
         };
-        setup.cli(&["cert", "generate-test", "signer"]);
-        setup.cli(&["cert", "generate-test", "other"]);
-        let policy = setup.config.path().join("policy.json");
-        std::fs::write(
-            &policy,
-            json!({"version": "1.0", "trustPolicies": [{
-                "name": "app",
-                // Every registry, so that one that is down is reached (and fails closed).
-                "registryScopes": ["*"],
-                "signatureVerification": {"level": "strict"},
-                "trustStores": ["ca:signer"],
-                "trustedIdentities": ["*"],
-            }]})
-            .to_string(),
-        )
-        .unwrap();
-        setup.cli(&["policy", "import", "--force", &policy.display().to_string()]);
+        hsm_notary_suite::signer_config(setup.config.path(), "app").unwrap();
         setup
     }
 
@@ -64,9 +48,7 @@ impl Setup {
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let output = self.command().args(args).output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", text(&output));
-        text(&output)
+        hsm_notary_suite::hsm_notary(self.config.path(), args).unwrap()
     }
 
     /// Push an image; its manifest descriptor.

@@ -117,40 +117,12 @@ impl World {
             registry,
             remote,
         };
-        world.cli(&["cert", "generate-test", "signer"]);
-        world.cli(&["cert", "generate-test", "other"]);
-        let policy = world.config.path().join("policy.json");
-        std::fs::write(
-            &policy,
-            json!({"version": "1.0", "trustPolicies": [{
-                "name": "cluster",
-                "registryScopes": ["*"],
-                "signatureVerification": {"level": "strict"},
-                "trustStores": ["ca:signer"],
-                "trustedIdentities": ["*"],
-            }]})
-            .to_string(),
-        )
-        .unwrap();
-        world.cli(&["policy", "import", "--force", &policy.display().to_string()]);
+        hsm_notary_suite::signer_config(world.config.path(), "cluster").unwrap();
         world
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new(binary())
-            .args(args)
-            .env("HSM_NOTARY_CONFIG", self.config.path())
-            .env("HSM_NOTARY_CACHE", component_cache())
-            .env("DOCKER_CONFIG", self.config.path())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{args:?}: {text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        text
+        hsm_notary_suite::hsm_notary(self.config.path(), args).unwrap()
     }
 
     fn image(&self, content: &str, signer: Option<&str>) -> (String, Descriptor) {

@@ -376,3 +376,14 @@ pub fn json_text(value: &Value) -> String {
     text.push('\n');
     text
 }
+
+/// Why an outcome failed, in one line: the overall failure, then each signature's.
+pub fn failure_reasons(outcome: &Outcome) -> String {
+    outcome
+        .failure
+        .iter()
+        .chain(outcome.signatures.iter().filter_map(|s| s.failure.as_ref()))
+        .map(|f| f.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

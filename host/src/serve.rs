@@ -41,6 +41,8 @@ const MAX_BODY: usize = 1 << 20;
 const MAX_KEYS: usize = 1000;
 /// Signatures read per image.
 const MAX_SIGNATURES: usize = 100;
+/// Registry clients kept (one per repository).
+const MAX_REGISTRIES: usize = 1024;
 
 /// How to serve.
 #[derive(Clone, Debug)]
@@ -79,6 +81,9 @@ struct Service {
     settings: Settings,
     /// (reference@digest, policy digest) → when verified, and the answer.
     cache: Mutex<HashMap<(String, String), (Instant, Answer)>>,
+    /// One client per `registry/repository`, shared by the workers, so that connections
+    /// and tokens are reused. Credentials are read when it is made (restart to rotate).
+    registries: Mutex<HashMap<String, Arc<Registry>>>,
     slots: tokio::sync::Semaphore,
 }
 
@@ -96,6 +101,7 @@ pub fn run(settings: Settings, config: &ConfigDir) -> Result<()> {
         slots: tokio::sync::Semaphore::new(settings.workers.max(1)),
         settings,
         cache: Mutex::new(HashMap::new()),
+        registries: Mutex::new(HashMap::new()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -306,12 +312,13 @@ impl Service {
                 return Ok(answer);
             }
         }
-        let registry = Registry::connect(&artifact, &self.settings.registry)?;
+        let registry = self.registry(&artifact)?;
+        let registry = registry.as_ref();
         // Tags are resolved every time (they move); the cache is keyed by digest.
         let target = if artifact.digest.is_some() && artifact.tag.is_none() {
             None
         } else {
-            Some(resolve_remote(&registry, &artifact, "verify")?)
+            Some(resolve_remote(registry, &artifact, "verify")?)
         };
         let digest = match (&target, &artifact.digest) {
             (Some(t), _) => t.digest.clone(),
@@ -325,11 +332,11 @@ impl Service {
         }
         let target = match target {
             Some(t) => t,
-            None => resolve_remote(&registry, &artifact, "verify")?,
+            None => resolve_remote(registry, &artifact, "verify")?,
         };
         let outcome = verify_artifact(
             self.engine.as_ref(),
-            &registry,
+            registry,
             &self.inputs,
             &target,
             &reference,
@@ -356,13 +363,7 @@ impl Service {
                 error: None,
             },
             Decision::Failed => {
-                let why = outcome
-                    .failure
-                    .iter()
-                    .chain(outcome.signatures.iter().filter_map(|s| s.failure.as_ref()))
-                    .map(|f| f.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let why = crate::output::failure_reasons(&outcome);
                 failed(image, format!("{reference}: {why}"))
             }
         };
@@ -370,6 +371,26 @@ impl Service {
             self.store(cache_key, answer.clone());
         }
         Ok(answer)
+    }
+
+    fn registry(&self, artifact: &ArtifactRef) -> Result<Arc<Registry>> {
+        let name = artifact.name();
+        if let Some(found) = self
+            .registries
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&name).cloned())
+        {
+            return Ok(found);
+        }
+        let registry = Arc::new(Registry::connect(artifact, &self.settings.registry)?);
+        if let Ok(mut registries) = self.registries.lock() {
+            if registries.len() >= MAX_REGISTRIES {
+                registries.clear();
+            }
+            registries.insert(name, registry.clone());
+        }
+        Ok(registry)
     }
 
     fn cached(&self, key: &(String, String)) -> Option<Answer> {

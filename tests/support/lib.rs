@@ -885,3 +885,47 @@ pub fn pushed_signature_digest(sign_output: &str) -> String {
         .map(|(_, digest)| digest.to_owned())
         .unwrap_or_else(|| panic!("no \"Pushed the signature to\" line in:\n{sign_output}"))
 }
+
+/// Run `hsm-notary` on configuration directory `config`; its stdout, or an error with
+/// its output.
+pub fn hsm_notary(config: &Path, args: &[&str]) -> Result<String> {
+    let output = std::process::Command::new(binary())
+        .args(args)
+        .env("HSM_NOTARY_CONFIG", config)
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .env("DOCKER_CONFIG", config)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "hsm-notary {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A configuration directory for admission tests: local test CAs and keys `signer`
+/// (trusted) and `other` (not), and one strict statement named `statement` for every
+/// registry (so that one that is down is reached, and fails closed) trusting `ca:signer`.
+pub fn signer_config(config: &Path, statement: &str) -> Result<()> {
+    hsm_notary(config, &["cert", "generate-test", "signer"])?;
+    hsm_notary(config, &["cert", "generate-test", "other"])?;
+    let policy = config.join("policy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({"version": "1.0", "trustPolicies": [{
+            "name": statement,
+            "registryScopes": ["*"],
+            "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:signer"],
+            "trustedIdentities": ["*"],
+        }]})
+        .to_string(),
+    )?;
+    hsm_notary(
+        config,
+        &["policy", "import", "--force", &policy.display().to_string()],
+    )?;
+    Ok(())
+}

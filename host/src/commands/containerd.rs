@@ -165,13 +165,7 @@ fn reason(outcome: &Outcome, reference: &str) -> (bool, String) {
             format!("hsm-notary: the trust policy skips verification of {reference}"),
         ),
         Decision::Failed => {
-            let why = outcome
-                .failure
-                .iter()
-                .chain(outcome.signatures.iter().filter_map(|s| s.failure.as_ref()))
-                .map(|f| f.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
+            let why = crate::output::failure_reasons(outcome);
             (false, format!("hsm-notary: denied {reference}: {why}"))
         }
     }

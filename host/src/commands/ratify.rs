@@ -203,7 +203,10 @@ pub fn verify(env: &dyn Fn(&str) -> Option<String>, stdin: &[u8]) -> Result<Valu
         ),
         Decision::Failed => result(
             false,
-            format!("signature verification failed: {}", failure_text(&outcome)),
+            format!(
+                "signature verification failed: {}",
+                crate::output::failure_reasons(&outcome)
+            ),
             extensions,
         ),
     })
@@ -286,21 +289,6 @@ impl SignatureSource for OneSignature<'_> {
         let found = self.registry.signature(self.manifest, subject)?;
         Ok((found.into_iter().collect(), false))
     }
-}
-
-fn failure_text(outcome: &Outcome) -> String {
-    let per_signature = outcome
-        .signatures
-        .iter()
-        .filter_map(|s| s.failure.as_ref())
-        .map(|f| f.message.clone());
-    outcome
-        .failure
-        .iter()
-        .map(|f| f.message.clone())
-        .chain(per_signature)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// What Ratify's policy engine can look at: the signer, each validation, the component.
