@@ -213,6 +213,11 @@ fn gatekeeper_external_data_admits_trusted_images_and_denies_the_rest() {
         "{unreachable}"
     );
 
+    // `repo:tag@digest`, as pod specs write pinned images: the digest decides.
+    let pinned = signed.replacen("/app@", "/app:v1@", 1);
+    let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&[&pinned]));
+    assert_eq!(answer["response"]["items"][0]["error"], "", "{answer}");
+
     // A tag is resolved to its digest (the last pushed image carries `v1`: unsigned).
     let tag = format!("{}/app:v1", world.registry.host());
     let tagged = server.json("/gatekeeper/verify", &gatekeeper_request(&[&tag]));
@@ -286,6 +291,10 @@ fn kyverno_service_answers_for_all_images_and_verified_results_are_cached_by_dig
             .contains(&manifest.layers[0].digest),
         "{fresh}"
     );
+
+    // No image is not "all images verified".
+    let none = cached.json("/kyverno/verify", &json!({"images": []}));
+    assert_eq!(none["verified"], false, "{none}");
 
     let bad = cached.post(
         "/kyverno/verify",

@@ -58,6 +58,25 @@ pub struct ArtifactRef {
 }
 
 impl ArtifactRef {
+    /// An image reference as a pod spec or containerd writes it: Docker Hub names without
+    /// a registry (`nginx:1.25`, `library/nginx`) are `docker.io/library/…`, and a name
+    /// without tag or digest means `:latest`, as Docker's `ParseDockerRef` has it.
+    pub fn parse_image(text: &str) -> Result<Self> {
+        let first = text.split('/').next().unwrap_or_default();
+        let has_host = text.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        let mut full = match (has_host, text.contains('/')) {
+            (true, _) => text.to_owned(),
+            (false, true) => format!("docker.io/{text}"),
+            (false, false) => format!("docker.io/library/{text}"),
+        };
+        let last = full.rsplit('/').next().unwrap_or_default();
+        if !full.contains('@') && !last.contains(':') {
+            full.push_str(":latest");
+        }
+        Self::parse(&full)
+    }
+
     /// Parse `registry/repository(:tag|@digest)`; a registry host is required.
     pub fn parse(text: &str) -> Result<Self> {
         let expecting =
@@ -74,6 +93,8 @@ impl ArtifactRef {
         }
         let (repository, tag) = match (digest.is_some(), path.rsplit_once(':')) {
             (false, Some((r, t))) if !t.contains('/') => (r.to_owned(), Some(t.to_owned())),
+            // `repo:tag@digest`: the digest decides, as in docker and containerd.
+            (true, Some((r, t))) if !t.contains('/') => (r.to_owned(), None),
             _ => (path.to_owned(), None),
         };
         if let Some(d) = &digest
@@ -483,9 +504,15 @@ impl Registry {
             "{scheme}://{}/v2/{}/manifests/{digest}",
             self.host, self.repository
         );
-        let mut builder = reqwest::Client::builder();
+        // reqwest's timers need the runtime's context when the client is built.
+        let _context = self.runtime.enter();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60));
         for pem in &self.ca_pems {
-            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+                builder = builder.add_root_certificate(cert);
+            }
         }
         let client = builder.build()?;
         let mut request = client.delete(&url);
@@ -507,4 +534,56 @@ fn is_not_found(e: &anyhow::Error) -> bool {
         || text.contains("manifest unknown")
         || text.contains("manifest_unknown")
         || text.contains("404")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ArtifactRef;
+
+    fn parts(text: &str) -> (String, String, Option<String>, Option<String>) {
+        let r = ArtifactRef::parse_image(text).expect(text);
+        (r.host, r.repository, r.tag, r.digest)
+    }
+
+    #[test]
+    fn image_references_are_read_as_docker_and_containerd_write_them() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            parts("nginx:1.25"),
+            (
+                "docker.io".into(),
+                "library/nginx".into(),
+                Some("1.25".into()),
+                None
+            )
+        );
+        assert_eq!(
+            parts("bitnami/redis"),
+            (
+                "docker.io".into(),
+                "bitnami/redis".into(),
+                Some("latest".into()),
+                None
+            )
+        );
+        assert_eq!(
+            parts(&format!("localhost:5000/app:v1@{digest}")),
+            (
+                "localhost:5000".into(),
+                "app".into(),
+                None,
+                Some(digest.clone())
+            )
+        );
+        assert_eq!(
+            parts("registry.example/team/app:v2"),
+            (
+                "registry.example".into(),
+                "team/app".into(),
+                Some("v2".into()),
+                None
+            )
+        );
+        assert!(ArtifactRef::parse_image("UPPER/Case:x").is_err());
+    }
 }

@@ -41,8 +41,12 @@ const MAX_BODY: usize = 1 << 20;
 const MAX_KEYS: usize = 1000;
 /// Signatures read per image.
 const MAX_SIGNATURES: usize = 100;
-/// Registry clients kept (one per repository).
-const MAX_REGISTRIES: usize = 1024;
+/// Registry clients kept (one per repository; each holds a runtime and connections).
+const MAX_REGISTRIES: usize = 64;
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to send its request head, and its body.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to serve.
 #[derive(Clone, Debug)]
@@ -120,17 +124,25 @@ async fn accept_loop(service: Arc<Service>, tls: Arc<rustls::ServerConfig>) -> R
         crate::oci::sha256_digest(crate::engine::component::COMPONENT)
     );
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // A slow or idle client holds one of a bounded number of connections, never more.
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            bail!("connection limit closed");
+        };
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
                 eprintln!("hsm-notary serve: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let acceptor = acceptor.clone();
         let service = service.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             // A failed handshake (no client certificate, TLS 1.2) only ends that connection.
             let Ok(Ok(stream)) =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
@@ -143,6 +155,9 @@ async fn accept_loop(service: Arc<Service>, tls: Arc<rustls::ServerConfig>) -> R
                 async move { Ok::<_, std::convert::Infallible>(service.handle(request).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                // Without a timer hyper applies no header timeout at all.
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(REQUEST_READ_TIMEOUT)
                 .serve_connection(io, handler)
                 .await;
         });
@@ -233,7 +248,8 @@ impl Service {
             Err(e) => return reply(StatusCode::BAD_REQUEST, json!({"error": e})),
         };
         let answers = self.decide_all(images).await;
-        let verified = answers.iter().all(|(_, a)| a.verified);
+        // No image is not "every image verified".
+        let verified = !answers.is_empty() && answers.iter().all(|(_, a)| a.verified);
         let results: Vec<Value> = answers
             .into_iter()
             .map(|(image, a)| {
@@ -255,6 +271,7 @@ impl Service {
     /// Decide every image, several at once, within the deadline.
     async fn decide_all(self: &Arc<Self>, images: Vec<String>) -> Vec<(String, Answer)> {
         let deadline = self.settings.deadline;
+        let until = tokio::time::Instant::now() + deadline;
         let tasks: Vec<_> = images
             .iter()
             .map(|image| {
@@ -264,6 +281,10 @@ impl Service {
                     let Ok(_slot) = service.slots.acquire().await else {
                         return failed(&image, "the server is shutting down".to_owned());
                     };
+                    // Work whose answer nobody waits for any more is not started.
+                    if tokio::time::Instant::now() >= until {
+                        return failed(&image, "the deadline passed".to_owned());
+                    }
                     let work = service.clone();
                     let key = image.clone();
                     match tokio::task::spawn_blocking(move || work.decide(&key)).await {
@@ -274,18 +295,21 @@ impl Service {
             })
             .collect();
         let mut out = Vec::with_capacity(images.len());
-        let until = tokio::time::Instant::now() + deadline;
-        for (image, task) in images.into_iter().zip(tasks) {
-            let answer = match tokio::time::timeout_at(until, task).await {
+        for (image, mut task) in images.into_iter().zip(tasks) {
+            let answer = match tokio::time::timeout_at(until, &mut task).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => failed(&image, format!("verification task failed: {e}")),
-                Err(_) => failed(
-                    &image,
-                    format!(
-                        "verification of {image} did not finish within {} ms",
-                        deadline.as_millis()
-                    ),
-                ),
+                Err(_) => {
+                    // Still queued: cancelled. Already verifying: finishes in its thread.
+                    task.abort();
+                    failed(
+                        &image,
+                        format!(
+                            "verification of {image} did not finish within {} ms",
+                            deadline.as_millis()
+                        ),
+                    )
+                }
             };
             out.push((image, answer));
         }
@@ -301,7 +325,7 @@ impl Service {
     }
 
     fn try_decide(&self, image: &str) -> Result<Answer> {
-        let artifact = ArtifactRef::parse(image)?;
+        let artifact = ArtifactRef::parse_image(image)?;
         // A digest reference with a fresh verified result needs no registry at all.
         if let (Some(digest), None) = (&artifact.digest, &artifact.tag) {
             let key = (
@@ -455,9 +479,10 @@ fn image_list(body: &Value, pointer: &str) -> Result<Vec<String>, String> {
 }
 
 async fn read_json(request: Request<Incoming>) -> Result<Value> {
-    let body = Limited::new(request.into_body(), MAX_BODY)
-        .collect()
+    let collect = Limited::new(request.into_body(), MAX_BODY).collect();
+    let body = tokio::time::timeout(REQUEST_READ_TIMEOUT, collect)
         .await
+        .map_err(|_| anyhow!("the request body did not arrive within {REQUEST_READ_TIMEOUT:?}"))?
         .map_err(|e| anyhow!("reading the request body (limit {MAX_BODY} bytes): {e}"))?
         .to_bytes();
     serde_json::from_slice(&body).context("the request body is not JSON")

@@ -134,7 +134,8 @@ pub fn descriptor(args: &Args, stdin: &[u8]) -> Result<oci::Descriptor> {
 
 fn decide(args: &Args, stdin: &[u8]) -> Result<(bool, String)> {
     let target = descriptor(args, stdin)?;
-    let named = ArtifactRef::parse(&args.name).with_context(|| format!("-name {}", args.name))?;
+    let named =
+        ArtifactRef::parse_image(&args.name).with_context(|| format!("-name {}", args.name))?;
     let artifact = ArtifactRef::parse(&format!("{}@{}", named.name(), target.digest))?;
     let config = ConfigDir::resolve(None)?;
     let inputs = inputs(&config, None, None, notary_verifier::DocumentKind::Oci)?;

@@ -91,8 +91,12 @@ fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<Secret
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("running credential helper {program}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(host.as_bytes())?;
+    if let Some(mut stdin) = child.stdin.take()
+        && let Err(e) = stdin.write_all(host.as_bytes())
+    {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e).with_context(|| format!("writing to credential helper {program}"));
     }
     // Read in a thread and wait with a deadline: a helper that never answers (a locked
     // keychain waiting for a prompt) must not hang signing or verification.
@@ -100,13 +104,14 @@ fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<Secret
         .stdout
         .take()
         .with_context(|| format!("{program}: no stdout"))?;
-    let reader = std::thread::spawn(move || {
+    let (sender, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let _ = std::io::Read::read_to_end(
             &mut std::io::Read::take(&mut stdout, MAX_HELPER_OUTPUT),
             &mut bytes,
         );
-        bytes
+        let _ = sender.send(bytes);
     });
     let deadline = Instant::now() + HELPER_TIMEOUT;
     let status = loop {
@@ -123,9 +128,15 @@ fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<Secret
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stdout = reader
-        .join()
-        .map_err(|_| anyhow!("{program}: reading its output failed"))?;
+    // A helper that exits but leaves a child holding its stdout open is given up on too.
+    let stdout = output
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .map_err(|_| {
+            anyhow!(
+                "credential helper {program} did not finish its answer for {host} within {} s",
+                HELPER_TIMEOUT.as_secs()
+            )
+        })?;
     if !status.success() {
         // No credentials stored for this host: go anonymous.
         return Ok((None, None));
