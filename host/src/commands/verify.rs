@@ -153,16 +153,23 @@ pub fn resolve_remote(
 /// Run `verify`.
 pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
     let max = max_signatures(args.max_signatures)?;
-    if !args.oci_layout {
-        let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
-        let time = verification_time(args.verify_at.as_deref())?;
-        let engine = engine::engine(args.engine.engine)?;
-        let inputs = inputs(
-            config,
-            args.trust_policy.as_deref(),
-            args.trust_store.as_deref(),
-            notary_verifier::DocumentKind::Oci,
-        )?;
+    let scope = match (&args.scope, args.oci_layout) {
+        (Some(scope), true) => Some(scope),
+        (None, true) => bail!(
+            "if any flags in the group [oci-layout scope] are set they must all be set; missing [scope]"
+        ),
+        (_, false) => None,
+    };
+    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
+    let time = verification_time(args.verify_at.as_deref())?;
+    let engine = engine::engine(args.engine.engine)?;
+    let inputs = inputs(
+        config,
+        args.trust_policy.as_deref(),
+        args.trust_store.as_deref(),
+        notary_verifier::DocumentKind::Oci,
+    )?;
+    let Some(scope) = scope else {
         let artifact = ArtifactRef::parse(&args.reference)?;
         let registry = Registry::connect(&artifact, &args.registry.options()?)?;
         let target = resolve_remote(&registry, &artifact, "verify")?;
@@ -178,21 +185,7 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
             max,
         )?;
         return Ok(report(&outcome, &reference, args.output));
-    }
-    let Some(scope) = &args.scope else {
-        bail!(
-            "if any flags in the group [oci-layout scope] are set they must all be set; missing [scope]"
-        );
     };
-    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
-    let time = verification_time(args.verify_at.as_deref())?;
-    let engine = engine::engine(args.engine.engine)?;
-    let inputs = inputs(
-        config,
-        args.trust_policy.as_deref(),
-        args.trust_store.as_deref(),
-        notary_verifier::DocumentKind::Oci,
-    )?;
 
     let (path, reference) = layout::parse_reference(&args.reference)?;
     let layout = Layout::open(&path)?;
