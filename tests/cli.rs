@@ -30,6 +30,25 @@ fn text(output: &Output) -> String {
 
 const DIGEST: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
+/// `verify --oci-layout` of a conformance case's layout with its own policy and stores.
+fn verify_case(config: &Path, case: &Path, extra: &[&str], layout: &str) -> Output {
+    let policy = case.join("trustpolicy.json").display().to_string();
+    let stores = case.join("truststore").display().to_string();
+    let mut args = vec![
+        "verify",
+        "--oci-layout",
+        "--scope",
+        "localhost:5000/e2e",
+        "--trust-policy",
+        &policy,
+        "--trust-store",
+        &stores,
+    ];
+    args.extend_from_slice(extra);
+    args.push(layout);
+    run(config, &args)
+}
+
 #[test]
 fn import_policy_add_certificate_then_verify() {
     let config = tempfile::tempdir().expect("tempdir");
@@ -156,39 +175,19 @@ fn json_output_is_the_same_outcome_for_both_engines() {
     let config = tempfile::tempdir().expect("tempdir");
     let case = case_dir("vl-audit-untrusted-cert");
     let layout = format!("{}@{DIGEST}", case.join("oci-layout").display());
-    let args = |engine: &str| -> Vec<String> {
-        [
-            "verify",
-            "--oci-layout",
-            "--scope",
-            "localhost:5000/e2e",
-            "--trust-policy",
-            case.join("trustpolicy.json").to_str().unwrap(),
-            "--trust-store",
-            case.join("truststore").to_str().unwrap(),
+    let with_engine = |engine: &str| {
+        let extra = [
             "--verify-at",
             "2026-11-22T00:00:00Z",
             "-o",
             "json",
             "--engine",
             engine,
-            &layout,
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+        ];
+        verify_case(config.path(), &case, &extra, &layout)
     };
-    let wasm = run(
-        config.path(),
-        &args("wasm").iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    let native = run(
-        config.path(),
-        &args("native")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let wasm = with_engine("wasm");
+    let native = with_engine("native");
     assert!(wasm.status.success(), "{}", text(&wasm));
     assert_eq!(wasm.stdout, native.stdout);
     let outcome: serde_json::Value = serde_json::from_slice(&wasm.stdout).expect("json");
@@ -201,24 +200,7 @@ fn verify_at_moves_the_verification_time() {
     let config = tempfile::tempdir().expect("tempdir");
     let case = case_dir("vl-strict-expired-cert");
     let layout = format!("{}@{DIGEST}", case.join("oci-layout").display());
-    let verify_at = |at: &str| {
-        run(
-            config.path(),
-            &[
-                "verify",
-                "--oci-layout",
-                "--scope",
-                "localhost:5000/e2e",
-                "--trust-policy",
-                case.join("trustpolicy.json").to_str().unwrap(),
-                "--trust-store",
-                case.join("truststore").to_str().unwrap(),
-                "--verify-at",
-                at,
-                &layout,
-            ],
-        )
-    };
+    let verify_at = |at: &str| verify_case(config.path(), &case, &["--verify-at", at], &layout);
     // The certificate was valid from 2023-06-26T06:10:00Z to 2023-06-27T06:10:00Z.
     let inside = verify_at("2023-06-27T06:09:00Z");
     assert!(inside.status.success(), "{}", text(&inside));
@@ -238,20 +220,7 @@ fn skip_level_reads_no_signature() {
     let config = tempfile::tempdir().expect("tempdir");
     let case = case_dir("vl-skip-invalid-integrity");
     let layout = format!("{}:v1", case.join("oci-layout").display());
-    let out = run(
-        config.path(),
-        &[
-            "verify",
-            "--oci-layout",
-            "--scope",
-            "localhost:5000/e2e",
-            "--trust-policy",
-            case.join("trustpolicy.json").to_str().unwrap(),
-            "--trust-store",
-            case.join("truststore").to_str().unwrap(),
-            &layout,
-        ],
-    );
+    let out = verify_case(config.path(), &case, &[], &layout);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Trust policy is configured to skip signature verification"));
     assert!(text(&out).contains("Warning: Always verify the artifact using digest"));
@@ -301,20 +270,7 @@ fn a_tampered_layout_blob_is_caught() {
     assert!(envelope.exists(), "{}", envelope.display());
     std::fs::write(&envelope, b"{}").unwrap();
     let layout = format!("{}@{DIGEST}", work.path().display());
-    let out = run(
-        config.path(),
-        &[
-            "verify",
-            "--oci-layout",
-            "--scope",
-            "localhost:5000/e2e",
-            "--trust-policy",
-            case.join("trustpolicy.json").to_str().unwrap(),
-            "--trust-store",
-            case.join("truststore").to_str().unwrap(),
-            &layout,
-        ],
-    );
+    let out = verify_case(config.path(), &case, &[], &layout);
     assert!(!out.status.success());
     assert!(
         text(&out).contains("has 2 bytes, but its descriptor says"),

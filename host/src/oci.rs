@@ -191,3 +191,11 @@ pub fn is_digest(digest: &str) -> bool {
         _ => false,
     }
 }
+
+/// A manifest's own `mediaType`, or an image manifest's when it names none.
+pub fn manifest_media_type(bytes: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| MEDIA_TYPE_IMAGE_MANIFEST.to_owned())
+}

@@ -589,18 +589,7 @@ impl HsmKey {
             SignatureAlgorithm::EcdsaSha256
             | SignatureAlgorithm::EcdsaSha384
             | SignatureAlgorithm::EcdsaSha512 => Mechanism::Ecdsa,
-            _ => {
-                let (hash_alg, mgf) = match hash {
-                    HashAlgorithm::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
-                    HashAlgorithm::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
-                    HashAlgorithm::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
-                };
-                Mechanism::RsaPkcsPss(PkcsPssParams {
-                    hash_alg,
-                    mgf,
-                    s_len: (hash.size() as u64).into(),
-                })
-            }
+            _ => pss_mechanism(hash),
         };
         self.token.with_session(|session| {
             session
@@ -628,21 +617,24 @@ impl HsmKey {
     pub fn sign_digest_raw(&self, digest: &[u8]) -> Result<Vec<u8>> {
         let mechanism = match self.spec {
             KeySpec::Ec(_) => Mechanism::Ecdsa,
-            KeySpec::Rsa(_) => {
-                let hash = self.algorithm()?.hash();
-                let (hash_alg, mgf) = match hash {
-                    HashAlgorithm::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
-                    HashAlgorithm::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
-                    HashAlgorithm::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
-                };
-                Mechanism::RsaPkcsPss(PkcsPssParams {
-                    hash_alg,
-                    mgf,
-                    s_len: (hash.size() as u64).into(),
-                })
-            }
+            KeySpec::Rsa(_) => pss_mechanism(self.algorithm()?.hash()),
         };
         self.token
             .with_session(|session| Ok(session.sign(&mechanism, self.private, digest)?))
     }
+}
+
+/// RSASSA-PSS over a precomputed digest: MGF1 with the same hash, salt = hash length
+/// (the specification's parameters).
+fn pss_mechanism(hash: HashAlgorithm) -> Mechanism<'static> {
+    let (hash_alg, mgf) = match hash {
+        HashAlgorithm::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+        HashAlgorithm::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+        HashAlgorithm::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+    };
+    Mechanism::RsaPkcsPss(PkcsPssParams {
+        hash_alg,
+        mgf,
+        s_len: (hash.size() as u64).into(),
+    })
 }

@@ -238,14 +238,7 @@ impl Registry {
                 oci::MAX_MANIFEST_SIZE
             );
         }
-        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| {
-                v.get("mediaType")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned());
+        let media_type = oci::manifest_media_type(&bytes);
         let descriptor = Descriptor {
             media_type,
             digest: oci::sha256_digest(&bytes),

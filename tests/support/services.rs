@@ -118,9 +118,14 @@ impl DistributionRegistry {
                 storage.path().join("data").display()
             ),
         )?;
+        Self::serve(storage, port, &config)
+    }
+
+    /// Run `docker-registry serve CONFIG` and wait until it listens on `port`.
+    fn serve(storage: tempfile::TempDir, port: u16, config: &Path) -> Result<Self> {
         let mut child = Command::new("docker-registry")
             .arg("serve")
-            .arg(&config)
+            .arg(config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -437,19 +442,7 @@ impl DistributionRegistry {
                 key.display()
             ),
         )?;
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting docker-registry")?;
-        wait_for(port, &mut child)?;
-        Ok(Self {
-            child,
-            storage,
-            port,
-        })
+        Self::serve(storage, port, &config)
     }
 }
 

@@ -99,6 +99,18 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
             "Warning: Always sign the artifact using digest(@sha256:...) rather than a tag(:{tag}) because tags are mutable and a tag reference can point to a different artifact than the one signed."
         );
     };
+    // The envelope over the subject (with user metadata), and its signature manifest.
+    let sign = |subject: &oci::Descriptor| -> Result<_> {
+        let signed = sign_descriptor(
+            &key,
+            format,
+            &target_with_metadata(subject, &metadata)?,
+            Some(expiry),
+            now,
+        )?;
+        let manifest = signature_manifest(subject, &signed);
+        Ok((signed, manifest))
+    };
     if args.oci_layout {
         let (path, reference) = layout::parse_reference(&args.reference)?;
         let layout = Layout::open(&path)?;
@@ -106,14 +118,7 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         if let LayoutRef::Tag(tag) = &reference {
             tag_warning(tag);
         }
-        let signed = sign_descriptor(
-            &key,
-            format,
-            &target_with_metadata(&subject, &metadata)?,
-            Some(expiry),
-            now,
-        )?;
-        let manifest = signature_manifest(&subject, &signed);
+        let (signed, manifest) = sign(&subject)?;
         let digest = write_to_layout(&layout, &manifest, &signed.envelope)?;
         println!("Successfully signed {}@{}", path.display(), subject.digest);
         println!("Pushed the signature to {}@{digest}", path.display());
@@ -130,14 +135,7 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
     if let Some(tag) = &artifact.tag {
         tag_warning(tag);
     }
-    let signed = sign_descriptor(
-        &key,
-        format,
-        &target_with_metadata(&subject, &metadata)?,
-        Some(expiry),
-        now,
-    )?;
-    let manifest = signature_manifest(&subject, &signed);
+    let (signed, manifest) = sign(&subject)?;
     let (result, pushed) =
         registry.push_signature(&manifest, &signed.envelope, args.force_referrers_tag);
     match result {
