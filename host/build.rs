@@ -1,9 +1,12 @@
 //! Builds the verifier component (`verifier-component/component`, target
-//! `wasm32-unknown-unknown`, linked by `wasm-component-ld`) so the host can embed it.
+//! `wasm32-unknown-unknown`, linked by `wasm-component-ld`) so the host can embed it, and
+//! the wasi:http build (`verifier-component/http`, world `verifier-http`): an adapter that
+//! imports the verifier, composed here with that same verifier component, byte for byte.
 //!
 //! The nested cargo uses its own target directory (no lock contention with the outer
 //! build) and inherits the outer build's job server, so it respects `-j`. Set
-//! `HSM_NOTARY_COMPONENT=/path/to/component.wasm` to embed a prebuilt component instead.
+//! `HSM_NOTARY_COMPONENT=/path/to/component.wasm` (and `HSM_NOTARY_HTTP_ADAPTER` for the
+//! adapter) to embed prebuilt components instead.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -11,18 +14,68 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=HSM_NOTARY_COMPONENT");
-    let wasm = match env::var_os("HSM_NOTARY_COMPONENT") {
-        Some(path) => PathBuf::from(path),
-        None => build_component(),
+    println!("cargo:rerun-if-env-changed=HSM_NOTARY_HTTP_ADAPTER");
+    let prebuilt = (
+        env::var_os("HSM_NOTARY_COMPONENT").map(PathBuf::from),
+        env::var_os("HSM_NOTARY_HTTP_ADAPTER").map(PathBuf::from),
+    );
+    let (wasm, adapter) = match prebuilt {
+        (Some(wasm), Some(adapter)) => (wasm, adapter),
+        (wasm, adapter) => {
+            let (built, built_adapter) = build_components();
+            (wasm.unwrap_or(built), adapter.unwrap_or(built_adapter))
+        }
     };
-    println!("cargo:rerun-if-changed={}", wasm.display());
+    for path in [&wasm, &adapter] {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    let http = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("verifier-http.wasm");
+    compose_http(&wasm, &adapter, &http);
     println!(
         "cargo:rustc-env=HSM_NOTARY_COMPONENT_WASM={}",
         wasm.display()
     );
+    println!(
+        "cargo:rustc-env=HSM_NOTARY_HTTP_COMPONENT_WASM={}",
+        http.display()
+    );
 }
 
-fn build_component() -> PathBuf {
+/// Plugs the verifier component's exports into the adapter's imports (what `wac plug`
+/// does). The verifier is embedded as a nested component, unchanged, so its digest can be
+/// checked inside the composition.
+fn compose_http(verifier: &Path, adapter: &Path, out: &Path) {
+    use wac_graph::types::Package;
+    use wac_graph::{CompositionGraph, EncodeOptions};
+
+    let read = |path: &Path| {
+        std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    };
+    let mut graph = CompositionGraph::new();
+    let socket = Package::from_bytes(
+        "notary:verifier-http",
+        None,
+        read(adapter),
+        graph.types_mut(),
+    )
+    .expect("the wasi:http adapter is a component");
+    let socket = graph
+        .register_package(socket)
+        .expect("registering the adapter");
+    let plug = Package::from_bytes("notary:verifier", None, read(verifier), graph.types_mut())
+        .expect("the verifier is a component");
+    let plug = graph
+        .register_package(plug)
+        .expect("registering the verifier");
+    wac_graph::plug(&mut graph, vec![plug], socket)
+        .expect("plugging the verifier into the adapter");
+    let bytes = graph
+        .encode(EncodeOptions::default())
+        .expect("encoding the composed wasi:http component");
+    std::fs::write(out, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+}
+
+fn build_components() -> (PathBuf, PathBuf) {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let workspace = manifest_dir
         .parent()
@@ -31,6 +84,7 @@ fn build_component() -> PathBuf {
     for watched in [
         "verifier-component/src",
         "verifier-component/component/src",
+        "verifier-component/http/src",
         "wit",
         "Cargo.lock",
     ] {
@@ -47,6 +101,8 @@ fn build_component() -> PathBuf {
             "--locked",
             "-p",
             "notary-verifier-component",
+            "-p",
+            "notary-verifier-http",
             "--target",
             "wasm32-unknown-unknown",
             "--target-dir",
@@ -71,10 +127,11 @@ fn build_component() -> PathBuf {
         status.success(),
         "building the verifier component failed (is the wasm32-unknown-unknown target installed? run scripts/setup.sh)"
     );
-    target_dir
-        .join("wasm32-unknown-unknown")
-        .join("release")
-        .join("notary_verifier_component.wasm")
+    let out = target_dir.join("wasm32-unknown-unknown").join("release");
+    (
+        out.join("notary_verifier_component.wasm"),
+        out.join("notary_verifier_http.wasm"),
+    )
 }
 
 fn watch(path: &Path) {

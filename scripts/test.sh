@@ -7,8 +7,9 @@ mkdir -p target
 # One build, in release: Cranelift compiles the component in about half a second there
 # (tens of seconds in a debug build), and the same artifacts serve every test.
 # The CLI tests run the `hsm-notary` binary, which `cargo test` builds only for its own
-# package's tests: build it first (the same release artifacts, nothing twice).
-cargo build --release --locked -p hsm-notary --bin hsm-notary
+# package's tests: build it first. `--workspace --tests` resolves features exactly as
+# `cargo test --workspace` does (dev-dependencies included), so nothing is built twice.
+cargo build --release --locked --workspace --bins --tests
 cargo test --release --locked --workspace -- --nocapture 2>&1 | tee target/test-output.log
 # The same component in Node and in headless Chromium (jco).
 scripts/test-web.sh 2>&1 | tee target/test-web-output.log

@@ -48,6 +48,28 @@ pub enum Command {
     Version,
     /// Serve verification over HTTPS for Gatekeeper (external data) and Kyverno.
     Serve(ServeArgs),
+    /// Write an embedded WebAssembly component to a file, for jco, wasmtime or another host.
+    Component(ComponentArgs),
+}
+
+/// `component`
+#[derive(Debug, Args)]
+pub struct ComponentArgs {
+    /// Which build: the import-free verifier, or the wasi:http endpoint that nests it.
+    #[arg(long, value_enum, default_value = "verifier")]
+    pub world: ComponentWorld,
+    /// Where to write it.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// The component worlds this binary carries.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ComponentWorld {
+    /// `notary:verifier/verifier-component`: imports nothing.
+    Verifier,
+    /// `notary:verifier/verifier-http`: exports `wasi:http/incoming-handler`.
+    Http,
 }
 
 /// `serve`

@@ -85,11 +85,22 @@ pub fn confirm(question: &str) -> bool {
 
 /// Write a file with mode 0600 (directories 0700), replacing it atomically.
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, bytes, 0o600, 0o700)
+}
+
+/// Write a file with `mode` (new directories `dir_mode`) through a temporary file and a
+/// rename, so that a failure never leaves a partial file at `path`.
+pub fn write_atomically(
+    path: &std::path::Path,
+    bytes: &[u8],
+    mode: u32,
+    dir_mode: u32,
+) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(dir_mode)
             .create(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -97,7 +108,7 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;

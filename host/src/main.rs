@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use hsm_notary::cli::{BlobCommand, CertCommand, Cli, Command, KeyCommand, PolicyCommand};
 use hsm_notary::commands::{blob, cert, containerd, inspect, key, policy, ratify, sign, verify};
@@ -199,16 +200,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(engine::component::COMPONENT);
-            println!("hsm-notary: {}", env!("CARGO_PKG_VERSION"));
-            println!(
-                "verifier component: sha256:{} (notary:verifier@0.1.0)",
-                digest
+            let sha256 = |bytes: &[u8]| {
+                use sha2::Digest;
+                sha2::Sha256::digest(bytes)
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect::<String>()
+            };
+            println!("hsm-notary: {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "verifier component: sha256:{} (notary:verifier@0.1.0)",
+                sha256(engine::component::COMPONENT)
             );
+            println!(
+                "wasi:http component: sha256:{} (notary:verifier/verifier-http, nests the verifier component)",
+                sha256(engine::component::HTTP_COMPONENT)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Component(args) => {
+            let bytes = match args.world {
+                hsm_notary::cli::ComponentWorld::Verifier => engine::component::COMPONENT,
+                hsm_notary::cli::ComponentWorld::Http => engine::component::HTTP_COMPONENT,
+            };
+            hsm_notary::commands::write_atomically(&args.output, bytes, 0o644, 0o755)
+                .with_context(|| format!("writing {}", args.output.display()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -38,6 +38,11 @@ use bindings::exports::notary::verifier::types as wit;
 /// The component this binary was built with.
 pub const COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_WASM"));
 
+/// The wasi:http build (world `verifier-http`): an HTTP adapter composed with
+/// [`COMPONENT`], which it nests unchanged. This binary does not run it; `hsm-notary
+/// component --world http` writes it out for `wasmtime serve` and other wasi:http hosts.
+pub const HTTP_COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_HTTP_COMPONENT_WASM"));
+
 /// Linear memory one verification may use.
 const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 /// Fuel for one call: far above any real verification (a few hundred million units),

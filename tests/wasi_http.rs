@@ -1,0 +1,522 @@
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on setup errors")]
+//! The wasi:http build of the verifier (world `verifier-http`), served as `wasmtime serve`
+//! serves a component: wasmtime-wasi-http behind a hyper server on 127.0.0.1, a fresh
+//! instance per request, and `curl` as the client POSTing JSON bundles.
+//!
+//! The component under test is the one `hsm-notary component --world http` writes out;
+//! it must nest the CLI's verifier component byte for byte, and must decide every
+//! conformance case the way the native library does.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use base64ct::{Base64, Encoding};
+use hsm_notary::engine::component::{COMPONENT, HTTP_COMPONENT};
+use hsm_notary_suite::{Case, binary, cases, request_of};
+use notary_verifier::truststore::StoreType;
+use notary_verifier::verify::{Target, VerifyRequest};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Per-request state, as `wasmtime serve` keeps it.
+struct RequestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The component as the CLI writes it out.
+fn exported_component() -> Vec<u8> {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("verifier-http.wasm");
+            let status = Command::new(binary())
+                .args(["component", "--world", "http", "-o"])
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(status.success(), "hsm-notary component --world http failed");
+            std::fs::read(&path).unwrap()
+        })
+        .clone()
+}
+
+/// One server for the whole test binary: compiling the component is the slow part.
+fn server() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let wasm = exported_component();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(serve(wasm, tx));
+        });
+        rx.recv().unwrap()
+    })
+}
+
+async fn serve(wasm: Vec<u8>, ready: std::sync::mpsc::Sender<SocketAddr>) {
+    let engine = Engine::new(&Config::new()).unwrap();
+    let component = Component::new(&engine, &wasm).unwrap();
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+    let pre = ProxyPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ready.send(listener.local_addr().unwrap()).unwrap();
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
+        let pre = pre.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let pre = pre.clone();
+                async move { handle(pre, request).await }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(wasmtime_wasi_http::io::TokioIo::new(client), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    pre: ProxyPre<RequestState>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+    let mut store = Store::new(
+        pre.engine(),
+        RequestState {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+        },
+    );
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let request = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request)?;
+    let out = store.data_mut().http().new_response_outparam(sender)?;
+    let task = tokio::spawn(async move {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(store, request, out)
+            .await
+    });
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => match task.await {
+            Ok(Ok(())) => wasmtime::bail!("the component never set a response"),
+            Ok(Err(error)) => Err(error),
+            Err(error) => Err(error.into()),
+        },
+    }
+}
+
+/// A response: status, headers (lower-case names) and body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request made with curl, as any client would.
+fn call(method: &str, path: &str, body: &[u8]) -> Reply {
+    let url = format!("http://{}{path}", server());
+    let mut child = Command::new("curl")
+        .args(["-sS", "-D", "-", "-X", method, "--max-time", "60"])
+        .args([
+            "-H",
+            "content-type: application/json",
+            // No `Expect: 100-continue`: one response per request to parse.
+            "-H",
+            "Expect:",
+            "--data-binary",
+            "@-",
+        ])
+        .arg(&url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "curl {method} {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap();
+    Reply {
+        status: status.parse().unwrap(),
+        headers: lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+            .collect(),
+        body: serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    }
+}
+
+fn post(bundle: &Value) -> Reply {
+    call("POST", "/verify", &serde_json::to_vec(bundle).unwrap())
+}
+
+/// A request as the documented bundle: certificates as PEM text or base64 DER, envelopes
+/// as base64, the time as RFC 3339.
+fn bundle_of(request: &VerifyRequest) -> Value {
+    let mut bundle = json!({
+        "policy": String::from_utf8(request.policy.content.clone()).unwrap(),
+        "policyKind": match request.policy.kind {
+            notary_verifier::trustpolicy::DocumentKind::Oci => "oci",
+            notary_verifier::trustpolicy::DocumentKind::Blob => "blob",
+        },
+        "trustStores": request.trust_stores.stores.iter().map(|store| json!({
+            "type": match store.store_type {
+                StoreType::Ca => "ca",
+                StoreType::SigningAuthority => "signingAuthority",
+                StoreType::Tsa => "tsa",
+            },
+            "name": store.name,
+            "certificates": store.files.iter().map(|file| {
+                match std::str::from_utf8(&file.content) {
+                    Ok(text) if text.contains("-----BEGIN") => text.to_owned(),
+                    _ => Base64::encode_string(&file.content),
+                }
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "signatures": request.signatures.iter().map(|s| json!({
+            "mediaType": s.media_type,
+            "envelope": Base64::encode_string(&s.envelope),
+            "manifestDigest": s.manifest_digest,
+        })).collect::<Vec<_>>(),
+        "userMetadata": request.user_metadata.iter()
+            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+            .collect::<serde_json::Map<_, _>>(),
+        "verificationTime": request.verification_time.rfc3339_nano(),
+        "maxSignatures": request.max_signatures,
+    });
+    match &request.target {
+        Target::Oci {
+            reference,
+            descriptor,
+        } => bundle["artifact"] = json!({ "reference": reference, "descriptor": descriptor }),
+        Target::Blob {
+            policy_name,
+            media_type,
+            digest,
+            size,
+        } => {
+            bundle["blob"] = json!({
+                "digest": digest, "size": size, "mediaType": media_type, "policyName": policy_name,
+            })
+        }
+    }
+    bundle
+}
+
+fn verify_cases() -> Vec<Case> {
+    cases()
+        .unwrap()
+        .into_iter()
+        .filter(|c| {
+            matches!(
+                c.kind(),
+                "verify" | "verify-blob" | "verify-authentic-timestamp"
+            )
+        })
+        .collect()
+}
+
+/// The first single-signature OCI case whose expected outcome matches.
+fn oci_case(failed_validation: Option<&str>) -> Case {
+    verify_cases()
+        .into_iter()
+        .find(|c| {
+            c.kind() == "verify"
+                && c.json["signatures"].as_array().map(Vec::len) == Some(1)
+                && c.expected()["failed_validation"].as_str() == failed_validation
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_http_component_nests_the_cli_verifier_byte_for_byte() {
+    let wasm = exported_component();
+    assert_eq!(sha256(&wasm), sha256(HTTP_COMPONENT));
+    let nested: Vec<String> = wasmparser::Parser::new(0)
+        .parse_all(&wasm)
+        .filter_map(|payload| match payload.unwrap() {
+            wasmparser::Payload::ComponentSection {
+                unchecked_range, ..
+            } => Some(sha256(&wasm[unchecked_range])),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        nested.contains(&sha256(COMPONENT)),
+        "the verifier component (sha256:{}) is not among the nested components {nested:?}",
+        sha256(COMPONENT)
+    );
+    let version = Command::new(binary()).arg("version").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(version.contains(&format!("wasi:http component: sha256:{}", sha256(&wasm))));
+}
+
+#[test]
+fn the_http_component_imports_only_the_wasi_http_proxy_world() {
+    let engine = Engine::default();
+    let component = Component::new(&engine, exported_component()).unwrap();
+    let ty = component.component_type();
+    let imports: Vec<String> = ty
+        .imports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    println!("the wasi:http component imports {imports:?}");
+    // What `wasi:http/proxy` lets a component import.
+    let proxy = [
+        "wasi:io/",
+        "wasi:clocks/",
+        "wasi:random/",
+        "wasi:cli/stdout",
+        "wasi:cli/stderr",
+        "wasi:cli/stdin",
+        "wasi:http/types",
+        "wasi:http/outgoing-handler",
+    ];
+    for import in &imports {
+        assert!(
+            proxy.iter().any(|allowed| import.starts_with(allowed)),
+            "{import} is outside the proxy world (imports: {imports:?})"
+        );
+    }
+    let exports: Vec<String> = ty
+        .exports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert!(
+        exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2")),
+        "{exports:?}"
+    );
+}
+
+#[test]
+fn a_valid_signature_is_verified_with_its_signer_and_validations() {
+    let case = oci_case(None);
+    let request = request_of(&case).unwrap();
+    let reply = post(&bundle_of(&request));
+    assert_eq!(reply.status, 200, "{case:?}: {}", reply.body);
+    assert_eq!(reply.header("notary-decision"), Some("verified"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let body = &reply.body;
+    assert_eq!(body["decision"], "verified", "{body}");
+    assert_eq!(body["verifiedSignature"], 0);
+    let signature = &body["signatures"][0];
+    assert_eq!(signature["validations"][0]["check"], "integrity");
+    assert_eq!(signature["validations"][0]["result"], "passed");
+    let envelope = &signature["envelope"];
+    assert!(
+        !envelope["certificates"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+    let Target::Oci { descriptor, .. } = &request.target else {
+        unreachable!()
+    };
+    assert_eq!(envelope["signedArtifact"]["digest"], descriptor.digest);
+}
+
+#[test]
+fn a_tampered_envelope_fails_integrity() {
+    let case = oci_case(None);
+    let mut request = request_of(&case).unwrap();
+    let envelope = &mut request.signatures[0].envelope;
+    // Flip a bit in the middle of the envelope (inside the signed payload or signature).
+    let middle = envelope.len() / 2;
+    envelope[middle] ^= 0x01;
+    let reply = post(&bundle_of(&request));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("notary-decision"), Some("failed"));
+    assert_eq!(reply.body["decision"], "failed");
+    assert_eq!(reply.body["failure"]["kind"], "integrity", "{}", reply.body);
+}
+
+#[test]
+fn a_signature_from_an_untrusted_signer_fails_authenticity() {
+    let case = oci_case(Some("authenticity"));
+    let reply = post(&bundle_of(&request_of(&case).unwrap()));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["decision"], "failed");
+    assert_eq!(
+        reply.body["failure"]["kind"], "authenticity",
+        "{}",
+        reply.body
+    );
+}
+
+#[test]
+fn an_unsigned_artifact_fails_signature_retrieval() {
+    let mut request = request_of(&oci_case(None)).unwrap();
+    request.signatures.clear();
+    let reply = post(&bundle_of(&request));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["decision"], "failed");
+    assert_eq!(reply.body["failure"]["kind"], "signature-retrieval");
+}
+
+#[test]
+fn every_conformance_verification_gets_the_native_decision() {
+    let cases = verify_cases();
+    assert!(cases.len() > 50, "only {} cases", cases.len());
+    let mut problems = Vec::new();
+    for case in &cases {
+        let request = request_of(case).unwrap();
+        let native = notary_verifier::verify(&request);
+        let reply = post(&bundle_of(&request));
+        let expected = json!({
+            "status": 200,
+            "decision": native.decision,
+            "failure": native.failure.as_ref().map(|f| f.kind),
+            "verifiedSignature": native.verified_index,
+            "signatures": native.signatures.len(),
+        });
+        let got = json!({
+            "status": reply.status,
+            "decision": reply.body["decision"],
+            "failure": reply.body["failure"]["kind"],
+            "verifiedSignature": reply.body["verifiedSignature"],
+            "signatures": reply.body["signatures"].as_array().map_or(0, Vec::len),
+        });
+        if expected != got {
+            problems.push(format!("{}: native {expected}, wasi:http {got}", case.name));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_bundle_that_cannot_be_read_is_a_400_naming_the_field() {
+    let reply = call("POST", "/verify", b"{ not json");
+    assert_eq!(reply.status, 400);
+    assert!(reply.body["error"].as_str().unwrap().starts_with("bundle:"));
+
+    let mut bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
+    bundle["trustStore"] = json!([]);
+    let reply = post(&bundle);
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `trustStore`"),
+        "{}",
+        reply.body
+    );
+
+    let mut bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
+    bundle["signatures"][0]["envelope"] = json!("not base64!");
+    let reply = post(&bundle);
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("signatures[0].envelope"),
+        "{}",
+        reply.body
+    );
+
+    let mut bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
+    bundle["blob"] = json!({ "digest": "sha256:00", "size": 1 });
+    let reply = post(&bundle);
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("exactly one of")
+    );
+
+    let mut bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
+    bundle["verificationTime"] = json!("yesterday");
+    let reply = post(&bundle);
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("verificationTime")
+    );
+}
+
+#[test]
+fn oversized_bundles_wrong_methods_and_unknown_routes_are_refused() {
+    let reply = call("POST", "/verify", &vec![b' '; 9 * 1024 * 1024]);
+    assert_eq!(reply.status, 413);
+    let reply = call("GET", "/verify", b"");
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("allow"), Some("POST"));
+    let reply = call("POST", "/elsewhere", b"{}");
+    assert_eq!(reply.status, 404);
+    let reply = call("GET", "/healthz", b"");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["status"], "ok");
+}

@@ -1,0 +1,261 @@
+//! The JSON bundle a client POSTs, read into a WIT `verify-request`.
+//!
+//! ```json
+//! {
+//!   "policy": { "version": "1.0", "trustPolicies": [ ... ] },
+//!   "trustStores": [ { "type": "ca", "name": "acme", "certificates": ["-----BEGIN CERTIFICATE-----..."] } ],
+//!   "artifact": { "reference": "registry.example/app@sha256:...", "descriptor": { "mediaType": "...", "digest": "sha256:...", "size": 1234 } },
+//!   "signatures": [ { "mediaType": "application/jose+json", "envelope": "<base64>" } ],
+//!   "userMetadata": { "buildId": "42" },
+//!   "verificationTime": "2026-11-23T12:00:00Z"
+//! }
+//! ```
+//!
+//! `policy` is the trust policy document itself, or a string holding it; its bytes reach
+//! the verifier exactly as sent, so duplicate keys are judged by the verifier, not lost
+//! here. `blob` (`{digest, size, mediaType?, policyName?}`) replaces `artifact` for a blob
+//! signature, and then the policy is a blob trust policy unless `policyKind` says otherwise.
+//! Certificates are PEM text or base64 DER. Unknown fields are errors, so a misspelt
+//! field is not silently ignored.
+
+use std::collections::BTreeMap;
+
+use base64ct::{Base64, Encoding};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::bindings::notary::verifier::types as wit;
+
+/// notation's default for `--max-signatures`.
+const DEFAULT_MAX_SIGNATURES: u32 = 100;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Bundle {
+    policy: Box<RawValue>,
+    #[serde(default)]
+    policy_kind: Option<Kind>,
+    trust_stores: Vec<Store>,
+    #[serde(default)]
+    artifact: Option<Artifact>,
+    #[serde(default)]
+    blob: Option<Blob>,
+    signatures: Vec<Signature>,
+    #[serde(default)]
+    user_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    verification_time: Option<String>,
+    #[serde(default)]
+    max_signatures: Option<u32>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Oci,
+    Blob,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum StoreType {
+    Ca,
+    SigningAuthority,
+    Tsa,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Store {
+    #[serde(rename = "type")]
+    store_type: StoreType,
+    name: String,
+    certificates: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Artifact {
+    reference: String,
+    descriptor: Descriptor,
+}
+
+/// An OCI descriptor; fields the verifier does not use (`urls`, `platform`, ...) are
+/// allowed so that a descriptor can be pasted as a registry returns it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(default)]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Blob {
+    digest: String,
+    size: u64,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    policy_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Signature {
+    #[serde(default)]
+    media_type: Option<String>,
+    envelope: String,
+    #[serde(default)]
+    manifest_digest: Option<String>,
+}
+
+/// Reads a bundle. `now` supplies the verification time when the bundle has none. Errors
+/// name the field that is wrong.
+pub fn parse(
+    body: &[u8],
+    now: impl FnOnce() -> wit::Instant,
+) -> Result<wit::VerifyRequest, String> {
+    let bundle: Bundle =
+        serde_json::from_slice(body).map_err(|error| format!("bundle: {error}"))?;
+    let (target, default_kind) = match (bundle.artifact, bundle.blob) {
+        (Some(artifact), None) => (
+            wit::Target::Oci(wit::OciTarget {
+                reference: artifact.reference,
+                descriptor: descriptor(artifact.descriptor),
+            }),
+            Kind::Oci,
+        ),
+        (None, Some(blob)) => (
+            wit::Target::Blob(wit::BlobTarget {
+                policy_name: blob.policy_name,
+                media_type: blob.media_type,
+                digest: blob.digest,
+                size: blob.size,
+            }),
+            Kind::Blob,
+        ),
+        _ => return Err("bundle: give exactly one of `artifact` and `blob`".to_owned()),
+    };
+    let kind = match bundle.policy_kind.unwrap_or(default_kind) {
+        Kind::Oci => wit::PolicyKind::Oci,
+        Kind::Blob => wit::PolicyKind::Blob,
+    };
+    let verification_time = match bundle.verification_time {
+        Some(text) => instant(&text)?,
+        None => now(),
+    };
+    Ok(wit::VerifyRequest {
+        policy: wit::PolicyDocument {
+            kind,
+            content: policy_bytes(&bundle.policy)?,
+        },
+        trust_stores: bundle
+            .trust_stores
+            .into_iter()
+            .enumerate()
+            .map(|(index, store)| trust_store(index, store))
+            .collect::<Result<_, _>>()?,
+        target,
+        signatures: bundle
+            .signatures
+            .into_iter()
+            .enumerate()
+            .map(|(index, signature)| signature_in(index, signature))
+            .collect::<Result<_, _>>()?,
+        user_metadata: bundle.user_metadata.into_iter().collect(),
+        verification_time,
+        revocation_evidence: Vec::new(),
+        max_signatures: bundle.max_signatures.unwrap_or(DEFAULT_MAX_SIGNATURES),
+    })
+}
+
+/// The policy document's bytes: the JSON text as sent, or the content of a JSON string.
+fn policy_bytes(raw: &RawValue) -> Result<Vec<u8>, String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        let inner: String =
+            serde_json::from_str(text).map_err(|error| format!("policy: {error}"))?;
+        Ok(inner.into_bytes())
+    } else {
+        Ok(text.as_bytes().to_vec())
+    }
+}
+
+fn descriptor(d: Descriptor) -> wit::Descriptor {
+    wit::Descriptor {
+        media_type: d.media_type,
+        digest: d.digest,
+        size: d.size,
+        artifact_type: d.artifact_type,
+        annotations: d.annotations.into_iter().collect(),
+    }
+}
+
+fn trust_store(index: usize, store: Store) -> Result<wit::TrustStore, String> {
+    let files = store
+        .certificates
+        .iter()
+        .enumerate()
+        .map(|(n, text)| {
+            let content = if text.contains("-----BEGIN") {
+                text.as_bytes().to_vec()
+            } else {
+                Base64::decode_vec(text.trim()).map_err(|error| {
+                    format!(
+                        "trustStores[{index}] ({:?}) certificates[{n}]: neither PEM nor base64 DER: {error}",
+                        store.name
+                    )
+                })?
+            };
+            Ok(wit::TrustStoreFile { name: format!("certificate-{n}"), content })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(wit::TrustStore {
+        store_type: match store.store_type {
+            StoreType::Ca => wit::TrustStoreType::Ca,
+            StoreType::SigningAuthority => wit::TrustStoreType::SigningAuthority,
+            StoreType::Tsa => wit::TrustStoreType::Tsa,
+        },
+        name: store.name,
+        files,
+    })
+}
+
+fn signature_in(index: usize, signature: Signature) -> Result<wit::Signature, String> {
+    let envelope = Base64::decode_vec(signature.envelope.trim())
+        .map_err(|error| format!("signatures[{index}].envelope: not base64: {error}"))?;
+    let media_type = signature.media_type.unwrap_or_else(|| {
+        // A JWS JSON serialization is an object; anything else is taken for COSE.
+        let first = envelope.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'{') {
+            "application/jose+json"
+        } else {
+            "application/cose"
+        }
+        .to_owned()
+    });
+    Ok(wit::Signature {
+        media_type,
+        envelope,
+        manifest_digest: signature.manifest_digest,
+    })
+}
+
+fn instant(text: &str) -> Result<wit::Instant, String> {
+    let at = OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|error| format!("verificationTime {text:?}: not RFC 3339: {error}"))?;
+    Ok(wit::Instant {
+        seconds: at.unix_timestamp(),
+        nanoseconds: at.nanosecond(),
+        // The WIT asks for 0 on inputs: the offset is for display only.
+        utc_offset_seconds: 0,
+    })
+}
