@@ -4,6 +4,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { STORE_TYPES, descriptorOf, verifyRequest } from './request.js';
 
+/** The conformance case whose OCI layout is the page's layout sample (and the browser test's). */
+export const LAYOUT_SAMPLE = 'scope-oci-layout-local-scope';
+
 export function readCase(dir) {
   return JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
 }

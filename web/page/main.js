@@ -2,10 +2,13 @@
 // outcome it returns. No network use besides loading this page, its wasm and samples.
 import { verifier } from '../dist/verifier/verifier.js';
 import { descriptorOf, guessMediaType, isoOf, verifyRequest } from '../lib/request.js';
+import { openLayout, pickedFiles, readTar } from '../lib/layout.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('form');
 let envelopeFile = null; // bytes of a picked envelope file (COSE is binary, so not pasted)
+let layout = null; // an opened OCI image layout (lib/layout.js)
+let layoutSignatures = null; // the signatures of the layout's selected artifact, when in use
 
 async function fileBytes(input) {
   return Promise.all([...input.files].map(async (f) => ({ name: f.name, content: new Uint8Array(await f.arrayBuffer()) })));
@@ -21,7 +24,106 @@ $('envelope-file').addEventListener('change', async (e) => {
   $('envelope-text').value = '';
   $('envelope-text').placeholder = f ? `using file ${f.name} (${f.content.length} bytes)` : '';
 });
-$('envelope-text').addEventListener('input', () => { envelopeFile = null; $('envelope-file').value = ''; });
+$('envelope-text').addEventListener('input', () => { envelopeFile = null; $('envelope-file').value = ''; leaveLayout(); });
+$('envelope-file').addEventListener('change', () => leaveLayout());
+
+// --- OCI image layouts -------------------------------------------------------------------
+
+/** Envelope and descriptor inputs are typed by hand again: forget the layout's signatures. */
+function leaveLayout() {
+  if (!layoutSignatures) return;
+  layoutSignatures = null;
+  $('envelope-text').placeholder = '';
+  $('layout-info').textContent = layout ? `${layout.name}: not used (an envelope was given by hand)` : '';
+}
+
+function layoutReference() {
+  const target = layout?.targets[$('layout-target').selectedIndex];
+  if (target) $('reference').value = `${$('layout-scope').value.trim() || 'local/artifact'}@${target.descriptor.digest}`;
+}
+
+async function selectTarget() {
+  const target = layout.targets[$('layout-target').selectedIndex];
+  layoutSignatures = await layout.signatures(target.descriptor.digest);
+  $('descriptor').value = JSON.stringify(target.descriptor, null, 2);
+  layoutReference();
+  envelopeFile = null;
+  $('envelope-file').value = '';
+  $('envelope-text').value = '';
+  $('envelope-text').placeholder = `using ${layoutSignatures.length} signature(s) from ${layout.name}`;
+  $('layout-info').textContent = `${layout.name}: ${layout.targets.length} artifact(s); `
+    + `${layoutSignatures.length} signature(s) for ${target.tag ? `${target.tag} = ` : ''}${target.descriptor.digest}`;
+}
+
+/** Opens a layout from `load()` (path -> bytes or File) and selects its first artifact. */
+async function useLayout(load, name) {
+  $('result').hidden = true;
+  try {
+    const opened = await openLayout(await load(), name);
+    if (!opened.targets.length) throw new Error(`${name}: index.json lists no artifact besides signatures`);
+    layout = opened;
+    $('layout-target').replaceChildren(...opened.targets.map((t) =>
+      el('option', {}, `${t.tag ?? '(untagged)'}  ${t.descriptor.digest}  ${t.descriptor.mediaType}`)));
+    $('layout-target').disabled = false;
+    if (!$('layout-scope').value.trim()) $('layout-scope').value = `local/${name.replace(/\.tar$/, '').replace(/[^a-z0-9._/-]+/gi, '-').toLowerCase()}`;
+    await selectTarget();
+    return true;
+  } catch (err) {
+    layout = null;
+    layoutSignatures = null;
+    $('layout-target').replaceChildren();
+    $('layout-target').disabled = true;
+    $('layout-info').textContent = '';
+    renderError(err.message ?? String(err));
+    return false;
+  }
+}
+
+const tarFiles = (file) => async () => readTar(new Uint8Array(await file.arrayBuffer()));
+
+$('layout-tar').addEventListener('change', async (e) => {
+  const [file] = e.target.files;
+  if (file) await useLayout(tarFiles(file), file.name);
+});
+$('layout-folder').addEventListener('change', async (e) => {
+  const files = pickedFiles(e.target.files);
+  const name = [...files.keys()][0]?.split('/')[0] ?? 'folder';
+  await useLayout(async () => files, name);
+});
+$('layout-target').addEventListener('change', () => selectTarget().catch((err) => renderError(err.message)));
+$('layout-scope').addEventListener('input', layoutReference);
+$('layout-sample').addEventListener('click', async () => {
+  await loadSample('layout', { submit: false });
+  const res = await fetch('samples/layout.tar');
+  if (!res.ok) return renderError('no layout sample');
+  if (await useLayout(tarFiles(await res.blob()), 'layout-sample.tar')) form.requestSubmit();
+});
+
+// Drag and drop: a folder (walked through the entries API) or a .tar file.
+async function entryFiles(entry, prefix, files) {
+  if (entry.isFile) {
+    files.set(prefix + entry.name, await new Promise((ok, fail) => entry.file(ok, fail)));
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+      if (!batch.length) break;
+      for (const child of batch) await entryFiles(child, `${prefix}${entry.name}/`, files);
+    }
+  }
+  return files;
+}
+const zone = $('drop-zone');
+zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+zone.addEventListener('drop', async (e) => {
+  e.preventDefault();
+  zone.classList.remove('over');
+  const entry = e.dataTransfer.items?.[0]?.webkitGetAsEntry?.();
+  if (entry?.isDirectory) return useLayout(() => entryFiles(entry, '', new Map()), entry.name);
+  const file = e.dataTransfer.files[0];
+  if (file) await useLayout(tarFiles(file), file.name);
+});
 
 function addStore({ storeType = 'ca', name = 'my-store', pem = '' } = {}) {
   const row = $('store-template').content.firstElementChild.cloneNode(true);
@@ -48,8 +150,12 @@ async function readStores() {
 }
 
 async function request() {
-  const envelope = envelopeFile ?? $('envelope-text').value.trim();
-  if (!envelope.length) throw new Error('no signature envelope given');
+  let signatures = layoutSignatures;
+  if (!signatures) {
+    const envelope = envelopeFile ?? $('envelope-text').value.trim();
+    if (!envelope.length) throw new Error('no signature envelope given (pick or paste one, or open an OCI layout)');
+    signatures = [{ mediaType: $('envelope-media-type').value || guessMediaType(envelope), envelope }];
+  }
   let descriptorJson;
   try { descriptorJson = JSON.parse($('descriptor').value); } catch (e) { throw new Error(`descriptor is not JSON: ${e.message}`); }
   const descriptor = descriptorOf(descriptorJson);
@@ -59,7 +165,7 @@ async function request() {
     policy: { kind: 'oci', content: $('policy').value },
     stores: await readStores(),
     target: { tag: 'oci', val: { reference: $('reference').value.trim() || `local/artifact@${descriptor.digest}`, descriptor } },
-    signatures: [{ mediaType: $('envelope-media-type').value || guessMediaType(envelope), envelope }],
+    signatures,
     time,
   });
 }
@@ -93,7 +199,8 @@ function render(outcome) {
   details.replaceChildren();
   for (const s of outcome.signatures) {
     const tag = outcome.verifiedIndex === s.index ? ' (verified)' : '';
-    details.append(el('h3', {}, `Signature ${s.index + 1}: ${s.mediaType}${tag}`));
+    const manifest = s.manifestDigest ? `, signature manifest ${s.manifestDigest}` : '';
+    details.append(el('h3', {}, `Signature ${s.index + 1}: ${s.mediaType}${manifest}${tag}`));
     // One row per validation; those the component did not reach (it stops at an enforced
     // failure) show the policy's action and "not reached".
     const rows = CHECKS.map((check) => {
@@ -149,11 +256,18 @@ form.addEventListener('submit', async (e) => {
   }
 });
 
-async function loadSample(name) {
+async function loadSample(name, { submit = true } = {}) {
   const res = await fetch(`samples/${encodeURIComponent(name)}.json`);
   if (!res.ok) return renderError(`no sample ${name}`);
   const s = await res.json();
   $('result').hidden = true; // so that nobody reads the previous verdict meanwhile
+  layout = null;
+  layoutSignatures = null;
+  $('layout-target').replaceChildren();
+  $('layout-target').disabled = true;
+  $('layout-info').textContent = '';
+  $('layout-scope').value = s.scope ?? '';
+  $('envelope-text').placeholder = '';
   envelopeFile = null;
   $('envelope-file').value = '';
   $('envelope-text').value = s.envelope;
@@ -165,7 +279,7 @@ async function loadSample(name) {
   s.stores.forEach(addStore);
   setNow();
   $('sample-info').textContent = `conformance case ${s.case}: ${s.description}`;
-  form.requestSubmit();
+  if (submit) form.requestSubmit();
 }
 for (const b of document.querySelectorAll('[data-sample]')) {
   b.addEventListener('click', () => { location.hash = `sample=${b.dataset.sample}`; });

@@ -2,12 +2,14 @@
 // Chromium (never a downloaded browser) and checks that the verdict on screen is the one
 // the sample's conformance case expects. Screenshots go to target/web-artifacts/.
 import { createServer } from 'node:http';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { LAYOUT_SAMPLE } from '../lib/cases.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const root = resolve(web, '..');
@@ -48,6 +50,65 @@ await context.route('**/*', (route) => {
   return route.abort();
 });
 
+// OCI image layouts: the page's .tar sample, the same layout picked as a folder, and a
+// tampered copy picked as a .tar, which must be refused with the blob named.
+async function layoutChecks(page) {
+  const problems = [];
+  const caseDir = join(root, 'tests/conformance/cases', LAYOUT_SAMPLE);
+  const theCase = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8'));
+  const want = theCase.expected.outcome === 'success' ? 'VERIFIED' : 'NOT VERIFIED';
+  const manifest = theCase.signatures[0].manifest_digest;
+  const verdictOf = async (label) => {
+    await page.waitForSelector('#result:not([hidden])', { timeout: 30_000 });
+    const verdict = (await page.textContent('#verdict')).trim();
+    const details = await page.textContent('#result');
+    const shot = join(artifacts, `page-layout-${label}.png`);
+    await page.screenshot({ path: shot, fullPage: true });
+    return { verdict, details, shot };
+  };
+
+  await page.goto('about:blank');
+  await page.goto(base);
+  await page.click('#layout-sample');
+  let r = await verdictOf('tar-sample');
+  let ok = r.verdict === want && r.details.includes(manifest);
+  console.log(`${ok ? 'ok    ' : 'FAIL  '} layout .tar sample (${LAYOUT_SAMPLE}): "${r.verdict}", expected "${want}" from manifest ${manifest}; ${r.shot}`);
+  if (!ok) problems.push(`layout .tar sample: "${r.verdict}" (manifest shown: ${r.details.includes(manifest)})`);
+
+  // The same layout as a picked folder; policy, stores and scope stay from the sample.
+  const scratch = mkdtempSync(join(tmpdir(), 'hsm-notary-layout-'));
+  try {
+    const folder = join(scratch, 'e2e-image');
+    cpSync(join(caseDir, theCase.artifact.oci_layout), folder, { recursive: true });
+    await page.evaluate(() => { document.getElementById('result').hidden = true; });
+    await page.setInputFiles('#layout-folder', folder);
+    await page.waitForFunction(() => document.getElementById('layout-info').textContent.startsWith('e2e-image:'));
+    await page.click('#verify');
+    r = await verdictOf('folder');
+    ok = r.verdict === want && r.details.includes(manifest);
+    console.log(`${ok ? 'ok    ' : 'FAIL  '} layout folder: "${r.verdict}", expected "${want}"; ${r.shot}`);
+    if (!ok) problems.push(`layout folder: "${r.verdict}"`);
+
+    // Tampered: one bit of the envelope blob flipped, then packed as skopeo would.
+    const blob = join(folder, theCase.signatures[0].envelope_path.replace(`${theCase.artifact.oci_layout}/`, ''));
+    chmodSync(blob, 0o644);
+    const bytes = readFileSync(blob);
+    bytes[bytes.length >> 1] ^= 1;
+    writeFileSync(blob, bytes);
+    const tar = join(scratch, 'tampered.tar');
+    const run = spawnSync('tar', ['-C', folder, '-cf', tar, '.']);
+    if (run.status !== 0) throw new Error(`tar failed: ${run.stderr}`);
+    await page.setInputFiles('#layout-tar', tar);
+    r = await verdictOf('tampered-tar');
+    ok = r.verdict === 'INPUT ERROR' && /tampered\.tar: signature envelope blobs\/sha256\/[0-9a-f]+ does not match its digest/.test(r.details);
+    console.log(`${ok ? 'ok    ' : 'FAIL  '} tampered layout .tar: "${r.verdict}": ${(await page.textContent('#summary')).trim()}; ${r.shot}`);
+    if (!ok) problems.push(`tampered layout .tar: "${r.verdict}" ${r.details.slice(0, 200)}`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return problems;
+}
+
 const failures = [];
 try {
   const page = await context.newPage();
@@ -77,6 +138,7 @@ try {
     console.log(`${ok ? 'ok    ' : 'FAIL  '} ${sample} (${caseName}): "${verdict}", expected "${want}"${detail}; ${shot}`);
     if (!ok) failures.push(`${sample}: verdict "${verdict}"${detail}, expected "${want}" ${expected.failed_validation ?? ''}`);
   }
+  failures.push(...await layoutChecks(page));
   if (offsite.length) failures.push(`requests left the page's origin: ${offsite.join(', ')}`);
 } finally {
   await context.close();

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, write
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { sampleOf } from '../lib/cases.mjs';
+import { LAYOUT_SAMPLE, sampleOf } from '../lib/cases.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const root = resolve(web, '..');
@@ -61,6 +61,16 @@ for (const [name, caseName] of Object.entries(samples)) {
   writeFileSync(join(page, 'samples', `${name}.json`),
     JSON.stringify(sampleOf(join(root, 'tests/conformance/cases', caseName)), null, 1));
 }
+// An OCI image layout that notation signed, as a .tar (what `skopeo copy … oci-archive:`
+// writes), with its case's trust policy, stores and `--scope`.
+const layoutCase = join(root, 'tests/conformance/cases', LAYOUT_SAMPLE);
+const layoutCaseJson = JSON.parse(readFileSync(join(layoutCase, 'case.json'), 'utf8'));
+writeFileSync(join(page, 'samples', 'layout.json'), JSON.stringify({
+  ...sampleOf(layoutCase), scope: layoutCaseJson.artifact.oci_layout_scope,
+}, null, 1));
+const tar = spawnSync('tar', ['-C', join(layoutCase, layoutCaseJson.artifact.oci_layout), '-cf',
+  join(page, 'samples', 'layout.tar'), '--owner=0', '--group=0', '--format=ustar', '.'], { stdio: 'inherit' });
+if (tar.status !== 0) process.exit(tar.status ?? 1);
 // The digest of what was transpiled, to compare with `hsm-notary version` (same build).
 const digest = `sha256:${createHash('sha256').update(readFileSync(component)).digest('hex')}`;
 writeFileSync(join(dist, 'component.sha256'), `${digest}\n`);
