@@ -63,7 +63,7 @@ fn cose_request() -> VerifyRequest {
         size: 1234,
         ..Descriptor::default()
     };
-    let signed = sign_descriptor(&signing, Format::Cose, &target, None, now()).unwrap();
+    let signed = sign_descriptor(&signing, Format::Cose, &target, None, now(), None).unwrap();
     VerifyRequest {
         policy: PolicyInput {
             kind: DocumentKind::Oci,
@@ -179,7 +179,7 @@ fn hsm_benches(c: &mut Criterion) {
         b.iter(|| key.sign_digest_raw(&digest).unwrap())
     });
     group.bench_function("hsm-notary-envelope", |b| {
-        b.iter(|| sign_descriptor(&signing, Format::Jws, &target, None, now()).unwrap())
+        b.iter(|| sign_descriptor(&signing, Format::Jws, &target, None, now(), None).unwrap())
     });
     group.finish();
 
@@ -203,7 +203,8 @@ fn hsm_benches(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("hsm-jws", |b| {
         b.iter(|| {
-            let signed = sign_descriptor(&signing, Format::Jws, &descriptor, None, now()).unwrap();
+            let signed =
+                sign_descriptor(&signing, Format::Jws, &descriptor, None, now(), None).unwrap();
             let manifest = hsm_notary::commands::sign::signature_manifest(&subject, &signed);
             let (result, _) = remote.push_signature(&manifest, &signed.envelope, false);
             result.unwrap()

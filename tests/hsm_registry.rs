@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::{
-    DistributionRegistry, FakeRegistry, ReferrersRegistry, Response, SOFTHSM_MODULE, SoftHsm,
-    independent_verify, tls_files,
+    DistributionRegistry, FakeRegistry, ReferrersRegistry, Response, SOFTHSM_MODULE, SoftHsm, Tsa,
+    free_port, independent_verify, tls_files,
 };
 use hsm_notary_suite::{binary, component_cache};
 
@@ -803,4 +803,213 @@ fn a_registry_with_the_referrers_api_gets_no_tag_index_unless_forced() {
         "{}",
         text(&failed)
     );
+}
+
+/// The unsigned image of the `no-signature` case, copied into `dir`; its `PATH:v1`.
+fn unsigned_layout(dir: &Path) -> String {
+    let source = hsm_notary_suite::root().join("tests/conformance/cases/no-signature/oci-layout");
+    let layout = dir.join("layout");
+    copy_dir(&source, &layout);
+    format!("{}:v1", layout.display())
+}
+
+/// A policy for `local/app` trusting `ca:{store}` for signatures and `tsa:tsa-root` for
+/// timestamps.
+fn timestamp_policy(dir: &Path, store: &str, verify_timestamp: &str) -> String {
+    let path = dir.join("policy-timestamp.json");
+    let policy = serde_json::json!({"version": "1.0", "trustPolicies": [{
+        "name": "stamped",
+        "registryScopes": ["local/app"],
+        "signatureVerification": {"level": "strict", "verifyTimestamp": verify_timestamp},
+        "trustStores": [format!("ca:{store}"), "tsa:tsa-root"],
+        "trustedIdentities": ["*"],
+    }]});
+    std::fs::write(&path, policy.to_string()).unwrap();
+    path.display().to_string()
+}
+
+fn verify_layout_at(env: &Env, policy: &str, reference: &str, at: Option<&str>) -> Output {
+    let mut args = vec![
+        "verify",
+        "--oci-layout",
+        "--scope",
+        "local/app",
+        "--trust-policy",
+        policy,
+    ];
+    if let Some(at) = at {
+        args.extend(["--verify-at", at]);
+    }
+    args.push(reference);
+    env.run(&args)
+}
+
+/// RFC 3339 for `days` from now.
+fn days_from_now(days: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[test]
+fn a_tsa_timestamp_keeps_an_hsm_signature_valid_after_its_certificate_expires() {
+    let tsa = Tsa::start().unwrap();
+    let root = tsa.root.display().to_string();
+    let env = Env::new();
+    let uri = env.hsm.uri("stamped");
+    // A one-day signing certificate for a key in the HSM.
+    env.ok(&[
+        "cert",
+        "generate-test",
+        "stamped",
+        "--pkcs11",
+        &uri,
+        "--days",
+        "1",
+        "--default",
+    ]);
+    env.ok(&["cert", "add", "-t", "tsa", "-s", "tsa-root", &root]);
+    let work = tempfile::tempdir().unwrap();
+    let policy = timestamp_policy(work.path(), "stamped", "afterCertExpiry");
+    let three_days_on = days_from_now(3);
+
+    for format in ["jws", "cose"] {
+        let dir = work.path().join(format);
+        let reference = unsigned_layout(&dir);
+        env.ok(&[
+            "sign",
+            "--oci-layout",
+            "--signature-format",
+            format,
+            "--timestamp-url",
+            &tsa.url,
+            "--timestamp-root-cert",
+            &root,
+            &reference,
+        ]);
+        // The envelope carries the TSA's token (inspect reads it back).
+        let inspected = env.ok(&["inspect", "--oci-layout", "-o", "json", &reference]);
+        assert!(
+            inspected.contains("\"timestampSignature\"") && inspected.contains("CN=Test TSA"),
+            "{format}: {inspected}"
+        );
+
+        let now = verify_layout_at(&env, &policy, &reference, None);
+        assert!(now.status.success(), "{format}: {}", text(&now));
+        // After the signing certificate expired, the timestamp shows it signed in time.
+        let later = verify_layout_at(&env, &policy, &reference, Some(&three_days_on));
+        assert!(later.status.success(), "{format}: {}", text(&later));
+    }
+
+    // The same signature without a timestamp cannot show it was made in time, three days on.
+    let dir = work.path().join("unstamped");
+    let reference = unsigned_layout(&dir);
+    env.ok(&["sign", "--oci-layout", &reference]);
+    let now = verify_layout_at(&env, &policy, &reference, None);
+    assert!(now.status.success(), "{}", text(&now));
+    let later = verify_layout_at(&env, &policy, &reference, Some(&three_days_on));
+    assert!(
+        !later.status.success(),
+        "verified without a timestamp after expiry"
+    );
+    assert!(
+        text(&later).contains("no timestamp countersignature was found"),
+        "{}",
+        text(&later)
+    );
+}
+
+#[test]
+fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written() {
+    let tsa = Tsa::start().unwrap();
+    let env = Env::new();
+    env.ok(&["cert", "generate-test", "local", "--default"]);
+    let work = tempfile::tempdir().unwrap();
+    let reference = unsigned_layout(work.path());
+    let index = work.path().join("layout/index.json");
+    let before = std::fs::read(&index).unwrap();
+    let root = tsa.root.display().to_string();
+    let (url, root) = (tsa.url.as_str(), root.as_str());
+    let sign = |extra: &[&str]| {
+        let mut args = vec!["sign", "--oci-layout"];
+        args.extend_from_slice(extra);
+        args.push(&reference);
+        env.run(&args)
+    };
+    let refused = |extra: &[&str], expected: &str| {
+        let output = sign(extra);
+        assert!(!output.status.success(), "{extra:?} signed");
+        assert!(
+            text(&output).contains(expected),
+            "{extra:?}: expected {expected:?} in:\n{}",
+            text(&output)
+        );
+        assert_eq!(
+            std::fs::read(&index).unwrap(),
+            before,
+            "{extra:?} changed the layout"
+        );
+    };
+
+    // A root that is not the TSA's: the token does not chain to it.
+    let other_root = work.path().join("other-root.pem");
+    let ca_dir = env.config.path().join("truststore/x509/ca/local");
+    let ca_file = std::fs::read_dir(&ca_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(&ca_file, &other_root).unwrap();
+    let other_root = other_root.display().to_string();
+    refused(
+        &["--timestamp-url", url, "--timestamp-root-cert", &other_root],
+        "does not verify against",
+    );
+    // notation's checks of the flags and the root file.
+    refused(&["--timestamp-url", url], "missing [timestamp-root-cert]");
+    refused(
+        &["--timestamp-url", "", "--timestamp-root-cert", root],
+        "tsa url cannot be empty",
+    );
+    let two = work.path().join("two.pem");
+    let pem = std::fs::read_to_string(&tsa.root).unwrap();
+    std::fs::write(&two, format!("{pem}{pem}")).unwrap();
+    let two = two.display().to_string();
+    refused(
+        &["--timestamp-url", url, "--timestamp-root-cert", &two],
+        "found more than one certificates",
+    );
+    let none = work.path().join("none.pem");
+    std::fs::write(&none, "not a certificate").unwrap();
+    let none = none.display().to_string();
+    refused(
+        &["--timestamp-url", url, "--timestamp-root-cert", &none],
+        "cannot find any certificate",
+    );
+    // A TSA that is down, and one that fails.
+    let down = format!("http://127.0.0.1:{}/", free_port().unwrap());
+    refused(
+        &["--timestamp-url", &down, "--timestamp-root-cert", root],
+        "cannot reach",
+    );
+    let failing = FakeRegistry::start(|_, _| Response {
+        status: 500,
+        headers: Vec::new(),
+        body: b"no".to_vec(),
+    })
+    .unwrap();
+    let failing_url = format!("http://127.0.0.1:{}/", failing.port);
+    refused(
+        &[
+            "--timestamp-url",
+            &failing_url,
+            "--timestamp-root-cert",
+            root,
+        ],
+        "answered 500",
+    );
+    // And the same layout signs with the real TSA and its root.
+    let output = sign(&["--timestamp-url", url, "--timestamp-root-cert", root]);
+    assert!(output.status.success(), "{}", text(&output));
 }

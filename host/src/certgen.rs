@@ -77,6 +77,16 @@ pub fn test_subject(common_name: &str) -> Result<Name> {
         .map_err(|e| anyhow!("invalid common name {common_name:?}: {e}"))
 }
 
+/// Valid from five minutes ago for `validity`: a certificate made just now must already be
+/// valid for a timestamp whose accuracy reaches back a little (RFC 3161 `accuracy`), and for
+/// a verifier whose clock is slightly behind.
+fn backdated(validity: Duration) -> Result<Validity> {
+    let mut out = Validity::from_now(validity)?;
+    let start = std::time::SystemTime::now() - Duration::from_secs(5 * 60);
+    out.not_before = x509_cert::time::Time::try_from(start)?;
+    Ok(out)
+}
+
 /// A self-signed root CA with a new P-256 key. Returns (key, certificate DER).
 pub fn root(common_name: &str, validity: Duration) -> Result<(p256::ecdsa::SigningKey, Vec<u8>)> {
     use p256::elliptic_curve::Generate;
@@ -92,7 +102,7 @@ pub fn root(common_name: &str, validity: Duration) -> Result<(p256::ecdsa::Signi
             ca: true,
         },
         serial()?,
-        Validity::from_now(validity)?,
+        backdated(validity)?,
         spki,
     )?;
     let cert = builder.build::<_, p256::ecdsa::DerSignature>(&key)?;
@@ -116,7 +126,7 @@ pub fn leaf(
             ca: false,
         },
         serial()?,
-        Validity::from_now(validity)?,
+        backdated(validity)?,
         spki,
     )?;
     let cert = builder.build::<_, p256::ecdsa::DerSignature>(root_key)?;

@@ -234,6 +234,12 @@ pub struct SignArgs {
     /// Always use the referrers tag schema, even on registries with a referrers API.
     #[arg(long)]
     pub force_referrers_tag: bool,
+    /// RFC 3161 Timestamping Authority (TSA) server URL (requires --timestamp-root-cert).
+    #[arg(long, value_name = "URL")]
+    pub timestamp_url: Option<String>,
+    /// The TSA's root certificate: one self-signed certificate, PEM or DER.
+    #[arg(long, value_name = "PATH")]
+    pub timestamp_root_cert: Option<PathBuf>,
     /// PKCS#11 module, when neither the key's URI nor HSM_NOTARY_PKCS11_MODULE names it.
     #[arg(long, value_name = "PATH")]
     pub pkcs11_module: Option<PathBuf>,

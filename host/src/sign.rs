@@ -3,6 +3,7 @@
 //! published until the envelope verifies against the leaf certificate's key.
 
 pub mod local;
+pub mod timestamp;
 
 use std::sync::Arc;
 
@@ -57,13 +58,15 @@ pub struct SignedEnvelope {
     pub thumbprints: Vec<String>,
 }
 
-/// Sign `target` (user metadata already in its annotations).
+/// Sign `target` (user metadata already in its annotations), with an RFC 3161 timestamp
+/// over the signature when a TSA is given (its token checked by `engine` first).
 pub fn sign_descriptor(
     key: &SigningKey,
     format: Format,
     target: &Descriptor,
     expiry: Option<std::time::Duration>,
     now: Instant,
+    timestamping: Option<(&timestamp::Timestamper, &dyn crate::engine::Verifier)>,
 ) -> Result<SignedEnvelope> {
     let signing_time = Instant::from_unix(now.seconds, 0);
     let algorithm: SignatureAlgorithm = check_signing_chain(&key.chain, signing_time)
@@ -72,7 +75,7 @@ pub fn sign_descriptor(
     let expiry = expiry
         .filter(|d| !d.is_zero())
         .map(|d| Instant::from_unix(signing_time.seconds.saturating_add(d.as_secs() as i64), 0));
-    let request = SignRequest {
+    let mut request = SignRequest {
         format,
         attributes: SignedAttributes {
             algorithm,
@@ -88,7 +91,14 @@ pub fn sign_descriptor(
     };
     let prepared = prepare(&request);
     let signature = key.sign(&prepared.to_sign)?;
+    if let Some((tsa, engine)) = timestamping {
+        request.timestamp_token =
+            Some(tsa.timestamp(engine, &signature, algorithm.hash(), &key.chain, now)?);
+    }
     let envelope = assemble(&request, &prepared, &signature);
+    if let Some((tsa, engine)) = timestamping {
+        tsa.check_envelope(engine, format.media_type(), &envelope, now)?;
+    }
     // Check the HSM's work before anything leaves this process.
     let content = Envelope::parse(format.media_type(), &envelope)
         .and_then(|e| e.verify())

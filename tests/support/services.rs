@@ -1,6 +1,7 @@
 //! Real parts for tests: a SoftHSM2 token in a temp directory, Debian's `docker-registry`
-//! (CNCF distribution) on 127.0.0.1 with a temp storage directory, and a scripted HTTP
-//! server for registry failure modes. Each is stopped by PID when dropped.
+//! (CNCF distribution) on 127.0.0.1 with a temp storage directory, an RFC 3161 TSA
+//! (OpenSSL's `openssl ts -reply`), and a scripted HTTP server for registry failure modes.
+//! Each is stopped by PID when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -185,6 +186,13 @@ pub struct FakeRegistry {
 impl FakeRegistry {
     /// Start it.
     pub fn start(answer: impl Fn(&str, &str) -> Response + Send + 'static) -> Result<Self> {
+        Self::start_with_body(move |method, path, _| answer(method, path))
+    }
+
+    /// Start it, with each request's body passed to `answer` too.
+    pub fn start_with_body(
+        answer: impl Fn(&str, &str, &[u8]) -> Response + Send + 'static,
+    ) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         listener.set_nonblocking(true)?;
@@ -213,7 +221,7 @@ impl FakeRegistry {
     }
 }
 
-fn serve(stream: TcpStream, answer: &impl Fn(&str, &str) -> Response) -> Result<()> {
+fn serve(stream: TcpStream, answer: &impl Fn(&str, &str, &[u8]) -> Response) -> Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -238,7 +246,7 @@ fn serve(stream: TcpStream, answer: &impl Fn(&str, &str) -> Response) -> Result<
         }
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body)?;
-        let response = answer(&method, &path);
+        let response = answer(&method, &path, &body);
         let mut out = format!(
             "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
             response.status,
@@ -261,6 +269,141 @@ impl Drop for FakeRegistry {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A Time-Stamping Authority on 127.0.0.1: OpenSSL's RFC 3161 implementation (`openssl ts
+/// -reply`) behind a small HTTP front, with a test root CA and a TSA certificate it issued
+/// (`extendedKeyUsage` critical `timeStamping`, `keyUsage` critical `digitalSignature`).
+pub struct Tsa {
+    /// `http://127.0.0.1:<port>/`.
+    pub url: String,
+    /// The root CA certificate (PEM).
+    pub root: PathBuf,
+    _server: FakeRegistry,
+    _dir: tempfile::TempDir,
+}
+
+impl Tsa {
+    /// Make the certificates and start answering.
+    pub fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let openssl = |args: &[&str]| -> Result<()> {
+            let output = Command::new("openssl").args(args).current_dir(d).output()?;
+            if !output.status.success() {
+                bail!(
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(())
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=Test TSA Root/O=hsm-notary tests",
+            "-addext",
+            "basicConstraints=critical,CA:true",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "tsa.key",
+            "-out",
+            "tsa.csr",
+            "-subj",
+            "/CN=Test TSA/O=hsm-notary tests",
+        ])?;
+        std::fs::write(
+            d.join("tsa.ext"),
+            "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
+        )?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "tsa.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-out",
+            "tsa.pem",
+            "-days",
+            "3000",
+            "-extfile",
+            "tsa.ext",
+        ])?;
+        std::fs::write(d.join("tsaserial"), "01\n")?;
+        // No `accuracy`: with whole-second genTime, `genTime - accuracy` would fall before a
+        // signing time of the same second, which notation's rule (the timestamp bounded after
+        // the signing time) refuses; `sign` says so rather than writing such a signature.
+        std::fs::write(
+            d.join("tsa.cnf"),
+            format!(
+                "[ tsa ]\ndefault_tsa = tsa_config\n[ tsa_config ]\ndir = {}\nserial = $dir/tsaserial\n\
+                 crypto_device = builtin\nsigner_cert = $dir/tsa.pem\ncerts = $dir/tsa.pem\n\
+                 signer_key = $dir/tsa.key\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\n\
+                 digests = sha256, sha384, sha512\nclock_precision_digits = 0\n\
+                 ordering = yes\ntsa_name = yes\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n",
+                d.display()
+            ),
+        )?;
+        let work = d.to_owned();
+        let counter = std::sync::atomic::AtomicU64::new(0);
+        let server = FakeRegistry::start_with_body(move |method, _, body| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let query = work.join(format!("q{n}.tsq"));
+            let reply = work.join(format!("r{n}.tsr"));
+            let answered = method == "POST"
+                && std::fs::write(&query, body).is_ok()
+                && Command::new("openssl")
+                    .args(["ts", "-reply", "-config", "tsa.cnf", "-queryfile"])
+                    .arg(&query)
+                    .arg("-out")
+                    .arg(&reply)
+                    .current_dir(&work)
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+            match std::fs::read(&reply) {
+                Ok(bytes) if answered => Response {
+                    status: 200,
+                    headers: vec![(
+                        "Content-Type".to_owned(),
+                        "application/timestamp-reply".to_owned(),
+                    )],
+                    body: bytes,
+                },
+                _ => Response {
+                    status: 500,
+                    headers: Vec::new(),
+                    body: b"openssl ts -reply failed".to_vec(),
+                },
+            }
+        })?;
+        Ok(Self {
+            url: format!("http://127.0.0.1:{}/", server.port),
+            root: d.join("root.pem"),
+            _server: server,
+            _dir: dir,
+        })
     }
 }
 

@@ -16,6 +16,7 @@ use crate::config::keys::KeyList;
 use crate::layout::{self, Layout, LayoutRef};
 use crate::oci;
 use crate::registry::{ArtifactRef, Registry};
+use crate::sign::timestamp::Timestamper;
 use crate::sign::{SignedEnvelope, parse_duration, sign_descriptor};
 
 /// The signature manifest for `envelope` over `subject` (`signature-specification.md`
@@ -94,6 +95,20 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         .get(args.key.as_deref())?
         .open(args.pkcs11_module.as_deref())?;
     let now: Instant = verification_time(None)?;
+    // The verifier checks the TSA root now and each token before it is used.
+    let timestamper = match (&args.timestamp_url, &args.timestamp_root_cert) {
+        (None, None) => None,
+        (Some(url), Some(root)) => {
+            let engine = crate::engine::engine(crate::engine::EngineKind::Wasm)?;
+            Some((Timestamper::new(url, root, &*engine)?, engine))
+        }
+        (Some(_), None) => bail!(
+            "if any flags in the group [timestamp-url timestamp-root-cert] are set they must all be set; missing [timestamp-root-cert]"
+        ),
+        (None, Some(_)) => bail!(
+            "if any flags in the group [timestamp-url timestamp-root-cert] are set they must all be set; missing [timestamp-url]"
+        ),
+    };
     let tag_warning = |tag: &str| {
         eprintln!(
             "Warning: Always sign the artifact using digest(@sha256:...) rather than a tag(:{tag}) because tags are mutable and a tag reference can point to a different artifact than the one signed."
@@ -107,6 +122,9 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
             &target_with_metadata(subject, &metadata)?,
             Some(expiry),
             now,
+            timestamper
+                .as_ref()
+                .map(|(tsa, engine)| (tsa, &**engine as &dyn crate::engine::Verifier)),
         )?;
         let manifest = signature_manifest(subject, &signed);
         Ok((signed, manifest))
