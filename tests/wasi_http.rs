@@ -162,6 +162,8 @@ async fn handle(
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
+    /// Bytes of the body as sent.
+    length: usize,
     body: Value,
 }
 
@@ -176,9 +178,15 @@ impl Reply {
 
 /// A request made with curl, as any client would.
 fn call(method: &str, path: &str, body: &[u8]) -> Reply {
+    call_with(method, path, body, &[])
+}
+
+/// `call` with extra curl arguments.
+fn call_with(method: &str, path: &str, body: &[u8], extra: &[&str]) -> Reply {
     let url = format!("http://{}{path}", server());
     let mut child = Command::new("curl")
         .args(["-sS", "-D", "-", "-X", method, "--max-time", "60"])
+        .args(extra)
         .args([
             "-H",
             "content-type: application/json",
@@ -211,8 +219,18 @@ fn call(method: &str, path: &str, body: &[u8]) -> Reply {
             .filter_map(|line| line.split_once(':'))
             .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
             .collect(),
+        length: body.len(),
         body: serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")),
     }
+}
+
+/// A bundle's bytes with `policy` spliced in as raw JSON text (which may repeat keys, as
+/// a `Value` cannot).
+fn with_raw_policy(bundle: &Value, raw: &str) -> Vec<u8> {
+    let mut bundle = bundle.clone();
+    bundle.as_object_mut().unwrap().remove("policy");
+    let rest = serde_json::to_string(&bundle).unwrap();
+    format!("{{\"policy\": {raw}, {}", &rest[1..]).into_bytes()
 }
 
 fn post(bundle: &Value) -> Reply {
@@ -257,7 +275,18 @@ fn bundle_of(request: &VerifyRequest) -> Value {
         Target::Oci {
             reference,
             descriptor,
-        } => bundle["artifact"] = json!({ "reference": reference, "descriptor": descriptor }),
+        } => {
+            // Some cases name a placeholder digest (`@sha256:00`); the endpoint wants the
+            // reference's digest to be the descriptor's. Scope selection reads only the
+            // `registry/repository` part, so the decision is the same.
+            let repository = reference
+                .rsplit_once('@')
+                .map_or(reference.as_str(), |(r, _)| r);
+            bundle["artifact"] = json!({
+                "reference": format!("{repository}@{}", descriptor.digest),
+                "descriptor": descriptor,
+            });
+        }
         Target::Blob {
             policy_name,
             media_type,
@@ -382,6 +411,126 @@ fn a_valid_signature_is_verified_with_its_signer_and_validations() {
         unreachable!()
     };
     assert_eq!(envelope["signedArtifact"]["digest"], descriptor.digest);
+    assert_eq!(body["target"]["digest"], descriptor.digest);
+}
+
+#[test]
+fn the_first_signature_that_verifies_decides() {
+    let case = verify_cases()
+        .into_iter()
+        .find(|c| {
+            c.kind() == "verify"
+                && c.expected()["outcome"] == "success"
+                && c.json["signatures"][0]["envelope_media_type"] == "application/jose+json"
+        })
+        .unwrap();
+    let mut request = request_of(&case).unwrap();
+    // A JWS whose signature value has one character changed still parses: its outcome
+    // carries the signer's chain, and its integrity fails.
+    let mut forged = request.signatures[0].clone();
+    let text = String::from_utf8(forged.envelope.clone()).unwrap();
+    let at = text.find("\"signature\":\"").unwrap() + "\"signature\":\"".len();
+    forged.envelope[at] = if forged.envelope[at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    request.signatures.insert(0, forged.clone());
+    request.signatures.insert(0, forged);
+    let reply = post(&bundle_of(&request));
+    assert_eq!(reply.body["decision"], "verified", "{}", reply.body);
+    assert_eq!(reply.body["verifiedSignature"], 2);
+    for forged in 0..2 {
+        let signature = &reply.body["signatures"][forged];
+        assert_eq!(signature["failure"]["kind"], "integrity", "{signature}");
+        assert!(signature["envelope"]["certificates"].as_array().is_some());
+    }
+    // Longer than one 4096-byte write: the response is written in several.
+    assert!(reply.length > 4096, "{} bytes", reply.length);
+}
+
+#[test]
+fn a_chunked_request_body_is_read_whole() {
+    let bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
+    let reply = call_with(
+        "POST",
+        "/verify",
+        &serde_json::to_vec(&bundle).unwrap(),
+        &["-H", "Transfer-Encoding: chunked"],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["decision"], "verified");
+}
+
+#[test]
+fn the_policy_reaches_the_verifier_as_sent_in_either_form() {
+    let case = oci_case(None);
+    let request = request_of(&case).unwrap();
+    let text = String::from_utf8(request.policy.content.clone()).unwrap();
+    let bundle = bundle_of(&request);
+    // As a JSON object rather than a string.
+    let reply = call("POST", "/verify", &with_raw_policy(&bundle, &text));
+    assert_eq!(reply.body["decision"], "verified", "{}", reply.body);
+    // With a key given twice: the verifier judges those exact bytes, as natively.
+    let repeated = format!(
+        "{{\"version\": \"1.0\", {}",
+        text.trim_start().strip_prefix('{').unwrap()
+    );
+    let mut native_request = request.clone();
+    native_request.policy.content = repeated.clone().into_bytes();
+    let native = notary_verifier::verify(&native_request);
+    let reply = call("POST", "/verify", &with_raw_policy(&bundle, &repeated));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body["decision"],
+        json!(native.decision),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        reply.body["failure"]["kind"],
+        json!(native.failure.as_ref().map(|f| f.kind)),
+        "{}",
+        reply.body
+    );
+}
+
+#[test]
+fn left_out_media_types_and_time_default_to_the_envelope_and_the_host_clock() {
+    let request = request_of(&oci_case(None)).unwrap();
+    let mut bundle = bundle_of(&request);
+    bundle["signatures"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("mediaType");
+    bundle.as_object_mut().unwrap().remove("verificationTime");
+    let mut native_request = request.clone();
+    native_request.verification_time = notary_verifier::Instant::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        0,
+    );
+    let native = notary_verifier::verify(&native_request);
+    let reply = post(&bundle);
+    assert_eq!(
+        reply.body["decision"],
+        json!(native.decision),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        reply.body["signatures"][0]["mediaType"],
+        request.signatures[0].media_type
+    );
+    let at = time::OffsetDateTime::parse(
+        reply.body["verificationTime"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let skew = (time::OffsetDateTime::now_utc() - at).whole_seconds().abs();
+    assert!(skew < 120, "verification time {at} is {skew} s from now");
 }
 
 #[test]
@@ -495,6 +644,41 @@ fn a_bundle_that_cannot_be_read_is_a_400_naming_the_field() {
             .contains("exactly one of")
     );
 
+    let bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
+    let mut trimmed: Value = bundle.clone();
+    trimmed.as_object_mut().unwrap().remove("userMetadata");
+    let text = {
+        let rest = serde_json::to_string(&trimmed).unwrap();
+        format!(
+            r#"{{"userMetadata": {{"env": "prod", "env": "dev"}}, {}"#,
+            &rest[1..]
+        )
+    };
+    let reply = call("POST", "/verify", text.as_bytes());
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key \"env\""),
+        "{}",
+        reply.body
+    );
+
+    let mut bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
+    bundle["artifact"]["reference"] =
+        json!(format!("registry.example/other@sha256:{}", "0".repeat(64)));
+    let reply = post(&bundle);
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("artifact.descriptor.digest"),
+        "{}",
+        reply.body
+    );
+
     let mut bundle = bundle_of(&request_of(&oci_case(None)).unwrap());
     bundle["verificationTime"] = json!("yesterday");
     let reply = post(&bundle);
@@ -509,7 +693,8 @@ fn a_bundle_that_cannot_be_read_is_a_400_naming_the_field() {
 
 #[test]
 fn oversized_bundles_wrong_methods_and_unknown_routes_are_refused() {
-    let reply = call("POST", "/verify", &vec![b' '; 9 * 1024 * 1024]);
+    // One byte over the limit: the whole body is sent, so the answer is not cut short.
+    let reply = call("POST", "/verify", &vec![b' '; 8 * 1024 * 1024 + 1]);
     assert_eq!(reply.status, 413);
     let reply = call("GET", "/verify", b"");
     assert_eq!(reply.status, 405);

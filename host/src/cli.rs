@@ -58,7 +58,7 @@ pub struct ComponentArgs {
     /// Which build: the import-free verifier, or the wasi:http endpoint that nests it.
     #[arg(long, value_enum, default_value = "verifier")]
     pub world: ComponentWorld,
-    /// Where to write it.
+    /// Where to write it (`-`: standard output).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
 }

@@ -223,8 +223,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 hsm_notary::cli::ComponentWorld::Verifier => engine::component::COMPONENT,
                 hsm_notary::cli::ComponentWorld::Http => engine::component::HTTP_COMPONENT,
             };
-            hsm_notary::commands::write_atomically(&args.output, bytes, 0o644, 0o755)
-                .with_context(|| format!("writing {}", args.output.display()))?;
+            if args.output.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout()
+                    .write_all(bytes)
+                    .context("writing the component to stdout")?;
+            } else {
+                hsm_notary::commands::write_atomically(&args.output, bytes, 0o644, 0o755)
+                    .with_context(|| format!("writing {}", args.output.display()))?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -15,10 +15,8 @@
 //! the verifier exactly as sent, so duplicate keys are judged by the verifier, not lost
 //! here. `blob` (`{digest, size, mediaType?, policyName?}`) replaces `artifact` for a blob
 //! signature, and then the policy is a blob trust policy unless `policyKind` says otherwise.
-//! Certificates are PEM text or base64 DER. Unknown fields are errors, so a misspelt
-//! field is not silently ignored.
-
-use std::collections::BTreeMap;
+//! Certificates are PEM text or base64 DER. Unknown fields and keys given twice are errors,
+//! so a misspelt or repeated field is not silently ignored.
 
 use base64ct::{Base64, Encoding};
 use serde::Deserialize;
@@ -30,6 +28,40 @@ use crate::bindings::notary::verifier::types as wit;
 
 /// notation's default for `--max-signatures`.
 const DEFAULT_MAX_SIGNATURES: u32 = 100;
+/// The verifier refuses more signatures than this, and more certificates per store than
+/// [`MAX_STORE_CERTIFICATES`]; refusing them here keeps a small bundle from growing into
+/// hundreds of megabytes of WIT values first.
+const MAX_SIGNATURES: usize = 1024;
+const MAX_STORE_CERTIFICATES: usize = 1000;
+
+/// A JSON object read as key/value pairs in order, refusing a key given twice: a required
+/// user-metadata pair must not vanish because a later duplicate replaced it.
+fn unique_pairs<'de, D>(deserializer: D) -> Result<Vec<(String, String)>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Pairs;
+    impl<'de> serde::de::Visitor<'de> for Pairs {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            while let Some((key, value)) = map.next_entry::<String, String>()? {
+                if pairs.iter().any(|(k, _)| *k == key) {
+                    return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                }
+                pairs.push((key, value));
+            }
+            Ok(pairs)
+        }
+    }
+    deserializer.deserialize_map(Pairs)
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -43,8 +75,8 @@ struct Bundle {
     #[serde(default)]
     blob: Option<Blob>,
     signatures: Vec<Signature>,
-    #[serde(default)]
-    user_metadata: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "unique_pairs")]
+    user_metadata: Vec<(String, String)>,
     #[serde(default)]
     verification_time: Option<String>,
     #[serde(default)]
@@ -92,8 +124,8 @@ struct Descriptor {
     size: u64,
     #[serde(default)]
     artifact_type: Option<String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "unique_pairs")]
+    annotations: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -125,14 +157,32 @@ pub fn parse(
 ) -> Result<wit::VerifyRequest, String> {
     let bundle: Bundle =
         serde_json::from_slice(body).map_err(|error| format!("bundle: {error}"))?;
+    if bundle.signatures.len() > MAX_SIGNATURES {
+        return Err(format!(
+            "signatures: {} given, at most {MAX_SIGNATURES}",
+            bundle.signatures.len()
+        ));
+    }
     let (target, default_kind) = match (bundle.artifact, bundle.blob) {
-        (Some(artifact), None) => (
-            wit::Target::Oci(wit::OciTarget {
-                reference: artifact.reference,
-                descriptor: descriptor(artifact.descriptor),
-            }),
-            Kind::Oci,
-        ),
+        (Some(artifact), None) => {
+            // The reference selects the trust policy statement; when it names a digest, that
+            // must be the artifact being verified.
+            if let Some((_, digest)) = artifact.reference.rsplit_once('@')
+                && digest != artifact.descriptor.digest
+            {
+                return Err(format!(
+                    "artifact.reference names {digest} but artifact.descriptor.digest is {}",
+                    artifact.descriptor.digest
+                ));
+            }
+            (
+                wit::Target::Oci(wit::OciTarget {
+                    reference: artifact.reference,
+                    descriptor: descriptor(artifact.descriptor),
+                }),
+                Kind::Oci,
+            )
+        }
         (None, Some(blob)) => (
             wit::Target::Blob(wit::BlobTarget {
                 policy_name: blob.policy_name,
@@ -170,7 +220,7 @@ pub fn parse(
             .enumerate()
             .map(|(index, signature)| signature_in(index, signature))
             .collect::<Result<_, _>>()?,
-        user_metadata: bundle.user_metadata.into_iter().collect(),
+        user_metadata: bundle.user_metadata,
         verification_time,
         revocation_evidence: Vec::new(),
         max_signatures: bundle.max_signatures.unwrap_or(DEFAULT_MAX_SIGNATURES),
@@ -195,11 +245,18 @@ fn descriptor(d: Descriptor) -> wit::Descriptor {
         digest: d.digest,
         size: d.size,
         artifact_type: d.artifact_type,
-        annotations: d.annotations.into_iter().collect(),
+        annotations: d.annotations,
     }
 }
 
 fn trust_store(index: usize, store: Store) -> Result<wit::TrustStore, String> {
+    if store.certificates.len() > MAX_STORE_CERTIFICATES {
+        return Err(format!(
+            "trustStores[{index}] ({:?}): {} certificates, at most {MAX_STORE_CERTIFICATES}",
+            store.name,
+            store.certificates.len()
+        ));
+    }
     let files = store
         .certificates
         .iter()

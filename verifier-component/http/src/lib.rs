@@ -29,8 +29,9 @@ use bindings::wasi::http::types::{
 };
 use bindings::wasi::io::streams::StreamError;
 
-/// Bundles larger than this are refused (413): four envelopes at the verifier's own 4 MiB
-/// envelope limit would not fit anyway, and a host should not buffer without bound.
+/// Bundles larger than this are refused (413), so that an edge host never buffers without
+/// bound. It holds envelopes of up to about 6 MiB (base64); the verifier itself takes up to
+/// 32 MiB, which needs the CLI or the import-free component.
 const MAX_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
 
 struct Endpoint;
@@ -105,7 +106,7 @@ fn verify(body: &[u8]) -> Reply {
     };
     let outcome = bindings::notary::verifier::verifier::verify(&request);
     let decision = report::decision_name(outcome.decision);
-    let mut reply = Reply::json(200, &report::outcome(&outcome, &request.verification_time));
+    let mut reply = Reply::json(200, &report::outcome(&outcome, &request));
     reply.headers.push(("notary-decision", decision.to_owned()));
     reply
 }

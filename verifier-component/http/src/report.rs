@@ -16,11 +16,26 @@ pub fn decision_name(decision: wit::Decision) -> &'static str {
     }
 }
 
-pub fn outcome(outcome: &wit::Outcome, verification_time: &wit::Instant) -> Value {
+pub fn outcome(outcome: &wit::Outcome, request: &wit::VerifyRequest) -> Value {
+    // What was verified, as the verifier received it.
+    let target = match &request.target {
+        wit::Target::Oci(oci) => json!({
+            "reference": oci.reference,
+            "digest": oci.descriptor.digest,
+            "mediaType": oci.descriptor.media_type,
+            "size": oci.descriptor.size,
+        }),
+        wit::Target::Blob(blob) => json!({
+            "blob": blob.digest,
+            "size": blob.size,
+            "policyName": blob.policy_name,
+        }),
+    };
     json!({
         "decision": decision_name(outcome.decision),
         "failure": outcome.failure.as_ref().map(failure),
-        "verificationTime": instant(verification_time),
+        "target": target,
+        "verificationTime": instant(&request.verification_time),
         "policy": outcome.policy.as_ref().map(policy),
         "verifiedSignature": outcome.verified_index,
         "signatures": outcome.signatures.iter().map(signature).collect::<Vec<_>>(),
