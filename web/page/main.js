@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const form = $('form');
 let envelopeFile = null; // bytes of a picked envelope file (COSE is binary, so not pasted)
 let layout = null; // an opened OCI image layout (lib/layout.js)
-let layoutSignatures = null; // the signatures of the layout's selected artifact, when in use
+let layoutState = null; // see "OCI image layouts" below
 
 async function fileBytes(input) {
   return Promise.all([...input.files].map(async (f) => ({ name: f.name, content: new Uint8Array(await f.arrayBuffer()) })));
@@ -28,58 +28,91 @@ $('envelope-text').addEventListener('input', () => { envelopeFile = null; $('env
 $('envelope-file').addEventListener('change', () => leaveLayout());
 
 // --- OCI image layouts -------------------------------------------------------------------
+// `layoutState`: null (envelope and descriptor typed by hand), or the layout's artifact in
+// use: { pending } while it is read, { error } if that failed, { signatures, more }. The
+// artifact inputs are cleared the moment a layout or artifact is chosen, and a read that a
+// newer choice superseded is dropped, so a verdict is always for the artifact on screen.
+let generation = 0;
 
-/** Envelope and descriptor inputs are typed by hand again: forget the layout's signatures. */
+/** Envelope or descriptor typed by hand again: the layout's signatures are not used. */
 function leaveLayout() {
-  if (!layoutSignatures) return;
-  layoutSignatures = null;
+  if (!layoutState) return;
+  generation++;
+  layoutState = null;
   $('envelope-text').placeholder = '';
   $('layout-info').textContent = layout ? `${layout.name}: not used (an envelope was given by hand)` : '';
 }
 
-function layoutReference() {
-  const target = layout?.targets[$('layout-target').selectedIndex];
-  if (target) $('reference').value = `${$('layout-scope').value.trim() || 'local/artifact'}@${target.descriptor.digest}`;
-}
-
-async function selectTarget() {
-  const target = layout.targets[$('layout-target').selectedIndex];
-  layoutSignatures = await layout.signatures(target.descriptor.digest);
-  $('descriptor').value = JSON.stringify(target.descriptor, null, 2);
-  layoutReference();
+function clearArtifact() {
+  $('result').hidden = true;
+  $('descriptor').value = '';
+  $('reference').value = '';
   envelopeFile = null;
   $('envelope-file').value = '';
   $('envelope-text').value = '';
-  $('envelope-text').placeholder = `using ${layoutSignatures.length} signature(s) from ${layout.name}`;
+  $('envelope-text').placeholder = '';
+  layoutState = { pending: true };
+}
+
+function layoutReference() {
+  const target = layout?.targets[$('layout-target').selectedIndex];
+  if (target && layoutState?.signatures) $('reference').value = `${$('layout-scope').value.trim() || 'local/artifact'}@${target.descriptor.digest}`;
+}
+
+async function selectTarget() {
+  const mine = ++generation;
+  const target = layout.targets[$('layout-target').selectedIndex];
+  clearArtifact();
+  $('layout-info').textContent = `${layout.name}: reading the signatures of ${target.descriptor.digest}…`;
+  try {
+    const found = await layout.signatures(target.descriptor.digest);
+    if (mine !== generation) return false;
+    layoutState = found;
+  } catch (err) {
+    if (mine !== generation) return false;
+    layoutState = { error: err.message ?? String(err) };
+    $('layout-info').textContent = '';
+    renderError(layoutState.error);
+    return false;
+  }
+  $('descriptor').value = JSON.stringify(target.descriptor, null, 2);
+  layoutReference();
+  const n = layoutState.signatures.length;
+  $('envelope-text').placeholder = `using ${n} signature(s) from ${layout.name}`;
   $('layout-info').textContent = `${layout.name}: ${layout.targets.length} artifact(s); `
-    + `${layoutSignatures.length} signature(s) for ${target.tag ? `${target.tag} = ` : ''}${target.descriptor.digest}`;
+    + `${n} signature(s) for ${target.tag ? `${target.tag} = ` : ''}${target.descriptor.digest}`
+    + (layoutState.more ? ` (more exist; the first ${n} are verified, as --max-signatures does)` : '');
+  return true;
 }
 
 /** Opens a layout from `load()` (path -> bytes or File) and selects its first artifact. */
 async function useLayout(load, name) {
-  $('result').hidden = true;
+  const mine = ++generation;
+  clearArtifact();
+  layout = null;
+  $('layout-target').replaceChildren();
+  $('layout-target').disabled = true;
+  $('layout-info').textContent = `${name}: reading…`;
   try {
     const opened = await openLayout(await load(), name);
+    if (mine !== generation) return false;
     if (!opened.targets.length) throw new Error(`${name}: index.json lists no artifact besides signatures`);
     layout = opened;
     $('layout-target').replaceChildren(...opened.targets.map((t) =>
       el('option', {}, `${t.tag ?? '(untagged)'}  ${t.descriptor.digest}  ${t.descriptor.mediaType}`)));
     $('layout-target').disabled = false;
     if (!$('layout-scope').value.trim()) $('layout-scope').value = `local/${name.replace(/\.tar$/, '').replace(/[^a-z0-9._/-]+/gi, '-').toLowerCase()}`;
-    await selectTarget();
-    return true;
   } catch (err) {
-    layout = null;
-    layoutSignatures = null;
-    $('layout-target').replaceChildren();
-    $('layout-target').disabled = true;
+    if (mine !== generation) return false;
+    layoutState = { error: err.message ?? String(err) };
     $('layout-info').textContent = '';
-    renderError(err.message ?? String(err));
+    renderError(layoutState.error);
     return false;
   }
+  return selectTarget();
 }
 
-const tarFiles = (file) => async () => readTar(new Uint8Array(await file.arrayBuffer()));
+const tarFiles = (file) => () => readTar(file);
 
 $('layout-tar').addEventListener('change', async (e) => {
   const [file] = e.target.files;
@@ -90,7 +123,7 @@ $('layout-folder').addEventListener('change', async (e) => {
   const name = [...files.keys()][0]?.split('/')[0] ?? 'folder';
   await useLayout(async () => files, name);
 });
-$('layout-target').addEventListener('change', () => selectTarget().catch((err) => renderError(err.message)));
+$('layout-target').addEventListener('change', () => selectTarget());
 $('layout-scope').addEventListener('input', layoutReference);
 $('layout-sample').addEventListener('click', async () => {
   await loadSample('layout', { submit: false });
@@ -150,7 +183,9 @@ async function readStores() {
 }
 
 async function request() {
-  let signatures = layoutSignatures;
+  if (layoutState?.pending) throw new Error('the OCI layout is still being read');
+  if (layoutState?.error) throw new Error(layoutState.error);
+  let signatures = layoutState?.signatures;
   if (!signatures) {
     const envelope = envelopeFile ?? $('envelope-text').value.trim();
     if (!envelope.length) throw new Error('no signature envelope given (pick or paste one, or open an OCI layout)');
@@ -261,8 +296,9 @@ async function loadSample(name, { submit = true } = {}) {
   if (!res.ok) return renderError(`no sample ${name}`);
   const s = await res.json();
   $('result').hidden = true; // so that nobody reads the previous verdict meanwhile
+  generation++;
   layout = null;
-  layoutSignatures = null;
+  layoutState = null;
   $('layout-target').replaceChildren();
   $('layout-target').disabled = true;
   $('layout-info').textContent = '';

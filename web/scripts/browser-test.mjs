@@ -103,6 +103,15 @@ async function layoutChecks(page) {
     ok = r.verdict === 'INPUT ERROR' && /tampered\.tar: signature envelope blobs\/sha256\/[0-9a-f]+ does not match its digest/.test(r.details);
     console.log(`${ok ? 'ok    ' : 'FAIL  '} tampered layout .tar: "${r.verdict}": ${(await page.textContent('#summary')).trim()}; ${r.shot}`);
     if (!ok) problems.push(`tampered layout .tar: "${r.verdict}" ${r.details.slice(0, 200)}`);
+
+    // Verify after the failed open must not check what the previous (valid) layout left.
+    await page.click('#verify');
+    await page.waitForSelector('#result:not([hidden])');
+    const after = (await page.textContent('#verdict')).trim();
+    const descriptor = await page.inputValue('#descriptor');
+    ok = after === 'INPUT ERROR' && descriptor === '';
+    console.log(`${ok ? 'ok    ' : 'FAIL  '} Verify after the tampered .tar: "${after}", descriptor ${descriptor ? 'left over' : 'cleared'}`);
+    if (!ok) problems.push(`Verify after a failed layout: "${after}" with descriptor ${JSON.stringify(descriptor)}`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
