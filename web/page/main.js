@@ -59,6 +59,15 @@ function layoutReference() {
   if (target && layoutState?.signatures) $('reference').value = `${$('layout-scope').value.trim() || 'local/artifact'}@${target.descriptor.digest}`;
 }
 
+/** A layout or artifact read failed: the error is the state (Verify repeats it). */
+function layoutFailed(mine, err) {
+  if (mine !== generation) return false;
+  layoutState = { error: err.message ?? String(err) };
+  $('layout-info').textContent = '';
+  renderError(layoutState.error);
+  return false;
+}
+
 async function selectTarget() {
   const mine = ++generation;
   const target = layout.targets[$('layout-target').selectedIndex];
@@ -69,11 +78,7 @@ async function selectTarget() {
     if (mine !== generation) return false;
     layoutState = found;
   } catch (err) {
-    if (mine !== generation) return false;
-    layoutState = { error: err.message ?? String(err) };
-    $('layout-info').textContent = '';
-    renderError(layoutState.error);
-    return false;
+    return layoutFailed(mine, err);
   }
   $('descriptor').value = JSON.stringify(target.descriptor, null, 2);
   layoutReference();
@@ -103,11 +108,7 @@ async function useLayout(load, name) {
     $('layout-target').disabled = false;
     if (!$('layout-scope').value.trim()) $('layout-scope').value = `local/${name.replace(/\.tar$/, '').replace(/[^a-z0-9._/-]+/gi, '-').toLowerCase()}`;
   } catch (err) {
-    if (mine !== generation) return false;
-    layoutState = { error: err.message ?? String(err) };
-    $('layout-info').textContent = '';
-    renderError(layoutState.error);
-    return false;
+    return layoutFailed(mine, err);
   }
   return selectTarget();
 }
