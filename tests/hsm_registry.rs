@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::{
     DistributionRegistry, FakeRegistry, ReferrersRegistry, Response, SOFTHSM_MODULE, SoftHsm, Tsa,
-    free_port, independent_verify, tls_files,
+    TsaOptions, free_port, independent_verify, tls_files,
 };
 use hsm_notary_suite::{binary, component_cache};
 
@@ -926,8 +926,8 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
     env.ok(&["cert", "generate-test", "local", "--default"]);
     let work = tempfile::tempdir().unwrap();
     let reference = unsigned_layout(work.path());
-    let index = work.path().join("layout/index.json");
-    let before = std::fs::read(&index).unwrap();
+    let layout = work.path().join("layout");
+    let before = tree(&layout);
     let root = tsa.root.display().to_string();
     let (url, root) = (tsa.url.as_str(), root.as_str());
     let sign = |extra: &[&str]| {
@@ -944,11 +944,7 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
             "{extra:?}: expected {expected:?} in:\n{}",
             text(&output)
         );
-        assert_eq!(
-            std::fs::read(&index).unwrap(),
-            before,
-            "{extra:?} changed the layout"
-        );
+        assert!(tree(&layout) == before, "{extra:?} changed the layout");
     };
 
     // A root that is not the TSA's: the token does not chain to it.
@@ -964,7 +960,7 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
     let other_root = other_root.display().to_string();
     refused(
         &["--timestamp-url", url, "--timestamp-root-cert", &other_root],
-        "does not verify against",
+        "failed to verify the timestamp countersignature",
     );
     // notation's checks of the flags and the root file.
     refused(&["--timestamp-url", url], "missing [timestamp-root-cert]");
@@ -1009,7 +1005,150 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
         ],
         "answered 500",
     );
+    // A TSA answering with a token for other bytes (a replay), a refusal, or another type.
+    let scripted = |reply: Vec<u8>, content_type: &'static str| {
+        FakeRegistry::start(move |_, _| Response {
+            status: 200,
+            headers: vec![("Content-Type".to_owned(), content_type.to_owned())],
+            body: reply.clone(),
+        })
+        .unwrap()
+    };
+    let reply = "application/timestamp-reply";
+    let replay = scripted(
+        tsa.reply_for(b"another signature", "-sha256").unwrap(),
+        reply,
+    );
+    let replay_url = format!("http://127.0.0.1:{}/", replay.port);
+    refused(
+        &[
+            "--timestamp-url",
+            &replay_url,
+            "--timestamp-root-cert",
+            root,
+        ],
+        "mismatched message",
+    );
+    let refusal = scripted(tsa.reply_for(b"x", "-sha1").unwrap(), reply);
+    let refusal_url = format!("http://127.0.0.1:{}/", refusal.port);
+    refused(
+        &[
+            "--timestamp-url",
+            &refusal_url,
+            "--timestamp-root-cert",
+            root,
+        ],
+        "the TSA refused the request: status 2",
+    );
+    let html = scripted(b"<html>".to_vec(), "text/html");
+    let html_url = format!("http://127.0.0.1:{}/", html.port);
+    refused(
+        &["--timestamp-url", &html_url, "--timestamp-root-cert", root],
+        "not application/timestamp-reply",
+    );
     // And the same layout signs with the real TSA and its root.
     let output = sign(&["--timestamp-url", url, "--timestamp-root-cert", root]);
     assert!(output.status.success(), "{}", text(&output));
+}
+
+/// Every file below `dir` with its bytes, in order: to show a failed sign wrote nothing.
+fn tree(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(tree(&path));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            out.push((path, bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The one JWS envelope in the layout at `dir`.
+fn layout_jws(dir: &Path) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let blob = |digest: &str| {
+        std::fs::read(
+            dir.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    for descriptor in index["manifests"].as_array().unwrap() {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&blob(descriptor["digest"].as_str().unwrap())).unwrap();
+        if manifest["artifactType"] == "application/vnd.cncf.notary.signature" {
+            let layer = blob(manifest["layers"][0]["digest"].as_str().unwrap());
+            return serde_json::from_slice(&layer).unwrap();
+        }
+    }
+    panic!("no signature in {}", dir.display());
+}
+
+#[test]
+fn tsas_with_accuracy_or_revocation_locations_stamp_tokens_openssl_verifies() {
+    use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+    // Accuracy ±1 s makes the range start before a same-second signing time half the time
+    // or more (sign asks again); the OCSP location cannot be evaluated (sign warns).
+    let ocsp = format!("http://127.0.0.1:{}/ocsp", free_port().unwrap());
+    let tsa = Tsa::start_with(TsaOptions {
+        accuracy: Some("secs:1"),
+        ocsp_url: Some(ocsp.clone()),
+    })
+    .unwrap();
+    let root = tsa.root.display().to_string();
+    let env = Env::new();
+    env.ok(&["cert", "generate-test", "local", "--default"]);
+    let work = tempfile::tempdir().unwrap();
+    let reference = unsigned_layout(work.path());
+    let signed = env.ok(&[
+        "sign",
+        "--oci-layout",
+        "--timestamp-url",
+        &tsa.url,
+        "--timestamp-root-cert",
+        &root,
+        &reference,
+    ]);
+    println!("{signed}");
+    assert!(
+        signed.contains("names OCSP/CRL locations") && signed.contains("Successfully signed"),
+        "{signed}"
+    );
+
+    // OpenSSL, independently: the token in the unsigned header is a valid RFC 3161 token
+    // over the JWS signature value, from a TSA chaining to the root.
+    let jws = layout_jws(&work.path().join("layout"));
+    let token = Base64::decode_vec(
+        jws["header"]["io.cncf.notary.timestampSignature"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let signature = Base64UrlUnpadded::decode_vec(jws["signature"].as_str().unwrap()).unwrap();
+    std::fs::write(work.path().join("token.der"), token).unwrap();
+    std::fs::write(work.path().join("signature.bin"), signature).unwrap();
+    let verified = Command::new("openssl")
+        .args([
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            "token.der",
+            "-data",
+            "signature.bin",
+        ])
+        .args(["-CAfile", &root])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("Verification: OK"),
+        "{}",
+        text(&verified)
+    );
 }

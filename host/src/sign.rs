@@ -91,23 +91,28 @@ pub fn sign_descriptor(
     };
     let prepared = prepare(&request);
     let signature = key.sign(&prepared.to_sign)?;
-    if let Some((tsa, engine)) = timestamping {
-        request.timestamp_token =
-            Some(tsa.timestamp(engine, &signature, algorithm.hash(), &key.chain, now)?);
-    }
+    // Check the HSM's work before anything leaves this process, the TSA request included.
     let envelope = assemble(&request, &prepared, &signature);
-    if let Some((tsa, engine)) = timestamping {
-        tsa.check_envelope(engine, format.media_type(), &envelope, now)?;
-    }
-    // Check the HSM's work before anything leaves this process.
-    let content = Envelope::parse(format.media_type(), &envelope)
-        .and_then(|e| e.verify())
-        .map_err(|e| {
-            anyhow!("the signature made by the key does not verify against its certificate: {e}")
-        })?;
-    if content.payload.content != payload {
-        bail!("the signed envelope does not carry the payload that was signed");
-    }
+    check_own_envelope(format, &envelope, &payload)?;
+    let envelope = match timestamping {
+        None => envelope,
+        Some((tsa, engine)) => {
+            let envelope = tsa.timestamped_envelope(
+                engine,
+                format.media_type(),
+                &signature,
+                algorithm.hash(),
+                &key.chain,
+                now,
+                &mut |token| {
+                    request.timestamp_token = Some(token);
+                    assemble(&request, &prepared, &signature)
+                },
+            )?;
+            check_own_envelope(format, &envelope, &payload)?;
+            envelope
+        }
+    };
     let thumbprints = key
         .chain
         .iter()
@@ -125,6 +130,19 @@ pub fn sign_descriptor(
         signing_time,
         thumbprints,
     })
+}
+
+/// The envelope verifies against its leaf certificate's key and carries `payload`.
+fn check_own_envelope(format: Format, envelope: &[u8], payload: &[u8]) -> Result<()> {
+    let content = Envelope::parse(format.media_type(), envelope)
+        .and_then(|e| e.verify())
+        .map_err(|e| {
+            anyhow!("the signature made by the key does not verify against its certificate: {e}")
+        })?;
+    if content.payload.content != payload {
+        bail!("the signed envelope does not carry the payload that was signed");
+    }
+    Ok(())
 }
 
 /// Parse `--expiry` like Go's `time.Duration` (`24h`, `30m`, `1h30m`, `90s`), whole seconds.

@@ -284,9 +284,23 @@ pub struct Tsa {
     _dir: tempfile::TempDir,
 }
 
+/// How the test TSA is set up.
+#[derive(Default)]
+pub struct TsaOptions {
+    /// The TSTInfo `accuracy` it reports (OpenSSL syntax, e.g. `secs:1`).
+    pub accuracy: Option<&'static str>,
+    /// An OCSP location in the TSA certificate (never answered: nothing listens there).
+    pub ocsp_url: Option<String>,
+}
+
 impl Tsa {
     /// Make the certificates and start answering.
     pub fn start() -> Result<Self> {
+        Self::start_with(TsaOptions::default())
+    }
+
+    /// `start`, set up as `options` say.
+    pub fn start_with(options: TsaOptions) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let d = dir.path();
         let openssl = |args: &[&str]| -> Result<()> {
@@ -330,10 +344,11 @@ impl Tsa {
             "-subj",
             "/CN=Test TSA/O=hsm-notary tests",
         ])?;
-        std::fs::write(
-            d.join("tsa.ext"),
-            "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
-        )?;
+        let mut extensions = "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n".to_owned();
+        if let Some(url) = &options.ocsp_url {
+            extensions.push_str(&format!("authorityInfoAccess=OCSP;URI:{url}\n"));
+        }
+        std::fs::write(d.join("tsa.ext"), extensions)?;
         openssl(&[
             "x509",
             "-req",
@@ -352,16 +367,20 @@ impl Tsa {
             "tsa.ext",
         ])?;
         std::fs::write(d.join("tsaserial"), "01\n")?;
-        // No `accuracy`: with whole-second genTime, `genTime - accuracy` would fall before a
-        // signing time of the same second, which notation's rule (the timestamp bounded after
-        // the signing time) refuses; `sign` says so rather than writing such a signature.
+        // With an `accuracy`, `genTime - accuracy` can fall before a signing time of the same
+        // second, which notation's rule (the timestamp bounded after the signing time)
+        // refuses; `sign` then asks again.
+        let accuracy = options
+            .accuracy
+            .map(|a| format!("accuracy = {a}\n"))
+            .unwrap_or_default();
         std::fs::write(
             d.join("tsa.cnf"),
             format!(
                 "[ tsa ]\ndefault_tsa = tsa_config\n[ tsa_config ]\ndir = {}\nserial = $dir/tsaserial\n\
                  crypto_device = builtin\nsigner_cert = $dir/tsa.pem\ncerts = $dir/tsa.pem\n\
                  signer_key = $dir/tsa.key\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\n\
-                 digests = sha256, sha384, sha512\nclock_precision_digits = 0\n\
+                 digests = sha256, sha384, sha512\n{accuracy}clock_precision_digits = 0\n\
                  ordering = yes\ntsa_name = yes\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n",
                 d.display()
             ),
@@ -404,6 +423,47 @@ impl Tsa {
             _server: server,
             _dir: dir,
         })
+    }
+
+    /// This TSA's DER response to a query over `data` made by `openssl ts -query` with
+    /// `digest` (`-sha256`, `-sha1`, ...): a token for other bytes, or a refusal.
+    pub fn reply_for(&self, data: &[u8], digest: &str) -> Result<Vec<u8>> {
+        let d = self._dir.path();
+        std::fs::write(d.join("other.data"), data)?;
+        for args in [
+            vec![
+                "ts",
+                "-query",
+                "-data",
+                "other.data",
+                digest,
+                "-cert",
+                "-out",
+                "other.tsq",
+            ],
+            vec![
+                "ts",
+                "-reply",
+                "-config",
+                "tsa.cnf",
+                "-queryfile",
+                "other.tsq",
+                "-out",
+                "other.tsr",
+            ],
+        ] {
+            let output = Command::new("openssl")
+                .args(&args)
+                .current_dir(d)
+                .output()?;
+            if !output.status.success() {
+                bail!(
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+        Ok(std::fs::read(d.join("other.tsr"))?)
     }
 }
 

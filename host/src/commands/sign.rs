@@ -90,11 +90,6 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         SignatureFormat::Jws => Format::Jws,
         SignatureFormat::Cose => Format::Cose,
     };
-    let keys = KeyList::load(config.root())?;
-    let key = keys
-        .get(args.key.as_deref())?
-        .open(args.pkcs11_module.as_deref())?;
-    let now: Instant = verification_time(None)?;
     // The verifier checks the TSA root now and each token before it is used.
     let timestamper = match (&args.timestamp_url, &args.timestamp_root_cert) {
         (None, None) => None,
@@ -109,6 +104,11 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
             "if any flags in the group [timestamp-url timestamp-root-cert] are set they must all be set; missing [timestamp-url]"
         ),
     };
+    let keys = KeyList::load(config.root())?;
+    let key = keys
+        .get(args.key.as_deref())?
+        .open(args.pkcs11_module.as_deref())?;
+    let now: Instant = verification_time(None)?;
     let tag_warning = |tag: &str| {
         eprintln!(
             "Warning: Always sign the artifact using digest(@sha256:...) rather than a tag(:{tag}) because tags are mutable and a tag reference can point to a different artifact than the one signed."

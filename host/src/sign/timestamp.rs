@@ -14,6 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use der::asn1::{BitString, OctetString, Uint};
 use der::{Any, Decode, Encode, Sequence};
+use notary_verifier::outcome::{CertificateSummary, TimestampInfo, ValidationStatus};
+use notary_verifier::revocation::{Evidence, Status};
 use notary_verifier::signature::HashAlgorithm;
 use notary_verifier::truststore::{NamedStore, StoreFile, StoreType, TrustStores};
 use notary_verifier::verify::{PolicyInput, SignatureInput, Target, VerifyRequest};
@@ -24,6 +26,8 @@ use crate::engine::Verifier;
 
 /// notation's TSA request timeout.
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest wait for a token whose accuracy reaches back before the signing time.
+const MAX_ACCURACY_WAIT: Duration = Duration::from_secs(10);
 /// A timestamp response is a signed token with a few certificates: far below this.
 const MAX_RESPONSE: usize = 1024 * 1024;
 
@@ -111,27 +115,123 @@ impl Timestamper {
         })
     }
 
-    /// A token over `signature` from the TSA, checked by `engine` against the root and the
-    /// signing chain at `now`.
-    pub fn timestamp(
+    /// The envelope `assemble` makes with a token over `signature` from the TSA, once the
+    /// verifier has checked the token against the root and the signing chain, and the
+    /// finished envelope passes the authentic-timestamp validation at `now`.
+    ///
+    /// Two things a verifier would hold against a good TSA are handled here rather than
+    /// failed: a token whose range (`genTime - accuracy`) starts before the envelope's
+    /// whole-second signing time is asked for again once that moment has passed, and TSA
+    /// certificates that name OCSP or CRL locations, which this verifier cannot evaluate
+    /// yet, are reported as not revocation-checked instead of refusing the sign.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site; each is a distinct input"
+    )]
+    pub fn timestamped_envelope(
         &self,
         engine: &dyn Verifier,
+        media_type: &str,
         signature: &[u8],
         hash: HashAlgorithm,
         chain: &[Vec<u8>],
         now: Instant,
+        assemble: &mut dyn FnMut(Vec<u8>) -> Vec<u8>,
     ) -> Result<Vec<u8>> {
-        let request = request(signature, hash)?;
-        let response = self.post(&request)?;
-        let token =
-            token_of(&response).with_context(|| format!("timestamping with {}", self.url))?;
-        let result = engine.check_timestamp_token(
-            &check_request(&self.root, now),
-            &token,
-            signature,
-            chain,
-        )?;
-        if result.status != notary_verifier::outcome::ValidationStatus::Passed {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let token = self.token(signature, hash)?;
+            let envelope = assemble(token.clone());
+            let input = SignatureInput {
+                media_type: media_type.to_owned(),
+                envelope: envelope.clone(),
+                manifest_digest: None,
+            };
+            let info = engine
+                .inspect(&input)?
+                .map_err(|f| anyhow!("the timestamped envelope cannot be read: {}", f.message))?;
+            let range = match &info.timestamp {
+                Some(TimestampInfo::Range(range)) => range,
+                Some(TimestampInfo::Error(e)) => {
+                    bail!("the timestamp from {} cannot be read: {e}", self.url)
+                }
+                None => bail!("the timestamped envelope carries no timestamp"),
+            };
+            if let Some(signing_time) = info.signing_time
+                && range.lower < signing_time
+                && attempt < ATTEMPTS
+            {
+                let wait = Duration::from_secs(
+                    u64::try_from(signing_time.seconds - range.lower.seconds).unwrap_or(0) + 1,
+                );
+                if wait > MAX_ACCURACY_WAIT {
+                    bail!(
+                        "the timestamp from {} is accurate only to [{}, {}], which starts more than {} s before the signing time {}",
+                        self.url,
+                        range.lower.rfc3339(),
+                        range.upper.rfc3339(),
+                        MAX_ACCURACY_WAIT.as_secs(),
+                        signing_time.rfc3339()
+                    );
+                }
+                eprintln!(
+                    "Warning: the timestamp from {} starts at {}, before the signing time {} (its accuracy); asking again in {} s",
+                    self.url,
+                    range.lower.rfc3339(),
+                    signing_time.rfc3339(),
+                    wait.as_secs()
+                );
+                std::thread::sleep(wait);
+                continue;
+            }
+            let evidence = self.unchecked_revocation(&range.certificates);
+            self.check(engine, &token, signature, chain, &input, now, evidence)?;
+            return Ok(envelope);
+        }
+        unreachable!("the last attempt returns or fails")
+    }
+
+    /// TSA certificates below the root that name OCSP or CRL locations: warned about, and
+    /// vouched for as "not checked at signing time" so that every other check still runs.
+    fn unchecked_revocation(&self, certificates: &[CertificateSummary]) -> Vec<Evidence> {
+        let below_root = certificates.split_last().map_or(&[][..], |(_, rest)| rest);
+        below_root
+            .iter()
+            .filter(|c| !c.ocsp_urls.is_empty() || !c.crl_urls.is_empty())
+            .map(|c| {
+                eprintln!(
+                    "Warning: the TSA certificate {:?} names OCSP/CRL locations; hsm-notary does not evaluate OCSP or CRL yet, so its revocation was not checked at signing time",
+                    c.subject
+                );
+                Evidence::Asserted {
+                    certificate_sha256: c.sha256.clone(),
+                    status: Status::Good,
+                    source: "not checked at signing time".to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// The verifier's checks: the bare token against the root and the signing chain, then
+    /// the authentic-timestamp validation of the finished envelope.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private; each is a distinct input"
+    )]
+    fn check(
+        &self,
+        engine: &dyn Verifier,
+        token: &[u8],
+        signature: &[u8],
+        chain: &[Vec<u8>],
+        envelope: &SignatureInput,
+        now: Instant,
+        evidence: Vec<Evidence>,
+    ) -> Result<()> {
+        let mut request = check_request(&self.root, now);
+        request.revocation_evidence = evidence;
+        let result = engine.check_timestamp_token(&request, token, signature, chain)?;
+        if result.status != ValidationStatus::Passed {
             bail!(
                 "the timestamp from {} does not verify against {}: {}",
                 self.url,
@@ -139,27 +239,9 @@ impl Timestamper {
                 result.message.unwrap_or_default()
             );
         }
-        Ok(token)
-    }
-
-    /// The authentic-timestamp validation of the finished envelope, as a verifier trusting
-    /// the root will run it: besides the token, the timestamp must come after the envelope's
-    /// signing time (a TSA whose `accuracy` reaches back before it fails here, not later).
-    pub fn check_envelope(
-        &self,
-        engine: &dyn Verifier,
-        media_type: &str,
-        envelope: &[u8],
-        now: Instant,
-    ) -> Result<()> {
-        let mut request = check_request(&self.root, now);
-        request.signatures = vec![SignatureInput {
-            media_type: media_type.to_owned(),
-            envelope: envelope.to_vec(),
-            manifest_digest: None,
-        }];
+        request.signatures = vec![envelope.clone()];
         let result = engine.check_authentic_timestamp(&request)?;
-        if result.status != notary_verifier::outcome::ValidationStatus::Passed {
+        if result.status != ValidationStatus::Passed {
             bail!(
                 "the timestamped envelope fails the authentic-timestamp validation with {} as the tsa root: {}",
                 self.root_path.display(),
@@ -169,6 +251,13 @@ impl Timestamper {
         Ok(())
     }
 
+    /// A token over `signature` from the TSA (not yet checked).
+    fn token(&self, signature: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>> {
+        let request = request(signature, hash)?;
+        let response = self.post(&request)?;
+        token_of(&response).with_context(|| format!("timestamping with {}", self.url))
+    }
+
     fn post(&self, body: &[u8]) -> Result<Vec<u8>> {
         crate::registry::install_crypto_provider();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -176,7 +265,12 @@ impl Timestamper {
             .build()?;
         let url = &self.url;
         runtime.block_on(async {
-            let client = reqwest::Client::builder().timeout(TIMEOUT).build()?;
+            // No redirects, as notation's TSA client: a 3xx is reported, not followed.
+            let client = reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(crate::sign::SIGNING_AGENT)
+                .build()?;
             let response = client
                 .post(url.clone())
                 .header("content-type", "application/timestamp-query")
@@ -268,9 +362,10 @@ fn request(signature: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>> {
     let request = TimeStampReq {
         version: 1,
         message_imprint: MessageImprint {
+            // Explicit NULL parameters, as notation's TSA client sends them.
             hash_algorithm: AlgorithmIdentifierOwned {
                 oid: hash.oid(),
-                parameters: None,
+                parameters: Some(Any::null()),
             },
             hashed_message: OctetString::new(hash.digest(signature))?,
         },
