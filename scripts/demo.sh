@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --no-web
-cargo build --release --locked -p hsm-notary --bin hsm-notary --example push_sample
+# The same build as scripts/test.sh (features resolved with the tests' dev-dependencies),
+# so running one after the other compiles wasmtime and the host once.
+cargo build --release --locked --workspace --bins --tests --example push_sample
 BIN="$PWD/target/release/hsm-notary"
 PUSH="$PWD/target/release/examples/push_sample"
 
