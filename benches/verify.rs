@@ -1,5 +1,6 @@
-//! Benches: verification native vs wasm (warm pre-instantiated component, and a fresh
-//! component loaded from the precompiled cache), trust policy evaluation, HSM signing
+//! Benches: verification native vs wasm (warm pre-instantiated component, a fresh
+//! component loaded from the precompiled cache, and a request to the wasi:http build with
+//! a fresh instance, as `wasmtime serve` makes one), trust policy evaluation, HSM signing
 //! through hsm-notary against raw `C_Sign` on the same SoftHSM2 token, and sign+push
 //! latency to a local registry.
 //!
@@ -11,10 +12,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hsm_notary::engine::component::COMPONENT;
+use hsm_notary::engine::component::{COMPONENT, HTTP_COMPONENT};
 use hsm_notary::engine::{ComponentEngine, NativeEngine, Verifier};
 use hsm_notary::sign::local::LocalKey;
 use hsm_notary::sign::{KeySource, SigningKey, sign_descriptor};
+use hsm_notary_suite::wasi_http::{HttpComponent, bundle_of};
 use hsm_notary_suite::{cases, component_cache, component_engine, request_of, root};
 use notary_verifier::sign::Format;
 use notary_verifier::signature::{Curve, KeySpec};
@@ -88,10 +90,25 @@ fn cose_request() -> VerifyRequest {
 fn verify_benches(c: &mut Criterion) {
     let native = NativeEngine;
     let wasm = component_engine();
+    // The wasi:http build, called as `wasmtime serve` would (a fresh instance per request,
+    // JSON bundle in and outcome out), without the socket.
+    let http = HttpComponent::new(HTTP_COMPONENT).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     for (name, request) in [("jws", jws_request()), ("cose", cose_request())] {
         assert_eq!(
             native.verify(&request).unwrap().decision,
             notary_verifier::Decision::Verified
+        );
+        let bundle = serde_json::to_vec(&bundle_of(&request)).unwrap();
+        let (status, body) = runtime.block_on(http.post(bundle.clone())).unwrap();
+        let outcome: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (status, &outcome["decision"]),
+            (200, &serde_json::json!("verified"))
         );
         let mut group = c.benchmark_group(format!("verify/{name}"));
         group.sample_size(30);
@@ -102,6 +119,9 @@ fn verify_benches(c: &mut Criterion) {
                 let engine = ComponentEngine::new(COMPONENT, Some(&component_cache())).unwrap();
                 engine.verify(&request).unwrap()
             })
+        });
+        group.bench_function("wasi-http-request", |b| {
+            b.iter(|| runtime.block_on(http.post(bundle.clone())).unwrap())
         });
         group.finish();
     }

@@ -12,46 +12,14 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use base64ct::{Base64, Encoding};
 use hsm_notary::engine::component::{COMPONENT, HTTP_COMPONENT};
+use hsm_notary_suite::wasi_http::{HttpComponent, bundle_of};
 use hsm_notary_suite::{Case, binary, cases, request_of};
-use notary_verifier::truststore::StoreType;
-use notary_verifier::verify::{Target, VerifyRequest};
+use notary_verifier::verify::Target;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-/// Per-request state, as `wasmtime serve` keeps it.
-struct RequestState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for RequestState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for RequestState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: Default::default(),
-        }
-    }
-}
+use wasmtime::Engine;
+use wasmtime::component::Component;
 
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -82,80 +50,11 @@ fn exported_component() -> Vec<u8> {
 fn server() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| {
-        let wasm = exported_component();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(serve(wasm, tx));
-        });
-        rx.recv().unwrap()
+        HttpComponent::new(&exported_component())
+            .unwrap()
+            .serve_in_background()
+            .unwrap()
     })
-}
-
-async fn serve(wasm: Vec<u8>, ready: std::sync::mpsc::Sender<SocketAddr>) {
-    let engine = Engine::new(&Config::new()).unwrap();
-    let component = Component::new(&engine, &wasm).unwrap();
-    let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
-    let pre = ProxyPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    ready.send(listener.local_addr().unwrap()).unwrap();
-    loop {
-        let Ok((client, _)) = listener.accept().await else {
-            continue;
-        };
-        let pre = pre.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let pre = pre.clone();
-                async move { handle(pre, request).await }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(wasmtime_wasi_http::io::TokioIo::new(client), service)
-                .await;
-        });
-    }
-}
-
-async fn handle(
-    pre: ProxyPre<RequestState>,
-    request: hyper::Request<hyper::body::Incoming>,
-) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
-    let mut store = Store::new(
-        pre.engine(),
-        RequestState {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-        },
-    );
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let request = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, request)?;
-    let out = store.data_mut().http().new_response_outparam(sender)?;
-    let task = tokio::spawn(async move {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(store, request, out)
-            .await
-    });
-    match receiver.await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => Err(error.into()),
-        Err(_) => match task.await {
-            Ok(Ok(())) => wasmtime::bail!("the component never set a response"),
-            Ok(Err(error)) => Err(error),
-            Err(error) => Err(error.into()),
-        },
-    }
 }
 
 /// A response: status, headers (lower-case names) and body.
@@ -252,70 +151,6 @@ fn assert_native_decision(reply: &Reply, native: &notary_verifier::Outcome) {
 
 fn post(bundle: &Value) -> Reply {
     call("POST", "/verify", &serde_json::to_vec(bundle).unwrap())
-}
-
-/// A request as the documented bundle: certificates as PEM text or base64 DER, envelopes
-/// as base64, the time as RFC 3339.
-fn bundle_of(request: &VerifyRequest) -> Value {
-    let mut bundle = json!({
-        "policy": String::from_utf8(request.policy.content.clone()).unwrap(),
-        "policyKind": match request.policy.kind {
-            notary_verifier::trustpolicy::DocumentKind::Oci => "oci",
-            notary_verifier::trustpolicy::DocumentKind::Blob => "blob",
-        },
-        "trustStores": request.trust_stores.stores.iter().map(|store| json!({
-            "type": match store.store_type {
-                StoreType::Ca => "ca",
-                StoreType::SigningAuthority => "signingAuthority",
-                StoreType::Tsa => "tsa",
-            },
-            "name": store.name,
-            "certificates": store.files.iter().map(|file| {
-                match std::str::from_utf8(&file.content) {
-                    Ok(text) if text.contains("-----BEGIN") => text.to_owned(),
-                    _ => Base64::encode_string(&file.content),
-                }
-            }).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "signatures": request.signatures.iter().map(|s| json!({
-            "mediaType": s.media_type,
-            "envelope": Base64::encode_string(&s.envelope),
-            "manifestDigest": s.manifest_digest,
-        })).collect::<Vec<_>>(),
-        "userMetadata": request.user_metadata.iter()
-            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
-            .collect::<serde_json::Map<_, _>>(),
-        "verificationTime": request.verification_time.rfc3339_nano(),
-        "maxSignatures": request.max_signatures,
-    });
-    match &request.target {
-        Target::Oci {
-            reference,
-            descriptor,
-        } => {
-            // Some cases name a placeholder digest (`@sha256:00`); the endpoint wants the
-            // reference's digest to be the descriptor's. Scope selection reads only the
-            // `registry/repository` part, so the decision is the same.
-            let repository = reference
-                .rsplit_once('@')
-                .map_or(reference.as_str(), |(r, _)| r);
-            bundle["artifact"] = json!({
-                "reference": format!("{repository}@{}", descriptor.digest),
-                "descriptor": descriptor,
-            });
-        }
-        Target::Blob {
-            policy_name,
-            media_type,
-            digest,
-            size,
-        } => {
-            bundle["blob"] = json!({
-                "digest": digest, "size": size, "mediaType": media_type, "policyName": policy_name,
-            })
-        }
-    }
-    bundle
 }
 
 fn verify_cases() -> Vec<Case> {

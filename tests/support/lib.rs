@@ -3,6 +3,7 @@
 //! engine (native library or wasm component) or through the `hsm-notary` binary.
 
 pub mod services;
+pub mod wasi_http;
 
 use std::path::{Path, PathBuf};
 
