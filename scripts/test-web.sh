@@ -31,6 +31,8 @@ if [ -x "$cli" ] && [ -z "$user_component" ]; then
         exit 1
     fi
     echo "== same component as the CLI: $embedded"
+    # The wasi:http build, for the jco serve test (test/wasi-http.test.mjs).
+    "$cli" component --world http -o dist/verifier-http.wasm
 fi
 echo "== node --test (conformance corpus through the transpiled component)"
 node --test --test-reporter=spec test/
