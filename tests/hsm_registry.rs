@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::{
     DistributionRegistry, FakeRegistry, ReferrersRegistry, Response, SOFTHSM_MODULE, SoftHsm, Tsa,
-    TsaOptions, free_port, independent_verify, tls_files,
+    NonceReply, TsaOptions, free_port, independent_verify, tls_files,
 };
 use hsm_notary_suite::{binary, component_cache};
 
@@ -1046,6 +1046,27 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
         &["--timestamp-url", &html_url, "--timestamp-root-cert", root],
         "not application/timestamp-reply",
     );
+    // A TSA whose answer carries another nonce, or none: an answer to another request.
+    for (reply, expected) in [
+        (NonceReply::Changed, "nonce is not the one sent"),
+        (NonceReply::Omitted, "carries no nonce"),
+    ] {
+        let other = Tsa::start_with(TsaOptions {
+            nonce: reply,
+            ..TsaOptions::default()
+        })
+        .unwrap();
+        let other_root = other.root.display().to_string();
+        refused(
+            &[
+                "--timestamp-url",
+                &other.url,
+                "--timestamp-root-cert",
+                &other_root,
+            ],
+            expected,
+        );
+    }
     // And the same layout signs with the real TSA and its root.
     let output = sign(&["--timestamp-url", url, "--timestamp-root-cert", root]);
     assert!(output.status.success(), "{}", text(&output));

@@ -291,6 +291,48 @@ pub struct TsaOptions {
     pub accuracy: Option<&'static str>,
     /// An OCSP location in the TSA certificate (never answered: nothing listens there).
     pub ocsp_url: Option<String>,
+    /// What it does with the request's nonce.
+    pub nonce: NonceReply,
+}
+
+/// What the test TSA does with the nonce of a request before answering it.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub enum NonceReply {
+    /// Answers the request as sent (RFC 3161).
+    #[default]
+    Echo,
+    /// Answers a request whose nonce differs in its last byte: another client's answer.
+    Changed,
+    /// Answers the request without its nonce.
+    Omitted,
+}
+
+/// `query`, a DER `TimeStampReq` as hsm-notary sends it (`SEQUENCE` of short length ending
+/// `nonce INTEGER, certReq TRUE`), rewritten as `reply` says; `None` if it is not that shape.
+fn rewrite_nonce(query: &[u8], reply: NonceReply) -> Option<Vec<u8>> {
+    const CERT_REQ: [u8; 3] = [0x01, 0x01, 0xff];
+    let body = query.get(2..)?;
+    if query.first() != Some(&0x30)
+        || usize::from(*query.get(1)?) != body.len()
+        || !body.ends_with(&CERT_REQ)
+    {
+        return None;
+    }
+    // The nonce is the INTEGER right before certReq: find it by its own length byte.
+    let end = body.len() - CERT_REQ.len();
+    let start = (0..end).rev().find(|&i| {
+        body[i] == 0x02 && body.get(i + 1).is_some_and(|&n| i + 2 + usize::from(n) == end)
+    })?;
+    let mut out = query.to_vec();
+    match reply {
+        NonceReply::Echo => {}
+        NonceReply::Changed => out[2 + end - 1] ^= 0x01,
+        NonceReply::Omitted => {
+            out.drain(2 + start..2 + end);
+            out[1] = u8::try_from(out.len() - 2).ok()?;
+        }
+    }
+    Some(out)
 }
 
 impl Tsa {
@@ -392,7 +434,8 @@ impl Tsa {
             let query = work.join(format!("q{n}.tsq"));
             let reply = work.join(format!("r{n}.tsr"));
             let answered = method == "POST"
-                && std::fs::write(&query, body).is_ok()
+                && rewrite_nonce(body, options.nonce)
+                    .is_some_and(|body| std::fs::write(&query, body).is_ok())
                 && Command::new("openssl")
                     .args(["ts", "-reply", "-config", "tsa.cnf", "-queryfile"])
                     .arg(&query)

@@ -198,6 +198,8 @@ pub struct TstInfo {
     pub gen_time: Instant,
     /// `accuracy` as (seconds, milliseconds, microseconds).
     pub accuracy: (i64, i64, i64),
+    /// `nonce`: the INTEGER's content octets (two's complement, as encoded).
+    pub nonce: Option<Vec<u8>>,
 }
 
 impl SignedToken {

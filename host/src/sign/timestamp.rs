@@ -253,9 +253,12 @@ impl Timestamper {
 
     /// A token over `signature` from the TSA (not yet checked).
     fn token(&self, signature: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>> {
-        let request = request(signature, hash)?;
+        let (request, nonce) = request(signature, hash)?;
         let response = self.post(&request)?;
-        token_of(&response).with_context(|| format!("timestamping with {}", self.url))
+        let token =
+            token_of(&response).with_context(|| format!("timestamping with {}", self.url))?;
+        check_nonce(&token, &nonce).with_context(|| format!("timestamping with {}", self.url))?;
+        Ok(token)
     }
 
     fn post(&self, body: &[u8]) -> Result<Vec<u8>> {
@@ -355,8 +358,8 @@ fn check_request(root: &[u8], now: Instant) -> VerifyRequest {
 }
 
 /// A DER `TimeStampReq` over `signature` with a random nonce, asking for the TSA's
-/// certificate in the token.
-fn request(signature: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>> {
+/// certificate in the token; and that nonce.
+fn request(signature: &[u8], hash: HashAlgorithm) -> Result<(Vec<u8>, [u8; 16])> {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|e| anyhow!("no randomness for the nonce: {e}"))?;
     let request = TimeStampReq {
@@ -372,7 +375,25 @@ fn request(signature: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>> {
         nonce: Some(Uint::new(&nonce)?),
         cert_req: Some(true),
     };
-    Ok(request.to_der()?)
+    Ok((request.to_der()?, nonce))
+}
+
+/// RFC 3161 §2.4.2: a nonce sent must come back unchanged, or the answer belongs to another
+/// request (replayed, or crossed with another client's). The message imprint alone would
+/// not tell: it is over this signature, and a replay of an earlier answer for the same
+/// signature value would carry the same one.
+fn check_nonce(token: &[u8], sent: &[u8]) -> Result<()> {
+    let info = notary_verifier::timestamp::parse_signed_token(token)
+        .and_then(|t| t.info())
+        .map_err(|e| anyhow!("the timestamp token cannot be read: {e}"))?;
+    let unsigned = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|&x| x == 0).collect() };
+    match info.nonce {
+        None => bail!("the timestamp token carries no nonce; the request sent one"),
+        Some(got) if unsigned(&got) != unsigned(sent) => {
+            bail!("the timestamp token's nonce is not the one sent: it answers another request")
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// The token of a granted response, or the TSA's reason for refusing.

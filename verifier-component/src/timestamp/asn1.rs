@@ -137,6 +137,12 @@ pub fn tst_info(der: &[u8]) -> Result<TstInfo, String> {
             }
         }
     }
+    // After genTime and the optional accuracy and ordering, the only INTEGER is the nonce.
+    let nonce = items
+        .iter()
+        .skip(5)
+        .find(|e| e.tag == 0x02)
+        .map(|e| e.content.to_vec());
     Ok(TstInfo {
         version,
         policy,
@@ -144,6 +150,7 @@ pub fn tst_info(der: &[u8]) -> Result<TstInfo, String> {
         hashed_message,
         gen_time,
         accuracy,
+        nonce,
     })
 }
 
@@ -335,5 +342,49 @@ mod tests {
             utc_time("250121091746Z").expect("utc").rfc3339(),
             "2025-01-21T09:17:46Z"
         );
+    }
+
+    /// A minimal TSTInfo: version, policy 1.2.3, SHA-256 imprint, serial 7, genTime, then `tail`.
+    fn tst_info_with(tail: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x02, 0x01, 0x01, 0x06, 0x02, 0x2a, 0x03];
+        body.extend_from_slice(&[0x30, 0x2f, 0x30, 0x0b, 0x06, 0x09]);
+        body.extend_from_slice(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]);
+        body.extend_from_slice(&[0x04, 0x20]);
+        body.extend_from_slice(&[0xab; 32]);
+        body.extend_from_slice(&[0x02, 0x01, 0x07]);
+        body.extend_from_slice(&[0x18, 0x0f]);
+        body.extend_from_slice(b"20261124120000Z");
+        body.extend_from_slice(tail);
+        let mut der = vec![0x30, u8::try_from(body.len()).expect("short")];
+        der.extend_from_slice(&body);
+        der
+    }
+
+    #[test]
+    fn nonce_is_the_integer_after_accuracy_and_ordering() {
+        let accuracy = [0x30, 0x03, 0x02, 0x01, 0x01];
+        let ordering = [0x01, 0x01, 0xff];
+        let nonce = [0x02, 0x03, 0x00, 0x9a, 0x42];
+        let tsa = [0xa0, 0x02, 0x30, 0x00];
+
+        let mut tail = accuracy.to_vec();
+        tail.extend_from_slice(&ordering);
+        tail.extend_from_slice(&nonce);
+        tail.extend_from_slice(&tsa);
+        let info = tst_info(&tst_info_with(&tail)).expect("parses");
+        assert_eq!(info.nonce.as_deref(), Some(&[0x00, 0x9a, 0x42][..]));
+        assert_eq!(info.accuracy, (1, 0, 0));
+
+        let mut tail = nonce.to_vec();
+        tail.extend_from_slice(&tsa);
+        let info = tst_info(&tst_info_with(&tail)).expect("parses");
+        assert_eq!(info.nonce.as_deref(), Some(&[0x00, 0x9a, 0x42][..]));
+
+        // The serial number is an INTEGER too, but never the nonce.
+        let info = tst_info(&tst_info_with(&[])).expect("parses");
+        assert_eq!(info.nonce, None);
+        let mut tail = accuracy.to_vec();
+        tail.extend_from_slice(&tsa);
+        assert_eq!(tst_info(&tst_info_with(&tail)).expect("parses").nonce, None);
     }
 }
