@@ -32,6 +32,35 @@ const run = spawnSync(process.execPath, [jco, 'transpile', component, '--name', 
   '--no-wasi-shim', '-o', out], { stdio: 'inherit' });
 if (run.status !== 0) process.exit(run.status ?? 1);
 
+// dist/verifier/ is the npm package @hsm-notary/verifier: jco's module and declarations,
+// the request helpers the page uses (typed by hand), a README, and a package.json whose
+// version and license are the Rust workspace's.
+const cargo = readFileSync(join(root, 'Cargo.toml'), 'utf8');
+const workspaceField = (name) => {
+  const m = cargo.match(new RegExp(`^${name}\\s*=\\s*"([^"]+)"`, 'm'));
+  if (!m) throw new Error(`Cargo.toml: no workspace ${name}`);
+  return m[1];
+};
+cpSync(join(web, 'lib/request.js'), join(out, 'request.js'));
+for (const f of ['request.d.ts', 'README.md']) cpSync(join(web, 'package', f), join(out, f));
+writeFileSync(join(out, 'package.json'), `${JSON.stringify({
+  name: '@hsm-notary/verifier',
+  version: workspaceField('version'),
+  description: 'Verify Notary Project signatures (JWS, COSE, X.509, RFC 3161, trust policies) with the hsm-notary WebAssembly component, in Node and browsers',
+  license: workspaceField('license'),
+  type: 'module',
+  main: './verifier.js',
+  types: './verifier.d.ts',
+  exports: {
+    '.': { types: './verifier.d.ts', default: './verifier.js' },
+    './request': { types: './request.d.ts', default: './request.js' },
+    './package.json': './package.json',
+  },
+  files: ['verifier.js', 'verifier.d.ts', '*.core*.wasm', 'interfaces/', 'request.js', 'request.d.ts', 'README.md'],
+  engines: { node: '>=18' },
+  keywords: ['notary', 'notation', 'oci', 'signature', 'verification', 'webassembly', 'component'],
+}, null, 2)}\n`);
+
 // The page: one ES bundle. The core wasm files are fetched relative to the bundle's URL
 // (jco emits `new URL('./verifier.core.wasm', import.meta.url)`), so they sit beside it.
 const page = join(dist, 'page');
