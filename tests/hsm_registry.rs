@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::{
-    DistributionRegistry, FakeRegistry, ReferrersRegistry, Response, SOFTHSM_MODULE, SoftHsm, Tsa,
-    NonceReply, TsaOptions, free_port, independent_verify, tls_files,
+    DistributionRegistry, FakeRegistry, QueryRewrite, ReferrersRegistry, Response, SOFTHSM_MODULE,
+    SoftHsm, Tsa, TsaOptions, free_port, independent_verify, tls_files,
 };
 use hsm_notary_suite::{binary, component_cache};
 
@@ -1005,7 +1005,7 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
         ],
         "answered 500",
     );
-    // A TSA answering with a token for other bytes (a replay), a refusal, or another type.
+    // A TSA replaying its answer to an earlier request, a refusal, or another type.
     let scripted = |reply: Vec<u8>, content_type: &'static str| {
         FakeRegistry::start(move |_, _| Response {
             status: 200,
@@ -1027,7 +1027,7 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
             "--timestamp-root-cert",
             root,
         ],
-        "mismatched message",
+        "nonce is not the one sent",
     );
     let refusal = scripted(tsa.reply_for(b"x", "-sha1").unwrap(), reply);
     let refusal_url = format!("http://127.0.0.1:{}/", refusal.port);
@@ -1046,13 +1046,15 @@ fn timestamping_that_cannot_be_trusted_stops_signing_before_anything_is_written(
         &["--timestamp-url", &html_url, "--timestamp-root-cert", root],
         "not application/timestamp-reply",
     );
-    // A TSA whose answer carries another nonce, or none: an answer to another request.
-    for (reply, expected) in [
-        (NonceReply::Changed, "nonce is not the one sent"),
-        (NonceReply::Omitted, "carries no nonce"),
+    // A TSA answering another request than the one sent: another nonce, none, or a
+    // token over other bytes that carries this request's nonce.
+    for (rewrite, expected) in [
+        (QueryRewrite::NonceChanged, "nonce is not the one sent"),
+        (QueryRewrite::NonceOmitted, "carries no nonce"),
+        (QueryRewrite::ImprintChanged, "mismatched message"),
     ] {
         let other = Tsa::start_with(TsaOptions {
-            nonce: reply,
+            rewrite,
             ..TsaOptions::default()
         })
         .unwrap();
@@ -1119,6 +1121,7 @@ fn tsas_with_accuracy_or_revocation_locations_stamp_tokens_openssl_verifies() {
     let tsa = Tsa::start_with(TsaOptions {
         accuracy: Some("secs:1"),
         ocsp_url: Some(ocsp.clone()),
+        ..TsaOptions::default()
     })
     .unwrap();
     let root = tsa.root.display().to_string();

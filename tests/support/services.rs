@@ -291,25 +291,29 @@ pub struct TsaOptions {
     pub accuracy: Option<&'static str>,
     /// An OCSP location in the TSA certificate (never answered: nothing listens there).
     pub ocsp_url: Option<String>,
-    /// What it does with the request's nonce.
-    pub nonce: NonceReply,
+    /// What it changes in a request before answering it.
+    pub rewrite: QueryRewrite,
 }
 
-/// What the test TSA does with the nonce of a request before answering it.
+/// What the test TSA changes in a request before answering it: each makes an answer to
+/// another request than the one sent.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub enum NonceReply {
-    /// Answers the request as sent (RFC 3161).
+pub enum QueryRewrite {
+    /// Nothing: the request as sent (RFC 3161).
     #[default]
-    Echo,
-    /// Answers a request whose nonce differs in its last byte: another client's answer.
-    Changed,
-    /// Answers the request without its nonce.
-    Omitted,
+    AsSent,
+    /// The nonce's last byte: another client's answer.
+    NonceChanged,
+    /// The nonce is dropped.
+    NonceOmitted,
+    /// The hashed message's last byte, the nonce kept: a token over other bytes.
+    ImprintChanged,
 }
 
 /// `query`, a DER `TimeStampReq` as hsm-notary sends it (`SEQUENCE` of short length ending
-/// `nonce INTEGER, certReq TRUE`), rewritten as `reply` says; `None` if it is not that shape.
-fn rewrite_nonce(query: &[u8], reply: NonceReply) -> Option<Vec<u8>> {
+/// `hashedMessage OCTET STRING` (in `messageImprint`), `nonce INTEGER`, `certReq TRUE`),
+/// rewritten as `rewrite` says; `None` if it is not that shape.
+fn rewrite_query(query: &[u8], rewrite: QueryRewrite) -> Option<Vec<u8>> {
     const CERT_REQ: [u8; 3] = [0x01, 0x01, 0xff];
     let body = query.get(2..)?;
     if query.first() != Some(&0x30)
@@ -318,16 +322,21 @@ fn rewrite_nonce(query: &[u8], reply: NonceReply) -> Option<Vec<u8>> {
     {
         return None;
     }
-    // The nonce is the INTEGER right before certReq: find it by its own length byte.
+    // The nonce is the INTEGER right before certReq: found by its own length byte.
     let end = body.len() - CERT_REQ.len();
     let start = (0..end).rev().find(|&i| {
-        body[i] == 0x02 && body.get(i + 1).is_some_and(|&n| i + 2 + usize::from(n) == end)
+        body[i] == 0x02
+            && body
+                .get(i + 1)
+                .is_some_and(|&n| i + 2 + usize::from(n) == end)
     })?;
     let mut out = query.to_vec();
-    match reply {
-        NonceReply::Echo => {}
-        NonceReply::Changed => out[2 + end - 1] ^= 0x01,
-        NonceReply::Omitted => {
+    match rewrite {
+        QueryRewrite::AsSent => {}
+        QueryRewrite::NonceChanged => out[2 + end - 1] ^= 0x01,
+        // The byte before the nonce ends the hashed message, the last field of the imprint.
+        QueryRewrite::ImprintChanged => out[2 + start - 1] ^= 0x01,
+        QueryRewrite::NonceOmitted => {
             out.drain(2 + start..2 + end);
             out[1] = u8::try_from(out.len() - 2).ok()?;
         }
@@ -434,7 +443,7 @@ impl Tsa {
             let query = work.join(format!("q{n}.tsq"));
             let reply = work.join(format!("r{n}.tsr"));
             let answered = method == "POST"
-                && rewrite_nonce(body, options.nonce)
+                && rewrite_query(body, options.rewrite)
                     .is_some_and(|body| std::fs::write(&query, body).is_ok())
                 && Command::new("openssl")
                     .args(["ts", "-reply", "-config", "tsa.cnf", "-queryfile"])
