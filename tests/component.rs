@@ -1,6 +1,9 @@
 //! The component's world imports nothing: no filesystem, sockets, clocks or randomness —
 //! nothing at all — so the same `.wasm` runs in wasmtime, Node and browsers.
 
+use std::time::Duration;
+
+use hsm_notary::engine::Verifier;
 use hsm_notary::engine::component::COMPONENT;
 
 #[test]
@@ -23,4 +26,28 @@ fn the_binary_embeds_a_component_not_a_core_module() {
     // Component binaries carry layer 1 in the preamble (`\0asm` 0d 00 01 00).
     assert_eq!(&COMPONENT[..4], b"\0asm");
     assert_eq!(&COMPONENT[4..8], &[0x0d, 0x00, 0x01, 0x00]);
+}
+
+#[test]
+fn a_call_over_its_time_limit_is_stopped_with_a_clear_error() {
+    let case = hsm_notary_suite::cases()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "sig-x509-valid-strict")
+        .expect("the valid JWS case");
+    let request = hsm_notary_suite::request_of(&case).unwrap();
+    let mut engine = hsm_notary_suite::component_engine();
+    // The default limit lets a real verification through...
+    let outcome = engine.verify(&request).unwrap();
+    assert_eq!(outcome.decision, notary_verifier::Decision::Verified);
+    // ...and a call past its limit is interrupted, not left running.
+    engine.set_time_limit(Duration::ZERO);
+    let error = engine.verify(&request).unwrap_err().to_string();
+    assert!(error.contains("over its time limit of 0ns"), "{error}");
+    // Each call gets its own deadline: the engine is usable again.
+    engine.set_time_limit(hsm_notary::engine::component::DEFAULT_TIME_LIMIT);
+    assert_eq!(
+        engine.verify(&request).unwrap().decision,
+        notary_verifier::Decision::Verified
+    );
 }
