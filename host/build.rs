@@ -87,6 +87,12 @@ fn build_components() -> (PathBuf, PathBuf) {
         "verifier-component/http/src",
         "wit",
         "Cargo.lock",
+        // The wasm target's flags and the crates' manifests change the component too.
+        ".cargo/config.toml",
+        "Cargo.toml",
+        "verifier-component/Cargo.toml",
+        "verifier-component/component/Cargo.toml",
+        "verifier-component/http/Cargo.toml",
     ] {
         watch(&workspace.join(watched));
     }
