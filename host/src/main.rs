@@ -10,6 +10,7 @@ use hsm_notary::config::ConfigDir;
 use hsm_notary::engine;
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     // Admission integrations call the binary in their own conventions: Ratify v1 with
     // no arguments and `RATIFY_VERIFIER_*` variables, containerd with Go-style flags.
     let args: Vec<String> = std::env::args_os()
@@ -30,6 +31,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A reader that stops reading (`hsm-notary ls … | head -1`) ends the process quietly with
+/// status 141, what a shell reports for a process killed by SIGPIPE (notation, a Go program,
+/// ends so), instead of Rust's panic on a failed print. SIGPIPE itself stays ignored, so a
+/// credential helper or a peer that closes early is an error, not a silent death.
+fn quiet_on_broken_pipe() {
+    const EPIPE: &str = "(os error 32)";
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.ends_with(EPIPE) {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
