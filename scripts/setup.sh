@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building and testing hsm-notary needs on a fresh Debian machine that has
-# Rust (rustup), Node and apt: the wasm targets, the Debian packages the tests use as real
-# parts (SoftHSM2, CNCF distribution, htpasswd, OpenSSL as an RFC 3161 TSA), ferro-oci-server (a registry with the
-# referrers API), the Python packages of the independent envelope checks (jwcrypto,
-# cbor2, cryptography), and web/'s npm packages and Debian's Chromium (setup-web.sh).
+# Rust (rustup), Node and apt: the wasm and musl targets, the Debian packages the tests use
+# as real parts (SoftHSM2, CNCF distribution, htpasswd, OpenSSL as an RFC 3161 TSA),
+# musl-tools (the static build), ferro-oci-server (a registry with the referrers API), the
+# Python packages of the independent envelope checks (jwcrypto, cbor2, cryptography), and
+# web/'s npm packages and Debian's Chromium (setup-web.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> rust targets (wasm32-unknown-unknown for the component; wasm32-wasip2 ships wasm-component-ld)"
-rustup target add wasm32-unknown-unknown wasm32-wasip2 >/dev/null
+echo "==> rust targets (wasm32-unknown-unknown for the component; wasm32-wasip2 ships wasm-component-ld; musl for the static build)"
+rustup target add wasm32-unknown-unknown wasm32-wasip2 "$(uname -m)-unknown-linux-musl" >/dev/null
 
-APT_PACKAGES=(softhsm2 docker-registry apache2-utils python3-pip curl openssl)
+APT_PACKAGES=(softhsm2 docker-registry apache2-utils python3-pip curl openssl musl-tools)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

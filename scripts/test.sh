@@ -10,6 +10,8 @@ mkdir -p target
 # package's tests: build it first. `--workspace --tests` resolves features exactly as
 # `cargo test --workspace` does (dev-dependencies included), so nothing is built twice.
 cargo build --release --locked --workspace --bins --tests
+# The statically linked binary for distroless images (tests/admission.rs runs it).
+scripts/build-static.sh
 cargo test --release --locked --workspace -- --nocapture 2>&1 | tee target/test-output.log
 # The same component in Node and in headless Chromium (jco).
 scripts/test-web.sh 2>&1 | tee target/test-web-output.log

@@ -5,19 +5,23 @@
 //! status). Both decide through the component the CLI embeds.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use hsm_notary::oci::{Descriptor, Manifest};
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::DistributionRegistry;
-use hsm_notary_suite::{binary, component_cache};
+use hsm_notary_suite::{binary, component_cache, static_binary};
 use serde_json::{Value, json};
 
 struct Setup {
     config: tempfile::TempDir,
     registry: DistributionRegistry,
     remote: Registry,
+    /// The binary the callers run, and whether it runs as in a distroless image: with
+    /// nothing in its environment but what the test sets.
+    binary: PathBuf,
+    distroless: bool,
 }
 
 impl Setup {
@@ -32,13 +36,27 @@ impl Setup {
             config,
             registry,
             remote,
+            binary: binary(),
+            distroless: false,
         };
         hsm_notary_suite::signer_config(setup.config.path(), "app").unwrap();
         setup
     }
 
+    /// The same, with `binary` run as in a distroless image.
+    fn distroless(binary: PathBuf) -> Self {
+        Self {
+            binary,
+            distroless: true,
+            ..Self::new()
+        }
+    }
+
     fn command(&self) -> Command {
-        let mut command = Command::new(binary());
+        let mut command = Command::new(&self.binary);
+        if self.distroless {
+            command.env_clear();
+        }
         command
             .env("HSM_NOTARY_CONFIG", self.config.path())
             .env("HSM_NOTARY_CACHE", component_cache())
@@ -343,5 +361,80 @@ fn containerd_verifier_allows_only_trusted_signed_images_and_fails_closed() {
         text(&down).contains(&format!("registry localhost:{closed}")),
         "{}",
         text(&down)
+    );
+}
+
+/// Whether the ELF file at `path` names a program interpreter (`PT_INTERP`): the dynamic
+/// loader a distroless image does not have.
+fn asks_for_a_loader(path: &Path) -> bool {
+    let elf = std::fs::read(path).unwrap();
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "not a 64-bit ELF file");
+    let u16_at = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
+    let phoff = usize::try_from(u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap())).unwrap();
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).any(|i| {
+        let at = phoff + i * size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    })
+}
+
+#[test]
+fn the_static_build_is_a_ratify_plugin_and_containerd_verifier_for_distroless_images() {
+    // Ratify v1 ships a distroless image: its plugins must need no loader and no libc.
+    let dynamic = binary();
+    assert!(
+        asks_for_a_loader(&dynamic),
+        "the check sees a loader where there is one"
+    );
+    let binary = static_binary();
+    assert!(
+        !asks_for_a_loader(&binary),
+        "{} is dynamically linked",
+        binary.display()
+    );
+
+    let setup = Setup::distroless(binary);
+    let version = setup.command().arg("version").output().unwrap();
+    assert!(version.status.success(), "{}", text(&version));
+    assert!(
+        text(&version).contains(&format!("verifier component: {}", embedded_component())),
+        "{}",
+        text(&version)
+    );
+
+    let image = setup.push("static ratify layer");
+    let subject = setup.reference(&image);
+    let good = setup.sign(&image, "signer");
+    let (output, result) = setup.ratify_verify(&subject, &good);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(result["isSuccess"], true, "{result}");
+    assert_eq!(result["extensions"]["component"], embedded_component());
+    let untrusted = setup.sign(&image, "other");
+    let (_, result) = setup.ratify_verify(&subject, &untrusted);
+    assert_eq!(result["isSuccess"], false, "{result}");
+
+    let name = format!("{}/app:v1", setup.registry.host());
+    let allowed = setup.containerd(&name, &image);
+    assert!(allowed.status.success(), "{}", text(&allowed));
+    let unsigned = setup.push("unsigned static layer");
+    let denied = setup.containerd(&name, &unsigned);
+    assert!(!denied.status.success(), "{}", text(&denied));
+
+    // It verifies, but loads no PKCS#11 module, and says so.
+    let key = setup
+        .command()
+        .env("HSM_NOTARY_PKCS11_PIN", "1234")
+        .args(["key", "generate", "--type", "ec-p256", "--pkcs11"])
+        .arg(format!(
+            "pkcs11:token=t;object=k?module-path={}",
+            hsm_notary_suite::services::SOFTHSM_MODULE
+        ))
+        .output()
+        .unwrap();
+    assert!(!key.status.success());
+    assert!(
+        text(&key).contains("statically linked build"),
+        "{}",
+        text(&key)
     );
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on setup errors")]
 //! The component's world imports nothing: no filesystem, sockets, clocks or randomness —
 //! nothing at all — so the same `.wasm` runs in wasmtime, Node and browsers.
 

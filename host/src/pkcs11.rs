@@ -270,7 +270,16 @@ fn context(module: &Path) -> Result<Pkcs11> {
         return Ok(ctx.clone());
     }
     let ctx = Pkcs11::new(module)
-        .map_err(|e| anyhow!("cannot load PKCS#11 module {}: {e}", module.display()))?;
+        .map_err(|e| {
+            // The static musl build (for Ratify's and other distroless images) has no
+            // dynamic loader, so no PKCS#11 module can be loaded into it.
+            let hint = if cfg!(target_env = "musl") {
+                "; this is the statically linked build, which verifies but cannot load PKCS#11 modules: sign with the dynamically linked build"
+            } else {
+                ""
+            };
+            anyhow!("cannot load PKCS#11 module {}: {e}{hint}", module.display())
+        })?;
     ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .or_else(|e| match e {
             CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _) => Ok(()),

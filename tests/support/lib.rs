@@ -35,9 +35,35 @@ pub fn binary() -> PathBuf {
         "{} not found: run the tests with `cargo test --workspace`",
         binary.display()
     );
-    // `cargo test --test x` alone does not rebuild another package's binary; testing a
-    // stale one would test old code.
-    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    refuse_stale(
+        &binary,
+        "run `cargo build -p hsm-notary` or `cargo test --workspace`",
+    );
+    binary
+}
+
+/// The statically linked `hsm-notary` (musl), as `scripts/build-static.sh` builds it for
+/// distroless images (Ratify's); not older than its sources.
+pub fn static_binary() -> PathBuf {
+    let triple = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let binary = root()
+        .join("target")
+        .join(&triple)
+        .join("release")
+        .join("hsm-notary");
+    assert!(
+        binary.exists(),
+        "{} not found: build it with scripts/build-static.sh (scripts/test.sh does)",
+        binary.display()
+    );
+    refuse_stale(&binary, "run scripts/build-static.sh");
+    binary
+}
+
+/// `cargo test --test x` alone does not rebuild a binary; testing a stale one would test
+/// old code.
+fn refuse_stale(binary: &Path, how: &str) {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let newest = [
         "host/src",
@@ -50,11 +76,10 @@ pub fn binary() -> PathBuf {
     if let (Some(built), Some(newest)) = (built, newest) {
         assert!(
             built >= newest,
-            "{} is older than its sources: run `cargo build -p hsm-notary` or `cargo test --workspace`",
+            "{} is older than its sources: {how}",
             binary.display()
         );
     }
-    binary
 }
 
 fn newest_change(dir: &Path) -> Option<std::time::SystemTime> {
