@@ -32,7 +32,7 @@ use sha2::Digest as _;
 
 use crate::commands::verify::{Inputs, inputs, resolve_remote, verify_artifact};
 use crate::config::ConfigDir;
-use crate::engine::{self, EngineKind, Verifier};
+use crate::engine::{self, Verifier};
 use crate::registry::{ArtifactRef, Options, Registry};
 
 /// The largest request body accepted.
@@ -97,7 +97,11 @@ pub fn run(settings: Settings, config: &ConfigDir) -> Result<()> {
     let inputs = inputs(config, None, None, DocumentKind::Oci)?;
     let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
     let tls = tls_config(&settings)?;
-    let engine = engine::engine(EngineKind::Wasm)?;
+    let mut component = engine::ComponentEngine::load_default()?;
+    // A call still running when its request's deadline passes helps nobody: stop it then,
+    // so that it frees its worker.
+    component.set_time_limit(settings.deadline);
+    let engine: Box<dyn Verifier + Send + Sync> = Box::new(component);
     let service = Arc::new(Service {
         engine,
         inputs,
