@@ -314,22 +314,27 @@ pub enum QueryRewrite {
 /// `hashedMessage OCTET STRING` (in `messageImprint`), `nonce INTEGER`, `certReq TRUE`),
 /// rewritten as `rewrite` says; `None` if it is not that shape.
 fn rewrite_query(query: &[u8], rewrite: QueryRewrite) -> Option<Vec<u8>> {
-    const CERT_REQ: [u8; 3] = [0x01, 0x01, 0xff];
     let body = query.get(2..)?;
-    if query.first() != Some(&0x30)
-        || usize::from(*query.get(1)?) != body.len()
-        || !body.ends_with(&CERT_REQ)
-    {
+    if query.first() != Some(&0x30) || usize::from(*query.get(1)?) != body.len() {
         return None;
     }
-    // The nonce is the INTEGER right before certReq: found by its own length byte.
-    let end = body.len() - CERT_REQ.len();
-    let start = (0..end).rev().find(|&i| {
-        body[i] == 0x02
-            && body
-                .get(i + 1)
-                .is_some_and(|&n| i + 2 + usize::from(n) == end)
-    })?;
+    // Walk the fields in order (version, messageImprint, nonce, certReq; all short-form
+    // lengths at this size): the nonce is the second INTEGER, whatever its bytes hold.
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        let len = usize::from(*body.get(at + 1)?);
+        if len >= 0x80 || at + 2 + len > body.len() {
+            return None;
+        }
+        fields.push((body[at], at, at + 2 + len));
+        at += 2 + len;
+    }
+    let tags: Vec<u8> = fields.iter().map(|f| f.0).collect();
+    if tags != [0x02, 0x30, 0x02, 0x01] {
+        return None;
+    }
+    let (_, start, end) = fields[2];
     let mut out = query.to_vec();
     match rewrite {
         QueryRewrite::AsSent => {}

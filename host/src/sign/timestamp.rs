@@ -358,10 +358,12 @@ fn check_request(root: &[u8], now: Instant) -> VerifyRequest {
 }
 
 /// A DER `TimeStampReq` over `signature` with a random nonce, asking for the TSA's
-/// certificate in the token; and that nonce.
-fn request(signature: &[u8], hash: HashAlgorithm) -> Result<(Vec<u8>, [u8; 16])> {
-    let mut nonce = [0u8; 16];
-    getrandom::fill(&mut nonce).map_err(|e| anyhow!("no randomness for the nonce: {e}"))?;
+/// certificate in the token; and the nonce as the request encodes it (the INTEGER's
+/// content octets, which the token must repeat).
+fn request(signature: &[u8], hash: HashAlgorithm) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|e| anyhow!("no randomness for the nonce: {e}"))?;
+    let nonce = Uint::new(&random)?;
     let request = TimeStampReq {
         version: 1,
         message_imprint: MessageImprint {
@@ -372,10 +374,10 @@ fn request(signature: &[u8], hash: HashAlgorithm) -> Result<(Vec<u8>, [u8; 16])>
             },
             hashed_message: OctetString::new(hash.digest(signature))?,
         },
-        nonce: Some(Uint::new(&nonce)?),
+        nonce: Some(nonce.clone()),
         cert_req: Some(true),
     };
-    Ok((request.to_der()?, nonce))
+    Ok((request.to_der()?, integer_content(&nonce)?))
 }
 
 /// RFC 3161 §2.4.2: a nonce sent must come back unchanged, or the answer belongs to another
@@ -386,14 +388,24 @@ fn check_nonce(token: &[u8], sent: &[u8]) -> Result<()> {
     let info = notary_verifier::timestamp::parse_signed_token(token)
         .and_then(|t| t.info())
         .map_err(|e| anyhow!("the timestamp token cannot be read: {e}"))?;
-    let unsigned = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|&x| x == 0).collect() };
+    // Compared as encoded, as Go's tspclient compares the integers: DER allows one encoding
+    // of a value, so other octets (a sign flipped, a zero prepended) are another nonce.
     match info.nonce {
         None => bail!("the timestamp token carries no nonce; the request sent one"),
-        Some(got) if unsigned(&got) != unsigned(sent) => {
+        Some(got) if got != sent => {
             bail!("the timestamp token's nonce is not the one sent: it answers another request")
         }
         Some(_) => Ok(()),
     }
+}
+
+/// The content octets of `value` encoded as a DER INTEGER.
+fn integer_content(value: &Uint) -> Result<Vec<u8>> {
+    let der = value.to_der()?;
+    let len = usize::try_from(der::EncodeValue::value_len(value)?)?;
+    der.get(der.len().saturating_sub(len)..)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| anyhow!("an INTEGER shorter than its content"))
 }
 
 /// The token of a granted response, or the TSA's reason for refusing.
@@ -417,4 +429,19 @@ fn token_of(response: &[u8]) -> Result<Vec<u8>> {
         .time_stamp_token
         .ok_or_else(|| anyhow!("the TSA granted the request but sent no token"))?;
     Ok(token.to_der()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_is_compared_as_the_request_encodes_it() {
+        // High bit set: DER prepends a zero octet, which the token must repeat.
+        let high = Uint::new(&[0x9a, 0x42]).expect("uint");
+        assert_eq!(integer_content(&high).expect("encodes"), [0x00, 0x9a, 0x42]);
+        // Leading zeros of the random bytes are not part of the value.
+        let low = Uint::new(&[0x00, 0x00, 0x42]).expect("uint");
+        assert_eq!(integer_content(&low).expect("encodes"), [0x42]);
+    }
 }
