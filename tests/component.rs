@@ -2,7 +2,7 @@
 //! The component's world imports nothing: no filesystem, sockets, clocks or randomness —
 //! nothing at all — so the same `.wasm` runs in wasmtime, Node and browsers.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hsm_notary::engine::Verifier;
 use hsm_notary::engine::component::COMPONENT;
@@ -47,6 +47,33 @@ fn a_call_over_its_time_limit_is_stopped_with_a_clear_error() {
     assert!(error.contains("over its time limit of 0ns"), "{error}");
     // Each call gets its own deadline: the engine is usable again.
     engine.set_time_limit(hsm_notary::engine::component::DEFAULT_TIME_LIMIT);
+    assert_eq!(
+        engine.verify(&request).unwrap().decision,
+        notary_verifier::Decision::Verified
+    );
+}
+
+#[test]
+fn a_request_deadline_bounds_every_call_of_that_request_only() {
+    let case = hsm_notary_suite::cases()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "sig-x509-valid-strict")
+        .expect("the valid JWS case");
+    let request = hsm_notary_suite::request_of(&case).unwrap();
+    let engine = hsm_notary_suite::component_engine();
+    // A deadline ahead lets the verification through.
+    let ahead = engine.until(Instant::now() + Duration::from_secs(60));
+    assert_eq!(
+        ahead.verify(&request).unwrap().decision,
+        notary_verifier::Decision::Verified
+    );
+    // Once the request's deadline has passed, its next call is stopped, whatever the
+    // per-call limit still allows...
+    let passed = engine.until(Instant::now());
+    let error = passed.verify(&request).unwrap_err().to_string();
+    assert!(error.contains("its request's deadline passed"), "{error}");
+    // ...and the engine it came from (another request) is not affected.
     assert_eq!(
         engine.verify(&request).unwrap().decision,
         notary_verifier::Decision::Verified

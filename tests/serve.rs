@@ -305,6 +305,27 @@ fn kyverno_service_answers_for_all_images_and_verified_results_are_cached_by_dig
 }
 
 #[test]
+fn an_image_not_decided_by_the_deadline_is_denied_and_the_server_stays_up() {
+    let world = World::new();
+    let (signed, _) = world.image("deadline signed", Some("signer"));
+    let server = world.serve(&["--deadline-ms", "1"]);
+    // Whether the deadline passes while queued, fetching or in the component, the image is
+    // denied, never admitted unverified.
+    for _ in 0..3 {
+        let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&[&signed]));
+        let item = &answer["response"]["items"][0];
+        assert_eq!(item["value"]["verified"], false, "{answer}");
+        let error = item["error"].as_str().unwrap();
+        assert!(
+            error.contains("deadline") || error.contains("within 1 ms"),
+            "{answer}"
+        );
+    }
+    let (ok, health) = server.post("/healthz", "", &["-X", "GET"]);
+    assert!(ok && health.contains(r#""ok":true"#), "{health}");
+}
+
+#[test]
 fn only_tls_1_3_and_only_clients_with_a_certificate_when_a_client_ca_is_set() {
     let world = World::new();
     let server = world.serve(&[]);

@@ -32,7 +32,7 @@ use sha2::Digest as _;
 
 use crate::commands::verify::{Inputs, inputs, resolve_remote, verify_artifact};
 use crate::config::ConfigDir;
-use crate::engine::{self, Verifier};
+use crate::engine;
 use crate::registry::{ArtifactRef, Options, Registry};
 
 /// The largest request body accepted.
@@ -79,7 +79,7 @@ struct Answer {
 }
 
 struct Service {
-    engine: Box<dyn Verifier + Send + Sync>,
+    engine: engine::ComponentEngine,
     inputs: Inputs,
     policy_digest: String,
     settings: Settings,
@@ -88,7 +88,9 @@ struct Service {
     /// One client per `registry/repository`, shared by the workers, so that connections
     /// and tokens are reused. Credentials are read when it is made (restart to rotate).
     registries: Mutex<HashMap<String, Arc<Registry>>>,
-    slots: tokio::sync::Semaphore,
+    /// Held by a verification until its thread ends, even when its request has given up
+    /// waiting, so that no more than `workers` run at once.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Run the server until the process is stopped.
@@ -97,16 +99,12 @@ pub fn run(settings: Settings, config: &ConfigDir) -> Result<()> {
     let inputs = inputs(config, None, None, DocumentKind::Oci)?;
     let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
     let tls = tls_config(&settings)?;
-    let mut component = engine::ComponentEngine::load_default()?;
-    // A call still running when its request's deadline passes helps nobody: stop it then,
-    // so that it frees its worker.
-    component.set_time_limit(settings.deadline);
-    let engine: Box<dyn Verifier + Send + Sync> = Box::new(component);
+    let engine = engine::ComponentEngine::load_default()?;
     let service = Arc::new(Service {
         engine,
         inputs,
         policy_digest,
-        slots: tokio::sync::Semaphore::new(settings.workers.max(1)),
+        slots: Arc::new(tokio::sync::Semaphore::new(settings.workers.max(1))),
         settings,
         cache: Mutex::new(HashMap::new()),
         registries: Mutex::new(HashMap::new()),
@@ -282,7 +280,7 @@ impl Service {
                 let service = self.clone();
                 let image = image.clone();
                 tokio::spawn(async move {
-                    let Ok(_slot) = service.slots.acquire().await else {
+                    let Ok(slot) = service.slots.clone().acquire_owned().await else {
                         return failed(&image, "the server is shutting down".to_owned());
                     };
                     // Work whose answer nobody waits for any more is not started.
@@ -291,7 +289,12 @@ impl Service {
                     }
                     let work = service.clone();
                     let key = image.clone();
-                    match tokio::task::spawn_blocking(move || work.decide(&key)).await {
+                    let until = until.into_std();
+                    let verify = move || {
+                        let _slot = slot;
+                        work.decide(&key, until)
+                    };
+                    match tokio::task::spawn_blocking(verify).await {
                         Ok(answer) => answer,
                         Err(e) => failed(&image, format!("verification task failed: {e}")),
                     }
@@ -304,7 +307,8 @@ impl Service {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => failed(&image, format!("verification task failed: {e}")),
                 Err(_) => {
-                    // Still queued: cancelled. Already verifying: finishes in its thread.
+                    // Still queued: cancelled. Already verifying: its thread stops at the
+                    // next step, or its component call at the deadline.
                     task.abort();
                     failed(
                         &image,
@@ -320,15 +324,16 @@ impl Service {
         out
     }
 
-    /// One image: resolve its digest, reuse a fresh verified result, else verify.
-    fn decide(&self, image: &str) -> Answer {
-        match self.try_decide(image) {
+    /// One image: resolve its digest, reuse a fresh verified result, else verify, giving up
+    /// at `until`.
+    fn decide(&self, image: &str, until: Instant) -> Answer {
+        match self.try_decide(image, until) {
             Ok(answer) => answer,
             Err(e) => failed(image, format!("{e:#}")),
         }
     }
 
-    fn try_decide(&self, image: &str) -> Result<Answer> {
+    fn try_decide(&self, image: &str, until: Instant) -> Result<Answer> {
         let artifact = ArtifactRef::parse_image(image)?;
         // A digest reference with a fresh verified result needs no registry at all.
         if let (Some(digest), None) = (&artifact.digest, &artifact.tag) {
@@ -362,8 +367,13 @@ impl Service {
             Some(t) => t,
             None => resolve_remote(registry, &artifact, "verify")?,
         };
+        if Instant::now() >= until {
+            bail!("the deadline passed before {reference} was verified");
+        }
+        // The component's calls for this image stop at the request's deadline too.
+        let engine = self.engine.until(until);
         let outcome = verify_artifact(
-            self.engine.as_ref(),
+            &engine,
             registry,
             &self.inputs,
             &target,

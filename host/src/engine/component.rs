@@ -12,7 +12,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use notary_verifier as nv;
@@ -58,13 +58,17 @@ struct State {
     limits: StoreLimits,
 }
 
-/// The embedded component, compiled and pre-instantiated.
+/// The embedded component, compiled and pre-instantiated. Clones share the compiled
+/// component (a clone costs a few reference counts), so each request can carry its own
+/// deadline ([`ComponentEngine::until`]).
+#[derive(Clone)]
 pub struct ComponentEngine {
     engine: Engine,
     pre: VerifierComponentPre<State>,
     /// SHA-256 of the component bytes.
     pub component_sha256: String,
     time_limit: Duration,
+    deadline: Option<Instant>,
 }
 
 impl ComponentEngine {
@@ -88,13 +92,23 @@ impl ComponentEngine {
             pre,
             component_sha256,
             time_limit: DEFAULT_TIME_LIMIT,
+            deadline: None,
         })
     }
 
-    /// Stop each call after `limit` (rounded up to the next 100 ms tick; zero stops a
-    /// call at once).
+    /// Stop each call once it has run for `limit` (or up to one 100 ms tick more; zero
+    /// stops a call at once).
     pub fn set_time_limit(&mut self, limit: Duration) {
         self.time_limit = limit;
+    }
+
+    /// This engine with every call also stopped at `deadline`: a request's several calls
+    /// share one budget, counted from when the request came, not from each call.
+    pub fn until(&self, deadline: Instant) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
     }
 
     /// The names the component imports (none: it needs nothing from its host).
@@ -130,21 +144,46 @@ impl ComponentEngine {
             },
         );
         store.limiter(|state| &mut state.limits);
-        let ticks = self.time_limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        let limit = match self.deadline {
+            Some(deadline) => self
+                .time_limit
+                .min(deadline.saturating_duration_since(Instant::now())),
+            None => self.time_limit,
+        };
+        store.set_epoch_deadline(epoch_ticks(limit));
         store.epoch_deadline_trap();
-        let instance = self.pre.instantiate(&mut store)?;
-        f(&instance, &mut store).map_err(|e| {
+        let stopped = |e: wasmtime::Error| {
             if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-                anyhow!(
-                    "verifier component stopped: over its time limit of {:?}",
-                    self.time_limit
-                )
+                self.over_time()
             } else {
                 anyhow!("verifier component failed: {e:?}")
             }
-        })
+        };
+        let instance = self.pre.instantiate(&mut store).map_err(stopped)?;
+        f(&instance, &mut store).map_err(stopped)
     }
+
+    fn over_time(&self) -> anyhow::Error {
+        match self.deadline {
+            Some(_) => anyhow!("verifier component stopped: its request's deadline passed"),
+            None => anyhow!(
+                "verifier component stopped: over its time limit of {:?}",
+                self.time_limit
+            ),
+        }
+    }
+}
+
+/// Epoch ticks for a store to run at least `limit` (none for zero: the first check stops
+/// it). The ticker runs freely, so the first tick may come at once: one more than `limit`
+/// rounds up to. Bounded well below the epoch counter's range, which wasmtime adds the
+/// deadline to.
+fn epoch_ticks(limit: Duration) -> u64 {
+    if limit.is_zero() {
+        return 0;
+    }
+    let ticks = limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) + 1;
+    u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 4)
 }
 
 /// Advance `engine`'s epoch every [`EPOCH_TICK`] from a thread that ends with the engine.
