@@ -308,14 +308,22 @@ fn version_names_the_digest_of_the_embedded_component() {
 #[test]
 fn a_reader_that_stops_reading_ends_the_output_quietly() {
     // `hsm-notary version | head -0`: the pipe's reading end is closed before anything is
-    // written, so every write fails with EPIPE.
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let output = Command::new(binary())
-        .arg("version")
-        .stdout(writer)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(141), "{}", text(&output));
-    assert!(output.stderr.is_empty(), "{}", text(&output));
+    // written, so every write fails with EPIPE. Text printed with `print!` and bytes
+    // written whole (the component) end alike.
+    for args in [&["version"][..], &["component", "-o", "-"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(binary())
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(141),
+            "{args:?}: {}",
+            text(&output)
+        );
+        assert!(output.stderr.is_empty(), "{args:?}: {}", text(&output));
+    }
 }

@@ -22,12 +22,25 @@ use crate::output::Rendered;
 pub fn emit(rendered: &Rendered) -> ExitCode {
     // Warnings first, as notation prints them before the result.
     eprint!("{}", rendered.stderr);
-    print!("{}", rendered.stdout);
-    let _ = std::io::stdout().flush();
+    if let Err(e) = write_stdout(rendered.stdout.as_bytes()) {
+        eprintln!("Error: writing the result to stdout: {e}");
+        return ExitCode::FAILURE;
+    }
     if rendered.success {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Write `bytes` to stdout and flush. A reader that has gone away (`… | head -1`) ends the
+/// process quietly with status 141, as the panic hook in `main` does for `print!`; other
+/// failures are the caller's to report.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        done => done,
     }
 }
 

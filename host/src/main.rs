@@ -246,9 +246,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 hsm_notary::cli::ComponentWorld::Http => engine::component::HTTP_COMPONENT,
             };
             if args.output.as_os_str() == "-" {
-                use std::io::Write;
-                std::io::stdout()
-                    .write_all(bytes)
+                hsm_notary::commands::write_stdout(bytes)
                     .context("writing the component to stdout")?;
             } else {
                 hsm_notary::commands::write_atomically(&args.output, bytes, 0o644, 0o755)
