@@ -29,14 +29,19 @@ fn the_binary_embeds_a_component_not_a_core_module() {
     assert_eq!(&COMPONENT[4..8], &[0x0d, 0x00, 0x01, 0x00]);
 }
 
-#[test]
-fn a_call_over_its_time_limit_is_stopped_with_a_clear_error() {
+/// The corpus's valid JWS case, as a request.
+fn valid_jws_request() -> notary_verifier::verify::VerifyRequest {
     let case = hsm_notary_suite::cases()
         .unwrap()
         .into_iter()
         .find(|c| c.name == "sig-x509-valid-strict")
         .expect("the valid JWS case");
-    let request = hsm_notary_suite::request_of(&case).unwrap();
+    hsm_notary_suite::request_of(&case).unwrap()
+}
+
+#[test]
+fn a_call_over_its_time_limit_is_stopped_with_a_clear_error() {
+    let request = valid_jws_request();
     let mut engine = hsm_notary_suite::component_engine();
     // The default limit lets a real verification through...
     let outcome = engine.verify(&request).unwrap();
@@ -55,12 +60,7 @@ fn a_call_over_its_time_limit_is_stopped_with_a_clear_error() {
 
 #[test]
 fn a_request_deadline_bounds_every_call_of_that_request_only() {
-    let case = hsm_notary_suite::cases()
-        .unwrap()
-        .into_iter()
-        .find(|c| c.name == "sig-x509-valid-strict")
-        .expect("the valid JWS case");
-    let request = hsm_notary_suite::request_of(&case).unwrap();
+    let request = valid_jws_request();
     let engine = hsm_notary_suite::component_engine();
     // A deadline ahead lets the verification through.
     let ahead = engine.until(Instant::now() + Duration::from_secs(60));
