@@ -326,6 +326,38 @@ fn an_image_not_decided_by_the_deadline_is_denied_and_the_server_stays_up() {
 }
 
 #[test]
+fn a_registry_that_never_answers_holds_a_worker_only_until_the_deadline() {
+    let world = World::new();
+    let (signed, _) = world.image("slow registry", Some("signer"));
+    // Accepts connections and reads nothing, answers nothing: only a deadline ends a
+    // request to it (its own read timeout is a minute).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let stuck = format!("localhost:{port}/app@sha256:{}", "b".repeat(64));
+    let server = world.serve(&["--deadline-ms", "2000", "--workers", "1"]);
+
+    let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&[&stuck]));
+    let item = &answer["response"]["items"][0];
+    assert_eq!(item["value"]["verified"], false, "{answer}");
+    assert!(
+        item["error"].as_str().unwrap().contains("deadline")
+            || item["error"].as_str().unwrap().contains("within 2000 ms"),
+        "{answer}"
+    );
+    // The one worker was given back when that request gave up, so the next image is
+    // verified, not left queued behind a fetch that would run on for a minute.
+    let next = server.json("/gatekeeper/verify", &gatekeeper_request(&[&signed]));
+    assert_eq!(next["response"]["items"][0]["error"], "", "{next}");
+    assert_eq!(next["response"]["items"][0]["value"]["verified"], true);
+}
+
+#[test]
 fn only_tls_1_3_and_only_clients_with_a_certificate_when_a_client_ca_is_set() {
     let world = World::new();
     let server = world.serve(&[]);

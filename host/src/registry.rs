@@ -5,7 +5,10 @@
 
 pub mod auth;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -28,11 +31,15 @@ pub struct Options {
     pub ca_files: Vec<PathBuf>,
 }
 
-/// A connection to one repository.
+/// A connection to one repository. Clones share the connections, tokens and I/O runtime,
+/// so each request can carry its own deadline ([`Registry::until`]).
+#[derive(Clone)]
 pub struct Registry {
     client: Client,
     auth: RegistryAuth,
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
+    /// Requests still running at this moment are abandoned.
+    deadline: Option<Instant>,
     /// The host (`registry[:port]`).
     pub host: String,
     /// The repository.
@@ -175,7 +182,8 @@ impl Registry {
         Ok(Self {
             client: Client::new(config),
             auth,
-            runtime,
+            runtime: Arc::new(runtime),
+            deadline: None,
             host: artifact.host.clone(),
             repository: artifact.repository.clone(),
             username,
@@ -183,6 +191,30 @@ impl Registry {
             http: options.insecure || localhost,
             ca_pems,
         })
+    }
+
+    /// This connection with every request abandoned at `deadline` (a caller that has given
+    /// up waiting must not keep a worker busy until the registry's own timeouts).
+    pub fn until(&self, deadline: Instant) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// Run one registry exchange to completion, or until the deadline.
+    fn wait<T, E: Into<anyhow::Error>>(
+        &self,
+        exchange: impl Future<Output = std::result::Result<T, E>>,
+    ) -> Result<T> {
+        match self.deadline {
+            None => self.runtime.block_on(exchange).map_err(Into::into),
+            Some(deadline) => self
+                .runtime
+                .block_on(tokio::time::timeout_at(deadline.into(), exchange))
+                .map_err(|_| anyhow!("the request's deadline passed"))?
+                .map_err(Into::into),
+        }
     }
 
     fn reference(&self, digest_or_tag: &str) -> Reference {
@@ -223,8 +255,7 @@ impl Registry {
         let reference = self.reference(digest_or_tag);
         let accepted = [oci::MEDIA_TYPE_IMAGE_MANIFEST, oci::MEDIA_TYPE_IMAGE_INDEX];
         let (bytes, _) = self
-            .runtime
-            .block_on(
+            .wait(
                 self.client
                     .pull_manifest_raw(&reference, &self.auth, &accepted),
             )
@@ -282,14 +313,13 @@ impl Registry {
             ..Default::default()
         };
         let mut out: Vec<u8> = Vec::new();
-        self.runtime
-            .block_on(async {
-                self.client
-                    .store_auth_if_needed(&self.host, &self.auth)
-                    .await;
-                self.client.pull_blob(&reference, &layer, &mut out).await
-            })
-            .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
+        self.wait(async {
+            self.client
+                .store_auth_if_needed(&self.host, &self.auth)
+                .await;
+            self.client.pull_blob(&reference, &layer, &mut out).await
+        })
+        .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
         oci::check_content(descriptor, &out, what)
             .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
         Ok(out)
@@ -300,8 +330,7 @@ impl Registry {
     pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
         let reference = self.reference(subject);
         let index = self
-            .runtime
-            .block_on(async {
+            .wait(async {
                 self.client
                     .store_auth_if_needed(&self.host, &self.auth)
                     .await;
@@ -325,16 +354,15 @@ impl Registry {
     fn push_blob(&self, bytes: &[u8], what: &str) -> Result<String> {
         let digest = oci::sha256_digest(bytes);
         let reference = self.reference(&digest);
-        self.runtime
-            .block_on(async {
-                self.client
-                    .store_auth_if_needed(&self.host, &self.auth)
-                    .await;
-                self.client
-                    .push_blob(&reference, bytes.to_vec(), &digest)
-                    .await
-            })
-            .map_err(|e| self.describe(&format!("pushing {what}"), &digest, e))?;
+        self.wait(async {
+            self.client
+                .store_auth_if_needed(&self.host, &self.auth)
+                .await;
+            self.client
+                .push_blob(&reference, bytes.to_vec(), &digest)
+                .await
+        })
+        .map_err(|e| self.describe(&format!("pushing {what}"), &digest, e))?;
         Ok(digest)
     }
 
@@ -342,16 +370,15 @@ impl Registry {
         let digest = oci::sha256_digest(bytes);
         let reference = self.reference(tag.unwrap_or(&digest));
         let content_type = reqwest::header::HeaderValue::from_str(media_type)?;
-        self.runtime
-            .block_on(async {
-                self.client
-                    .store_auth_if_needed(&self.host, &self.auth)
-                    .await;
-                self.client
-                    .push_manifest_raw(&reference, bytes.to_vec(), content_type)
-                    .await
-            })
-            .map_err(|e| self.describe("pushing manifest", tag.unwrap_or(&digest), e))?;
+        self.wait(async {
+            self.client
+                .store_auth_if_needed(&self.host, &self.auth)
+                .await;
+            self.client
+                .push_manifest_raw(&reference, bytes.to_vec(), content_type)
+                .await
+        })
+        .map_err(|e| self.describe("pushing manifest", tag.unwrap_or(&digest), e))?;
         Ok(digest)
     }
 
@@ -513,7 +540,7 @@ impl Registry {
             use secrecy::ExposeSecret;
             request = request.basic_auth(user, Some(password.expose_secret()));
         }
-        let response = self.runtime.block_on(request.send())?;
+        let response = self.wait(request.send())?;
         if !response.status().is_success() {
             bail!("DELETE {url}: {}", response.status());
         }

@@ -307,8 +307,8 @@ impl Service {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => failed(&image, format!("verification task failed: {e}")),
                 Err(_) => {
-                    // Still queued: cancelled. Already verifying: its thread stops at the
-                    // next step, or its component call at the deadline.
+                    // Still queued: cancelled. Already verifying: its registry requests and
+                    // component calls stop at the deadline, and its thread with them.
                     task.abort();
                     failed(
                         &image,
@@ -345,8 +345,9 @@ impl Service {
                 return Ok(answer);
             }
         }
-        let registry = self.registry(&artifact)?;
-        let registry = registry.as_ref();
+        // Registry requests and component calls for this image stop at the deadline.
+        let registry = self.registry(&artifact)?.until(until);
+        let registry = &registry;
         // Tags are resolved every time (they move); the cache is keyed by digest.
         let target = if artifact.digest.is_some() && artifact.tag.is_none() {
             None
@@ -367,10 +368,6 @@ impl Service {
             Some(t) => t,
             None => resolve_remote(registry, &artifact, "verify")?,
         };
-        if Instant::now() >= until {
-            bail!("the deadline passed before {reference} was verified");
-        }
-        // The component's calls for this image stop at the request's deadline too.
         let engine = self.engine.until(until);
         let outcome = verify_artifact(
             &engine,

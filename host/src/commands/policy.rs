@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use notary_verifier::{DocumentKind, FailureKind, PolicyInput};
 
 use super::{confirm, write_private};
-use crate::config::{self, ConfigDir, LEGACY_OCI_POLICY, OCI_POLICY};
+use crate::config::{ConfigDir, LEGACY_OCI_POLICY, OCI_POLICY};
 use crate::engine::Verifier;
 
 /// `policy import FILE [--force]`.
@@ -84,7 +84,7 @@ pub fn show(engine: &dyn Verifier, config: &ConfigDir) -> Result<ExitCode> {
             failure.message
         );
     }
-    let _ = config::OCI_POLICY;
-    print!("{}", String::from_utf8_lossy(&policy.content));
+    // As stored, byte for byte (it need not end with a newline).
+    super::write_stdout(&policy.content).context("writing the trust policy to stdout")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -96,7 +96,7 @@ impl ComponentEngine {
         })
     }
 
-    /// Stop each call once it has run for `limit` (or up to one 100 ms tick more; zero
+    /// Stop each call once it has run for `limit` (or up to two 100 ms ticks more; zero
     /// stops a call at once).
     pub fn set_time_limit(&mut self, limit: Duration) {
         self.time_limit = limit;
@@ -144,17 +144,17 @@ impl ComponentEngine {
             },
         );
         store.limiter(|state| &mut state.limits);
-        let limit = match self.deadline {
-            Some(deadline) => self
-                .time_limit
-                .min(deadline.saturating_duration_since(Instant::now())),
-            None => self.time_limit,
-        };
-        store.set_epoch_deadline(epoch_ticks(limit));
+        // Which bound applies, the request's deadline or the per-call limit, decides what
+        // a stopped call is reported as.
+        let left = self
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            .filter(|left| *left < self.time_limit);
+        store.set_epoch_deadline(epoch_ticks(left.unwrap_or(self.time_limit)));
         store.epoch_deadline_trap();
         let stopped = |e: wasmtime::Error| {
             if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-                self.over_time()
+                self.over_time(left.is_some())
             } else {
                 anyhow!("verifier component failed: {e:?}")
             }
@@ -163,13 +163,14 @@ impl ComponentEngine {
         f(&instance, &mut store).map_err(stopped)
     }
 
-    fn over_time(&self) -> anyhow::Error {
-        match self.deadline {
-            Some(_) => anyhow!("verifier component stopped: its request's deadline passed"),
-            None => anyhow!(
+    fn over_time(&self, at_deadline: bool) -> anyhow::Error {
+        if at_deadline {
+            anyhow!("verifier component stopped: its request's deadline passed")
+        } else {
+            anyhow!(
                 "verifier component stopped: over its time limit of {:?}",
                 self.time_limit
-            ),
+            )
         }
     }
 }
