@@ -31,19 +31,24 @@ pub struct Options {
     pub ca_files: Vec<PathBuf>,
 }
 
-/// A connection to one repository. Clones share the connections, tokens and I/O runtime,
-/// so each request can carry its own deadline ([`Registry::until`]).
+/// A connection to one repository. Clones share it (connections, tokens, the I/O runtime
+/// and credentials are not copied), so each request can carry its own deadline
+/// ([`Registry::until`]).
 #[derive(Clone)]
 pub struct Registry {
-    client: Client,
-    auth: RegistryAuth,
-    runtime: Arc<tokio::runtime::Runtime>,
+    connection: Arc<Connection>,
     /// Requests still running at this moment are abandoned.
     deadline: Option<Instant>,
+}
+
+struct Connection {
+    client: Client,
+    auth: RegistryAuth,
+    runtime: tokio::runtime::Runtime,
     /// The host (`registry[:port]`).
-    pub host: String,
+    host: String,
     /// The repository.
-    pub repository: String,
+    repository: String,
     username: Option<String>,
     password: Option<SecretString>,
     http: bool,
@@ -180,16 +185,18 @@ impl Registry {
             .build()
             .context("starting the I/O runtime")?;
         Ok(Self {
-            client: Client::new(config),
-            auth,
-            runtime: Arc::new(runtime),
+            connection: Arc::new(Connection {
+                client: Client::new(config),
+                auth,
+                runtime,
+                host: artifact.host.clone(),
+                repository: artifact.repository.clone(),
+                username,
+                password,
+                http: options.insecure || localhost,
+                ca_pems,
+            }),
             deadline: None,
-            host: artifact.host.clone(),
-            repository: artifact.repository.clone(),
-            username,
-            password,
-            http: options.insecure || localhost,
-            ca_pems,
         })
     }
 
@@ -207,10 +214,10 @@ impl Registry {
         &self,
         exchange: impl Future<Output = std::result::Result<T, E>>,
     ) -> Result<T> {
+        let runtime = &self.connection.runtime;
         match self.deadline {
-            None => self.runtime.block_on(exchange).map_err(Into::into),
-            Some(deadline) => self
-                .runtime
+            None => runtime.block_on(exchange).map_err(Into::into),
+            Some(deadline) => runtime
                 .block_on(tokio::time::timeout_at(deadline.into(), exchange))
                 .map_err(|_| anyhow!("the request's deadline passed"))?
                 .map_err(Into::into),
@@ -220,14 +227,14 @@ impl Registry {
     fn reference(&self, digest_or_tag: &str) -> Reference {
         if digest_or_tag.contains(':') {
             Reference::with_digest(
-                self.host.clone(),
-                self.repository.clone(),
+                self.connection.host.clone(),
+                self.connection.repository.clone(),
                 digest_or_tag.to_owned(),
             )
         } else {
             Reference::with_tag(
-                self.host.clone(),
-                self.repository.clone(),
+                self.connection.host.clone(),
+                self.connection.repository.clone(),
                 digest_or_tag.to_owned(),
             )
         }
@@ -240,8 +247,8 @@ impl Registry {
         let e: anyhow::Error = e.into();
         anyhow!(
             "registry {}: {what} {}{separator}{object}: {e:#}",
-            self.host,
-            self.repository
+            self.connection.host,
+            self.connection.repository
         )
     }
 
@@ -255,16 +262,17 @@ impl Registry {
         let reference = self.reference(digest_or_tag);
         let accepted = [oci::MEDIA_TYPE_IMAGE_MANIFEST, oci::MEDIA_TYPE_IMAGE_INDEX];
         let (bytes, _) = self
-            .wait(
-                self.client
-                    .pull_manifest_raw(&reference, &self.auth, &accepted),
-            )
+            .wait(self.connection.client.pull_manifest_raw(
+                &reference,
+                &self.connection.auth,
+                &accepted,
+            ))
             .map_err(|e| self.describe("fetching manifest", digest_or_tag, e))?;
         if bytes.len() as u64 > oci::MAX_MANIFEST_SIZE {
             bail!(
                 "registry {}: manifest {}@{digest_or_tag} is {} bytes, over the limit of {} bytes",
-                self.host,
-                self.repository,
+                self.connection.host,
+                self.connection.repository,
                 bytes.len(),
                 oci::MAX_MANIFEST_SIZE
             );
@@ -299,8 +307,8 @@ impl Registry {
         if descriptor.size > limit {
             bail!(
                 "registry {}: {what} {}@{} is {} bytes, over the limit of {limit} bytes",
-                self.host,
-                self.repository,
+                self.connection.host,
+                self.connection.repository,
                 descriptor.digest,
                 descriptor.size
             );
@@ -314,10 +322,14 @@ impl Registry {
         };
         let mut out: Vec<u8> = Vec::new();
         self.wait(async {
-            self.client
-                .store_auth_if_needed(&self.host, &self.auth)
+            self.connection
+                .client
+                .store_auth_if_needed(&self.connection.host, &self.connection.auth)
                 .await;
-            self.client.pull_blob(&reference, &layer, &mut out).await
+            self.connection
+                .client
+                .pull_blob(&reference, &layer, &mut out)
+                .await
         })
         .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
         oci::check_content(descriptor, &out, what)
@@ -331,10 +343,12 @@ impl Registry {
         let reference = self.reference(subject);
         let index = self
             .wait(async {
-                self.client
-                    .store_auth_if_needed(&self.host, &self.auth)
+                self.connection
+                    .client
+                    .store_auth_if_needed(&self.connection.host, &self.connection.auth)
                     .await;
-                self.client
+                self.connection
+                    .client
                     .pull_referrers(&reference, Some(oci::ARTIFACT_TYPE_NOTARY))
                     .await
             })
@@ -355,10 +369,12 @@ impl Registry {
         let digest = oci::sha256_digest(bytes);
         let reference = self.reference(&digest);
         self.wait(async {
-            self.client
-                .store_auth_if_needed(&self.host, &self.auth)
+            self.connection
+                .client
+                .store_auth_if_needed(&self.connection.host, &self.connection.auth)
                 .await;
-            self.client
+            self.connection
+                .client
                 .push_blob(&reference, bytes.to_vec(), &digest)
                 .await
         })
@@ -371,10 +387,12 @@ impl Registry {
         let reference = self.reference(tag.unwrap_or(&digest));
         let content_type = reqwest::header::HeaderValue::from_str(media_type)?;
         self.wait(async {
-            self.client
-                .store_auth_if_needed(&self.host, &self.auth)
+            self.connection
+                .client
+                .store_auth_if_needed(&self.connection.host, &self.connection.auth)
                 .await;
-            self.client
+            self.connection
+                .client
                 .push_manifest_raw(&reference, bytes.to_vec(), content_type)
                 .await
         })
@@ -519,24 +537,29 @@ impl Registry {
 
     /// `DELETE /v2/<repo>/manifests/<digest>` (oci-client has no delete).
     fn delete_manifest(&self, digest: &str) -> Result<()> {
-        let scheme = if self.http { "http" } else { "https" };
+        let scheme = if self.connection.http {
+            "http"
+        } else {
+            "https"
+        };
         let url = format!(
             "{scheme}://{}/v2/{}/manifests/{digest}",
-            self.host, self.repository
+            self.connection.host, self.connection.repository
         );
         // reqwest's timers need the runtime's context when the client is built.
-        let _context = self.runtime.enter();
+        let _context = self.connection.runtime.enter();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60));
-        for pem in &self.ca_pems {
+        for pem in &self.connection.ca_pems {
             for cert in reqwest::Certificate::from_pem_bundle(pem)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
         let client = builder.build()?;
         let mut request = client.delete(&url);
-        if let (Some(user), Some(password)) = (&self.username, &self.password) {
+        if let (Some(user), Some(password)) = (&self.connection.username, &self.connection.password)
+        {
             use secrecy::ExposeSecret;
             request = request.basic_auth(user, Some(password.expose_secret()));
         }

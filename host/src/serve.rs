@@ -87,7 +87,7 @@ struct Service {
     cache: Mutex<HashMap<(String, String), (Instant, Answer)>>,
     /// One client per `registry/repository`, shared by the workers, so that connections
     /// and tokens are reused. Credentials are read when it is made (restart to rotate).
-    registries: Mutex<HashMap<String, Arc<Registry>>>,
+    registries: Mutex<HashMap<String, Registry>>,
     /// Held by a verification until its thread ends, even when its request has given up
     /// waiting, so that no more than `workers` run at once.
     slots: Arc<tokio::sync::Semaphore>,
@@ -346,8 +346,7 @@ impl Service {
             }
         }
         // Registry requests and component calls for this image stop at the deadline.
-        let registry = self.registry(&artifact)?.until(until);
-        let registry = &registry;
+        let registry = &self.registry(&artifact, until)?;
         // Tags are resolved every time (they move); the cache is keyed by digest.
         let target = if artifact.digest.is_some() && artifact.tag.is_none() {
             None
@@ -408,24 +407,25 @@ impl Service {
         Ok(answer)
     }
 
-    fn registry(&self, artifact: &ArtifactRef) -> Result<Arc<Registry>> {
+    /// The shared client of `artifact`'s repository, its requests abandoned at `until`.
+    fn registry(&self, artifact: &ArtifactRef, until: Instant) -> Result<Registry> {
         let name = artifact.name();
         if let Some(found) = self
             .registries
             .lock()
             .ok()
-            .and_then(|r| r.get(&name).cloned())
+            .and_then(|r| r.get(&name).map(|r| r.until(until)))
         {
             return Ok(found);
         }
-        let registry = Arc::new(Registry::connect(artifact, &self.settings.registry)?);
+        let registry = Registry::connect(artifact, &self.settings.registry)?;
         if let Ok(mut registries) = self.registries.lock() {
             if registries.len() >= MAX_REGISTRIES {
                 registries.clear();
             }
             registries.insert(name, registry.clone());
         }
-        Ok(registry)
+        Ok(registry.until(until))
     }
 
     fn cached(&self, key: &(String, String)) -> Option<Answer> {

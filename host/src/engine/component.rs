@@ -59,7 +59,7 @@ struct State {
 }
 
 /// The embedded component, compiled and pre-instantiated. Clones share the compiled
-/// component (a clone costs a few reference counts), so each request can carry its own
+/// component (a clone costs reference counts and a copy of the digest), so each request can carry its own
 /// deadline ([`ComponentEngine::until`]).
 #[derive(Clone)]
 pub struct ComponentEngine {
