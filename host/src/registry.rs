@@ -224,6 +224,23 @@ impl Registry {
         }
     }
 
+    /// [`Registry::wait`] for an oci-client call that reads its credentials from the
+    /// client's store (the calls without an `auth` argument): they are stored first.
+    fn wait_authed<'a, T, E, F>(&'a self, exchange: impl FnOnce(&'a Client) -> F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, E>>,
+        E: Into<anyhow::Error>,
+    {
+        let connection = &self.connection;
+        self.wait(async {
+            connection
+                .client
+                .store_auth_if_needed(&connection.host, &connection.auth)
+                .await;
+            exchange(&connection.client).await
+        })
+    }
+
     fn reference(&self, digest_or_tag: &str) -> Reference {
         if digest_or_tag.contains(':') {
             Reference::with_digest(
@@ -321,17 +338,8 @@ impl Registry {
             ..Default::default()
         };
         let mut out: Vec<u8> = Vec::new();
-        self.wait(async {
-            self.connection
-                .client
-                .store_auth_if_needed(&self.connection.host, &self.connection.auth)
-                .await;
-            self.connection
-                .client
-                .pull_blob(&reference, &layer, &mut out)
-                .await
-        })
-        .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
+        self.wait_authed(|client| client.pull_blob(&reference, &layer, &mut out))
+            .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
         oci::check_content(descriptor, &out, what)
             .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
         Ok(out)
@@ -342,15 +350,8 @@ impl Registry {
     pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
         let reference = self.reference(subject);
         let index = self
-            .wait(async {
-                self.connection
-                    .client
-                    .store_auth_if_needed(&self.connection.host, &self.connection.auth)
-                    .await;
-                self.connection
-                    .client
-                    .pull_referrers(&reference, Some(oci::ARTIFACT_TYPE_NOTARY))
-                    .await
+            .wait_authed(|client| {
+                client.pull_referrers(&reference, Some(oci::ARTIFACT_TYPE_NOTARY))
             })
             .map_err(|e| self.describe("listing signatures of", subject, e))?;
         let value = serde_json::to_value(&index)?;
@@ -368,17 +369,8 @@ impl Registry {
     fn push_blob(&self, bytes: &[u8], what: &str) -> Result<String> {
         let digest = oci::sha256_digest(bytes);
         let reference = self.reference(&digest);
-        self.wait(async {
-            self.connection
-                .client
-                .store_auth_if_needed(&self.connection.host, &self.connection.auth)
-                .await;
-            self.connection
-                .client
-                .push_blob(&reference, bytes.to_vec(), &digest)
-                .await
-        })
-        .map_err(|e| self.describe(&format!("pushing {what}"), &digest, e))?;
+        self.wait_authed(|client| client.push_blob(&reference, bytes.to_vec(), &digest))
+            .map_err(|e| self.describe(&format!("pushing {what}"), &digest, e))?;
         Ok(digest)
     }
 
@@ -386,15 +378,8 @@ impl Registry {
         let digest = oci::sha256_digest(bytes);
         let reference = self.reference(tag.unwrap_or(&digest));
         let content_type = reqwest::header::HeaderValue::from_str(media_type)?;
-        self.wait(async {
-            self.connection
-                .client
-                .store_auth_if_needed(&self.connection.host, &self.connection.auth)
-                .await;
-            self.connection
-                .client
-                .push_manifest_raw(&reference, bytes.to_vec(), content_type)
-                .await
+        self.wait_authed(|client| {
+            client.push_manifest_raw(&reference, bytes.to_vec(), content_type)
         })
         .map_err(|e| self.describe("pushing manifest", tag.unwrap_or(&digest), e))?;
         Ok(digest)
