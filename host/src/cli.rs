@@ -50,6 +50,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write an embedded WebAssembly component to a file, for jco, wasmtime or another host.
     Component(ComponentArgs),
+    /// Manage cached revocation evidence.
+    #[command(subcommand)]
+    Cache(CacheCommand),
 }
 
 /// `component`
@@ -99,6 +102,9 @@ pub struct ServeArgs {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Revocation checking.
+    #[command(flatten)]
+    pub revocation: RevocationArgs,
 }
 
 /// Output formats of `verify`.
@@ -157,6 +163,62 @@ impl RegistryArgs {
     }
 }
 
+/// How revocation evidence is fetched (OCSP first, then CRLs).
+#[derive(Debug, Args, Clone)]
+pub struct RevocationArgs {
+    /// Timeout of each OCSP request (Go duration, e.g. `2s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub ocsp_timeout: String,
+    /// Timeout of each CRL download (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub crl_timeout: String,
+}
+
+impl RevocationArgs {
+    /// The fetcher's options, with the default on-disk CRL cache.
+    pub fn options(&self) -> anyhow::Result<crate::revocation::Options> {
+        let timeout = |flag: &str, text: &str| -> anyhow::Result<std::time::Duration> {
+            let d = crate::sign::parse_go_duration(text)
+                .map_err(|e| anyhow::anyhow!("--{flag} {text:?}: {e}"))?;
+            if d.is_zero() {
+                anyhow::bail!("--{flag} must be greater than zero");
+            }
+            Ok(d)
+        };
+        Ok(crate::revocation::Options {
+            ocsp_timeout: timeout("ocsp-timeout", &self.ocsp_timeout)?,
+            crl_timeout: timeout("crl-timeout", &self.crl_timeout)?,
+            ..Default::default()
+        })
+    }
+}
+
+/// `cache ...`
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// The CRL cache (`crl/` in the cache directory).
+    #[command(subcommand)]
+    Crl(CrlCacheCommand),
+}
+
+/// `cache crl ...`
+#[derive(Debug, Subcommand)]
+pub enum CrlCacheCommand {
+    /// List cached CRLs: URL, issuer, number, this and next update.
+    List,
+    /// Remove every cached CRL.
+    Purge,
+    /// Pre-seed the cache with a CRL file (DER or PEM) for a distribution point URL, for
+    /// sites that cannot reach it.
+    Import {
+        /// The CRL file.
+        file: PathBuf,
+        /// The distribution point (or freshest-CRL) URL it serves, as certificates name it.
+        #[arg(long)]
+        url: String,
+    },
+}
+
 /// Flags shared by commands that verify.
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
@@ -197,6 +259,9 @@ pub struct VerifyArgs {
     /// Engine.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Revocation checking.
+    #[command(flatten)]
+    pub revocation: RevocationArgs,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -246,6 +311,9 @@ pub struct SignArgs {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Revocation checking of the TSA's chain.
+    #[command(flatten)]
+    pub revocation: RevocationArgs,
 }
 
 /// `inspect`
@@ -517,6 +585,9 @@ pub enum BlobCommand {
         /// Engine.
         #[command(flatten)]
         engine: EngineArgs,
+        /// Revocation checking.
+        #[command(flatten)]
+        revocation: RevocationArgs,
     },
     /// Inspect a detached signature file.
     Inspect {

@@ -1,6 +1,7 @@
 //! One thin module per command: gather inputs, ask the engine, render.
 
 pub mod blob;
+pub mod cache;
 pub mod cert;
 pub mod containerd;
 pub mod inspect;

@@ -19,6 +19,19 @@ pub use native::NativeEngine;
 pub trait Verifier {
     /// The whole workflow.
     fn verify(&self, request: &VerifyRequest) -> Result<Outcome>;
+    /// The revocation evidence `verify` would read that `request` lacks.
+    fn revocation_needs(
+        &self,
+        request: &VerifyRequest,
+    ) -> Result<Vec<notary_verifier::revocation::Need>>;
+    /// The revocation evidence `check_timestamp_token` would read that `request` lacks.
+    fn timestamp_token_needs(
+        &self,
+        request: &VerifyRequest,
+        token: &[u8],
+        signature_value: &[u8],
+        signing_chain: &[Vec<u8>],
+    ) -> Result<Vec<notary_verifier::revocation::Need>>;
     /// Validate a policy document.
     fn check_policy(&self, policy: &PolicyInput) -> Result<Result<Vec<AppliedPolicy>, Failure>>;
     /// Select the applicable statement.

@@ -12,5 +12,6 @@ pub mod oci;
 pub mod output;
 pub mod pkcs11;
 pub mod registry;
+pub mod revocation;
 pub mod serve;
 pub mod sign;

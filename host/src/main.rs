@@ -4,8 +4,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use hsm_notary::cli::{BlobCommand, CertCommand, Cli, Command, KeyCommand, PolicyCommand};
-use hsm_notary::commands::{blob, cert, containerd, inspect, key, policy, ratify, sign, verify};
+use hsm_notary::cli::{
+    BlobCommand, CacheCommand, CertCommand, Cli, Command, CrlCacheCommand, KeyCommand,
+    PolicyCommand,
+};
+use hsm_notary::commands::{
+    blob, cache, cert, containerd, inspect, key, policy, ratify, sign, verify,
+};
 use hsm_notary::config::ConfigDir;
 use hsm_notary::engine;
 
@@ -183,9 +188,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             verify_at,
             output,
             engine,
+            revocation,
         }) => {
             let engine = engine::engine(engine.engine)?;
+            let revocation = hsm_notary::revocation::Fetcher::new(revocation.options()?);
             blob::verify(
+                &revocation.unbounded(),
                 engine.as_ref(),
                 &config,
                 &blob,
@@ -217,9 +225,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 deadline: std::time::Duration::from_millis(args.deadline_ms),
                 workers: args.workers,
                 registry: args.registry.options()?,
+                revocation: args.revocation.options()?,
             };
             hsm_notary::serve::run(settings, &config)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Cache(CacheCommand::Crl(CrlCacheCommand::List)) => cache::list(),
+        Command::Cache(CacheCommand::Crl(CrlCacheCommand::Purge)) => cache::purge(),
+        Command::Cache(CacheCommand::Crl(CrlCacheCommand::Import { file, url })) => {
+            cache::import(&file, &url)
         }
         Command::Version => {
             let sha256 = |bytes: &[u8]| {

@@ -67,6 +67,9 @@ pub struct Settings {
     pub workers: usize,
     /// Registry options.
     pub registry: Options,
+    /// Revocation fetching: answers are kept in memory until their `nextUpdate`, and
+    /// fetches count against each request's deadline.
+    pub revocation: crate::revocation::Options,
 }
 
 /// One image's answer.
@@ -91,6 +94,8 @@ struct Service {
     /// Held by a verification until its thread ends, even when its request has given up
     /// waiting, so that no more than `workers` run at once.
     slots: Arc<tokio::sync::Semaphore>,
+    /// OCSP answers and CRLs, shared by every request until their `nextUpdate`.
+    revocation: Arc<crate::revocation::Fetcher>,
 }
 
 /// Run the server until the process is stopped.
@@ -100,7 +105,12 @@ pub fn run(settings: Settings, config: &ConfigDir) -> Result<()> {
     let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
     let tls = tls_config(&settings)?;
     let engine = engine::ComponentEngine::load_default()?;
+    let revocation = crate::revocation::Fetcher::new(crate::revocation::Options {
+        in_memory: true,
+        ..settings.revocation.clone()
+    });
     let service = Arc::new(Service {
+        revocation,
         engine,
         inputs,
         policy_digest,
@@ -377,6 +387,7 @@ impl Service {
             Vec::new(),
             crate::commands::verification_time(None)?,
             MAX_SIGNATURES,
+            &self.revocation.until(until),
         )?;
         let signer = outcome
             .verified_signature()

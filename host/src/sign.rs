@@ -147,11 +147,23 @@ fn check_own_envelope(format: Format, envelope: &[u8], payload: &[u8]) -> Result
 
 /// Parse `--expiry` like Go's `time.Duration` (`24h`, `30m`, `1h30m`, `90s`), whole seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    if text.starts_with('-') {
+        bail!("expiry duration cannot be a negative value");
+    }
+    let duration = parse_go_duration(text)?;
+    if duration.subsec_nanos() != 0 {
+        bail!("expiry duration supports minimum granularity of seconds");
+    }
+    Ok(duration)
+}
+
+/// Parse a Go `time.Duration` (`2s`, `500ms`, `1m30s`, `0`); negative ones are refused.
+pub fn parse_go_duration(text: &str) -> Result<std::time::Duration> {
     if text == "0" {
         return Ok(std::time::Duration::ZERO);
     }
     if text.starts_with('-') {
-        bail!("expiry duration cannot be a negative value");
+        bail!("invalid duration {text:?}: cannot be negative");
     }
     let mut total = 0f64;
     let mut number = String::new();
@@ -168,7 +180,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
         }
         let value: f64 = number
             .parse()
-            .map_err(|_| anyhow!("invalid duration {text:?} (examples: 24h, 30m, 1h30m)"))?;
+            .map_err(|_| anyhow!("invalid duration {text:?} (examples: 24h, 30m, 1h30m, 500ms)"))?;
         number.clear();
         total += value
             * match unit.as_str() {
@@ -176,16 +188,14 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
                 "m" => 60.0,
                 "s" => 1.0,
                 "ms" => 0.001,
-                _ => bail!("invalid duration {text:?}: unknown unit {unit:?} (use h, m, s)"),
+                _ => bail!("invalid duration {text:?}: unknown unit {unit:?} (use h, m, s, ms)"),
             };
     }
     if !number.is_empty() {
-        bail!("invalid duration {text:?}: missing unit (examples: 24h, 30m, 1h30m)");
+        bail!("invalid duration {text:?}: missing unit (examples: 24h, 30m, 1h30m, 500ms)");
     }
-    if total.fract() != 0.0 {
-        bail!("expiry duration supports minimum granularity of seconds");
-    }
-    Ok(std::time::Duration::from_secs(total as u64))
+    std::time::Duration::try_from_secs_f64(total)
+        .map_err(|_| anyhow!("invalid duration {text:?}: out of range"))
 }
 
 /// Read a PEM chain file (leaf first) into DER certificates.

@@ -21,13 +21,15 @@ use crate::outcome::{
 };
 use crate::payload::{self, Descriptor};
 use crate::quote::Q;
-use crate::revocation::{self, ChainPurpose, Evidence};
+use std::cell::RefCell;
+
+use crate::revocation::{self, ChainPurpose, Evidence, Need};
 use crate::time::Instant;
 use crate::trustpolicy::scope::Selector;
 use crate::trustpolicy::{self, Action, Check, DocumentKind, TrustPolicy};
 use crate::truststore::TrustStores;
 
-pub use authentic_timestamp::{authentic_timestamp, timestamp_token};
+pub use authentic_timestamp::{authentic_timestamp, timestamp_token, timestamp_token_needs};
 
 /// Most signatures one request may carry.
 pub const MAX_SIGNATURES: usize = 1024;
@@ -116,6 +118,22 @@ pub struct VerifyRequest {
 
 /// Verify per the trust policy.
 pub fn verify(request: &VerifyRequest) -> Outcome {
+    run(request, None)
+}
+
+/// The revocation evidence `verify` would read and `request` does not carry: OCSP
+/// requests and CRL locations of the chains it reaches the revocation step with (the
+/// signing chain after integrity and authenticity, a TSA chain after its
+/// countersignature verified), so a host fetches only for chains it trusts. A host
+/// fetches them, adds the evidence and asks again (a CRL's delta, or a CRL after OCSP
+/// gave no answer, is asked for in a later round) until nothing is missing.
+pub fn revocation_needs(request: &VerifyRequest) -> Vec<Need> {
+    let needs = RefCell::new(Vec::new());
+    let _ = run(request, Some(&needs));
+    needs.into_inner()
+}
+
+fn run(request: &VerifyRequest, needs: Option<&RefCell<Vec<Need>>>) -> Outcome {
     let document = match trustpolicy::load(request.policy.kind, &request.policy.content) {
         Ok(d) => d,
         Err(e) => return Outcome::failed(FailureKind::TrustPolicy, e.to_string(), None),
@@ -160,6 +178,7 @@ pub fn verify(request: &VerifyRequest) -> Outcome {
         stores: &request.trust_stores,
         time: request.verification_time,
         evidence: &request.revocation_evidence,
+        needs,
         target: &request.target,
         user_metadata: &request.user_metadata,
     };
@@ -246,6 +265,8 @@ pub(crate) struct Context<'a> {
     pub stores: &'a TrustStores,
     pub time: Instant,
     pub evidence: &'a [Evidence],
+    /// Set when only the missing revocation evidence is asked for.
+    pub needs: Option<&'a RefCell<Vec<Need>>>,
     pub target: &'a Target,
     pub user_metadata: &'a [(String, String)],
 }
@@ -378,13 +399,19 @@ impl Context<'_> {
             progress.record(Check::Expiry, action, result)?;
         }
 
-        // Authentic timestamp.
+        // Authentic timestamp; when it passes, it may say when the signature was made.
         let action = self.action(Check::AuthenticTimestamp);
+        let mut signing_time = None;
         if action == Action::Skip {
             progress.skipped(Check::AuthenticTimestamp);
         } else {
-            let result = authentic_timestamp::check(self, si)
-                .map_err(|m| (FailureKind::AuthenticTimestamp, m));
+            let result = match authentic_timestamp::check(self, si) {
+                Ok((note, time)) => {
+                    signing_time = time;
+                    Ok(note)
+                }
+                Err(m) => Err((FailureKind::AuthenticTimestamp, m)),
+            };
             progress.record(Check::AuthenticTimestamp, action, result)?;
         }
 
@@ -393,12 +420,15 @@ impl Context<'_> {
         if action == Action::Skip {
             progress.skipped(Check::Revocation);
         } else {
-            let result = revocation::check_chain(
-                &si.certificate_chain,
-                self.evidence,
-                ChainPurpose::CodeSigning,
-            )
-            .map_err(|m| (FailureKind::Revocation, m));
+            let inputs = revocation::Inputs {
+                evidence: self.evidence,
+                time: self.time,
+                signing_time,
+                needs: self.needs,
+            };
+            let result =
+                revocation::check_chain(&si.certificate_chain, ChainPurpose::CodeSigning, &inputs)
+                    .map_err(|e| (FailureKind::Revocation, e.to_string()));
             progress.record(Check::Revocation, action, result)?;
         }
 

@@ -301,7 +301,7 @@ impl Cert {
 }
 
 /// Byte range of the first element inside the outer SEQUENCE.
-fn tbs_range(der: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn tbs_range(der: &[u8]) -> Option<(usize, usize)> {
     let outer = AnyRef::from_der(der).ok()?;
     let content = outer.value();
     let mut reader = SliceReader::new(content).ok()?;

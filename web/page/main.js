@@ -283,10 +283,41 @@ function renderError(message) {
   $('result').hidden = false;
 }
 
+// The CRLs and OCSP responses the user picked, offered at every location the component
+// asks for (`revocationNeeds`); it keeps only those the certificate's issuer signed.
+async function withRevocation(req) {
+  const crls = (await fileBytes($('crl-files'))).map((f) => pemCrl(f.content));
+  const responses = (await fileBytes($('ocsp-files'))).map((f) => f.content);
+  if (!crls.length && !responses.length) return req;
+  const evidence = [];
+  for (let round = 0; round < 4; round++) {
+    const needs = verifier.revocationNeeds({ ...req, revocationEvidence: evidence });
+    const before = evidence.length;
+    for (const need of needs) {
+      for (const url of need.urls) {
+        if (evidence.some((e) => e.val.url === url)) continue;
+        const offered = need.method === 'ocsp' ? responses : crls;
+        for (const content of offered) evidence.push({ tag: need.method === 'ocsp' ? 'ocsp-response' : 'crl', val: { url, content } });
+        if (!offered.length) evidence.push({ tag: 'unavailable', val: { url, reason: 'no file was given for it on this page' } });
+      }
+    }
+    if (evidence.length === before) break;
+  }
+  return { ...req, revocationEvidence: evidence };
+}
+
+// A PEM `X509 CRL` block's DER, or the bytes as they are.
+function pemCrl(content) {
+  const text = new TextDecoder().decode(content);
+  const m = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/.exec(text);
+  if (!m) return content;
+  return Uint8Array.from(atob(m[1].replace(/\s+/g, '')), (c) => c.charCodeAt(0));
+}
+
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
-    render(verifier.verify(await request()));
+    render(verifier.verify(await withRevocation(await request())));
   } catch (err) {
     renderError(err.message ?? String(err));
   }

@@ -86,6 +86,7 @@ fn digest_file(path: &Path, algorithm: &str) -> Result<(String, u64)> {
 /// `blob verify`.
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
+    revocation: &crate::revocation::Bounded,
     engine: &dyn Verifier,
     config: &ConfigDir,
     blob: &Path,
@@ -108,7 +109,7 @@ pub fn verify(
         Err(_) => "sha256".to_owned(),
     };
     let (digest, size) = digest_file(blob, &algorithm)?;
-    let request = VerifyRequest {
+    let mut request = VerifyRequest {
         policy: inputs.policy,
         trust_stores: inputs.stores,
         target: Target::Blob {
@@ -123,6 +124,7 @@ pub fn verify(
         revocation_evidence: Vec::new(),
         max_signatures: 1,
     };
+    revocation.gather(engine, &mut request)?;
     let outcome = engine.verify(&request)?;
     Ok(report(&outcome, &blob.display().to_string(), format))
 }

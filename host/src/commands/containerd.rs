@@ -151,6 +151,8 @@ fn decide(args: &Args, stdin: &[u8]) -> Result<(bool, String)> {
         Vec::new(),
         verification_time(None)?,
         MAX_SIGNATURES,
+        // The disk CRL cache, shared by every image containerd asks about.
+        &crate::revocation::Fetcher::new(Default::default()).unbounded(),
     )?;
     Ok(reason(&outcome, &reference))
 }

@@ -271,6 +271,7 @@ fn decide(
         Vec::new(),
         verification_time(None)?,
         1,
+        &crate::revocation::Fetcher::new(Default::default()).unbounded(),
     )
 }
 

@@ -95,7 +95,8 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         (None, None) => None,
         (Some(url), Some(root)) => {
             let engine = crate::engine::engine(crate::engine::EngineKind::Wasm)?;
-            Some((Timestamper::new(url, root, &*engine)?, engine))
+            let revocation = crate::revocation::Fetcher::new(args.revocation.options()?);
+            Some((Timestamper::new(url, root, &*engine, revocation)?, engine))
         }
         (Some(_), None) => bail!(
             "if any flags in the group [timestamp-url timestamp-root-cert] are set they must all be set; missing [timestamp-root-cert]"

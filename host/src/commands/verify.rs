@@ -163,6 +163,8 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
     let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
     let time = verification_time(args.verify_at.as_deref())?;
     let engine = engine::engine(args.engine.engine)?;
+    let fetcher = crate::revocation::Fetcher::new(args.revocation.options()?);
+    let revocation = fetcher.unbounded();
     let inputs = inputs(
         config,
         args.trust_policy.as_deref(),
@@ -183,6 +185,7 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
             metadata,
             time,
             max,
+            &revocation,
         )?;
         return Ok(report(&outcome, &reference, args.output));
     };
@@ -206,6 +209,7 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
         metadata,
         time,
         max,
+        &revocation,
     )?;
     Ok(report(&outcome, &display, args.output))
 }
@@ -237,6 +241,7 @@ pub fn verify_artifact(
     user_metadata: Vec<(String, String)>,
     time: notary_verifier::Instant,
     max: usize,
+    revocation: &crate::revocation::Bounded,
 ) -> Result<Outcome> {
     let selected = engine.select_policy(
         &inputs.policy,
@@ -268,6 +273,8 @@ pub fn verify_artifact(
         if more {
             eprintln!("Warning: exceeded configured limit of max signatures {max} to examine");
         }
+        // The component names the OCSP/CRL evidence it needs; only that is fetched.
+        revocation.gather(engine, &mut request)?;
     }
     engine.verify(&request)
 }

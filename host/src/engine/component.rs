@@ -263,6 +263,36 @@ impl Verifier for ComponentEngine {
         Ok(convert::outcome(outcome))
     }
 
+    fn revocation_needs(&self, request: &nv::VerifyRequest) -> Result<Vec<nv::revocation::Need>> {
+        let request = convert::request(request);
+        let needs = self.call(|i, s| {
+            i.notary_verifier_verifier()
+                .call_revocation_needs(s, &request)
+        })?;
+        Ok(needs.into_iter().map(convert::need).collect())
+    }
+
+    fn timestamp_token_needs(
+        &self,
+        request: &nv::VerifyRequest,
+        token: &[u8],
+        signature_value: &[u8],
+        signing_chain: &[Vec<u8>],
+    ) -> Result<Vec<nv::revocation::Need>> {
+        let request = convert::request(request);
+        let needs = self.call(|i, s| {
+            i.notary_verifier_verifier()
+                .call_timestamp_token_revocation_needs(
+                    s,
+                    &request,
+                    token,
+                    signature_value,
+                    signing_chain,
+                )
+        })?;
+        Ok(needs.into_iter().map(convert::need).collect())
+    }
+
     fn check_policy(
         &self,
         policy: &nv::PolicyInput,
@@ -469,10 +499,24 @@ mod convert {
                 .revocation_evidence
                 .iter()
                 .map(|e| match e {
-                    nv::Evidence::OcspResponse(b) => {
-                        wit::RevocationEvidence::OcspResponse(b.clone())
+                    nv::Evidence::Ocsp { url, response } => {
+                        wit::RevocationEvidence::OcspResponse(wit::FetchedEvidence {
+                            url: url.clone(),
+                            content: response.clone(),
+                        })
                     }
-                    nv::Evidence::Crl(b) => wit::RevocationEvidence::Crl(b.clone()),
+                    nv::Evidence::Crl { url, crl } => {
+                        wit::RevocationEvidence::Crl(wit::FetchedEvidence {
+                            url: url.clone(),
+                            content: crl.clone(),
+                        })
+                    }
+                    nv::Evidence::Unavailable { url, reason } => {
+                        wit::RevocationEvidence::Unavailable(wit::UnavailableEvidence {
+                            url: url.clone(),
+                            reason: reason.clone(),
+                        })
+                    }
                     nv::Evidence::Asserted {
                         certificate_sha256,
                         status,
@@ -489,6 +533,20 @@ mod convert {
                 })
                 .collect(),
             max_signatures: r.max_signatures,
+        }
+    }
+
+    pub fn need(n: wit::RevocationNeed) -> nv::revocation::Need {
+        nv::revocation::Need {
+            certificate_sha256: n.certificate_sha256,
+            subject: n.subject,
+            method: match n.method {
+                wit::RevocationMethod::Ocsp => nv::revocation::Method::Ocsp,
+                wit::RevocationMethod::Crl => nv::revocation::Method::Crl,
+                wit::RevocationMethod::DeltaCrl => nv::revocation::Method::DeltaCrl,
+            },
+            urls: n.urls,
+            ocsp_request: n.ocsp_request,
         }
     }
 

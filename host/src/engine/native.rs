@@ -6,6 +6,8 @@ use notary_verifier::{
     SignatureInput, StoreType, TrustStores, ValidationResult, VerifyRequest,
 };
 
+use notary_verifier::revocation::Need;
+
 use super::Verifier;
 
 /// Calls the library directly.
@@ -15,6 +17,25 @@ pub struct NativeEngine;
 impl Verifier for NativeEngine {
     fn verify(&self, request: &VerifyRequest) -> Result<Outcome> {
         Ok(notary_verifier::verify(request))
+    }
+
+    fn revocation_needs(&self, request: &VerifyRequest) -> Result<Vec<Need>> {
+        Ok(notary_verifier::revocation_needs(request))
+    }
+
+    fn timestamp_token_needs(
+        &self,
+        request: &VerifyRequest,
+        token: &[u8],
+        signature_value: &[u8],
+        signing_chain: &[Vec<u8>],
+    ) -> Result<Vec<Need>> {
+        Ok(notary_verifier::timestamp_token_needs(
+            request,
+            token,
+            signature_value,
+            signing_chain,
+        ))
     }
 
     fn check_policy(&self, policy: &PolicyInput) -> Result<Result<Vec<AppliedPolicy>, Failure>> {

@@ -9,13 +9,14 @@
 //! itself is never interpreted by the host: it is handed to the verifier as bytes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use der::asn1::{BitString, OctetString, Uint};
 use der::{Any, Decode, Encode, Sequence};
-use notary_verifier::outcome::{CertificateSummary, TimestampInfo, ValidationStatus};
-use notary_verifier::revocation::{Evidence, Status};
+use notary_verifier::outcome::{TimestampInfo, ValidationStatus};
+use notary_verifier::revocation::Evidence;
 use notary_verifier::signature::HashAlgorithm;
 use notary_verifier::truststore::{NamedStore, StoreFile, StoreType, TrustStores};
 use notary_verifier::verify::{PolicyInput, SignatureInput, Target, VerifyRequest};
@@ -23,6 +24,7 @@ use notary_verifier::{Descriptor, DocumentKind, Instant};
 use spki::AlgorithmIdentifierOwned;
 
 use crate::engine::Verifier;
+use crate::revocation::Fetcher;
 
 /// notation's TSA request timeout.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -72,12 +74,18 @@ pub struct Timestamper {
     url: reqwest::Url,
     root_path: PathBuf,
     root: Vec<u8>,
+    revocation: Arc<Fetcher>,
 }
 
 impl Timestamper {
     /// From `--timestamp-url` and `--timestamp-root-cert`, with notation's checks: the file
     /// holds exactly one certificate, and the verifier admits it as a `tsa` root.
-    pub fn new(url: &str, root_path: &Path, engine: &dyn Verifier) -> Result<Self> {
+    pub fn new(
+        url: &str,
+        root_path: &Path,
+        engine: &dyn Verifier,
+        revocation: Arc<Fetcher>,
+    ) -> Result<Self> {
         if url.is_empty() {
             bail!("timestamping: tsa url cannot be empty");
         }
@@ -112,6 +120,7 @@ impl Timestamper {
             url,
             root_path: root_path.to_owned(),
             root,
+            revocation,
         })
     }
 
@@ -121,9 +130,8 @@ impl Timestamper {
     ///
     /// Two things a verifier would hold against a good TSA are handled here rather than
     /// failed: a token whose range (`genTime - accuracy`) starts before the envelope's
-    /// whole-second signing time is asked for again once that moment has passed, and TSA
-    /// certificates that name OCSP or CRL locations, which this verifier cannot evaluate
-    /// yet, are reported as not revocation-checked instead of refusing the sign.
+    /// whole-second signing time is asked for again once that moment has passed. The TSA
+    /// chain's revocation is checked with OCSP and CRLs fetched now.
     #[allow(
         clippy::too_many_arguments,
         reason = "one call site; each is a distinct input"
@@ -184,32 +192,33 @@ impl Timestamper {
                 std::thread::sleep(wait);
                 continue;
             }
-            let evidence = self.unchecked_revocation(&range.certificates);
+            let evidence = self.tsa_revocation_evidence(engine, &token, signature, chain, now)?;
             self.check(engine, &token, signature, chain, &input, now, evidence)?;
             return Ok(envelope);
         }
         unreachable!("the last attempt returns or fails")
     }
 
-    /// TSA certificates below the root that name OCSP or CRL locations: warned about, and
-    /// vouched for as "not checked at signing time" so that every other check still runs.
-    fn unchecked_revocation(&self, certificates: &[CertificateSummary]) -> Vec<Evidence> {
-        let below_root = certificates.split_last().map_or(&[][..], |(_, rest)| rest);
-        below_root
-            .iter()
-            .filter(|c| !c.ocsp_urls.is_empty() || !c.crl_urls.is_empty())
-            .map(|c| {
-                eprintln!(
-                    "Warning: the TSA certificate {:?} names OCSP/CRL locations; hsm-notary does not evaluate OCSP or CRL yet, so its revocation was not checked at signing time",
-                    c.subject
-                );
-                Evidence::Asserted {
-                    certificate_sha256: c.sha256.clone(),
-                    status: Status::Good,
-                    source: "not checked at signing time".to_owned(),
-                }
-            })
-            .collect()
+    /// The TSA chain's revocation evidence, fetched as the verifier asks for it
+    /// (CVE-2024-56138: a revoked TSA must not timestamp a signature). Nothing is
+    /// written before the checks that read it pass.
+    fn tsa_revocation_evidence(
+        &self,
+        engine: &dyn Verifier,
+        token: &[u8],
+        signature: &[u8],
+        chain: &[Vec<u8>],
+        now: Instant,
+    ) -> Result<Vec<Evidence>> {
+        let mut request = check_request(&self.root, now);
+        let mut evidence = Vec::new();
+        self.revocation
+            .unbounded()
+            .gather_with(now, &mut evidence, |so_far| {
+                request.revocation_evidence = so_far.to_vec();
+                engine.timestamp_token_needs(&request, token, signature, chain)
+            })?;
+        Ok(evidence)
     }
 
     /// The verifier's checks: the bare token against the root and the signing chain, then

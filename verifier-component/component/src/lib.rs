@@ -21,7 +21,7 @@ use bindings::exports::notary::verifier::verifier::Guest;
 
 use notary_verifier::outcome::{self, Decision, FailureKind, TimestampInfo, ValidationStatus};
 use notary_verifier::payload::Descriptor;
-use notary_verifier::revocation::{Evidence, Status};
+use notary_verifier::revocation::{Evidence, Method, Need, Status};
 use notary_verifier::time::Instant;
 use notary_verifier::trustpolicy::{Action, Actions, Check, DocumentKind, Level, VerifyTimestamp};
 use notary_verifier::truststore::{NamedStore, StoreFile, StoreType, TrustStores};
@@ -38,6 +38,24 @@ mod export {
 impl Guest for Component {
     fn verify(request: wit::VerifyRequest) -> wit::Outcome {
         outcome_out(notary_verifier::verify(&request_in(request)))
+    }
+
+    fn revocation_needs(request: wit::VerifyRequest) -> Vec<wit::RevocationNeed> {
+        needs_out(notary_verifier::revocation_needs(&request_in(request)))
+    }
+
+    fn timestamp_token_revocation_needs(
+        request: wit::VerifyRequest,
+        token: Vec<u8>,
+        signature_value: Vec<u8>,
+        signing_chain: Vec<Vec<u8>>,
+    ) -> Vec<wit::RevocationNeed> {
+        needs_out(notary_verifier::timestamp_token_needs(
+            &request_in(request),
+            &token,
+            &signature_value,
+            &signing_chain,
+        ))
     }
 
     fn check_policy(
@@ -177,6 +195,23 @@ fn signature_in(s: wit::Signature) -> SignatureInput {
     }
 }
 
+fn needs_out(needs: Vec<Need>) -> Vec<wit::RevocationNeed> {
+    needs
+        .into_iter()
+        .map(|n| wit::RevocationNeed {
+            certificate_sha256: n.certificate_sha256,
+            subject: n.subject,
+            method: match n.method {
+                Method::Ocsp => wit::RevocationMethod::Ocsp,
+                Method::Crl => wit::RevocationMethod::Crl,
+                Method::DeltaCrl => wit::RevocationMethod::DeltaCrl,
+            },
+            urls: n.urls,
+            ocsp_request: n.ocsp_request,
+        })
+        .collect()
+}
+
 fn request_in(r: wit::VerifyRequest) -> VerifyRequest {
     VerifyRequest {
         policy: policy_in(r.policy),
@@ -200,8 +235,18 @@ fn request_in(r: wit::VerifyRequest) -> VerifyRequest {
             .revocation_evidence
             .into_iter()
             .map(|e| match e {
-                wit::RevocationEvidence::OcspResponse(b) => Evidence::OcspResponse(b),
-                wit::RevocationEvidence::Crl(b) => Evidence::Crl(b),
+                wit::RevocationEvidence::OcspResponse(f) => Evidence::Ocsp {
+                    url: f.url,
+                    response: f.content,
+                },
+                wit::RevocationEvidence::Crl(f) => Evidence::Crl {
+                    url: f.url,
+                    crl: f.content,
+                },
+                wit::RevocationEvidence::Unavailable(u) => Evidence::Unavailable {
+                    url: u.url,
+                    reason: u.reason,
+                },
                 wit::RevocationEvidence::Asserted(a) => Evidence::Asserted {
                     certificate_sha256: a.certificate_sha256,
                     status: match a.status {

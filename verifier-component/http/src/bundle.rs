@@ -7,9 +7,15 @@
 //!   "artifact": { "reference": "registry.example/app@sha256:...", "descriptor": { "mediaType": "...", "digest": "sha256:...", "size": 1234 } },
 //!   "signatures": [ { "mediaType": "application/jose+json", "envelope": "<base64>" } ],
 //!   "userMetadata": { "buildId": "42" },
-//!   "verificationTime": "2026-11-23T12:00:00Z"
+//!   "verificationTime": "2026-11-23T12:00:00Z",
+//!   "revocation": [ { "ocsp": "<base64 DER>", "url": "http://ocsp.example/" },
+//!                   { "crl": "<base64 DER or PEM>", "url": "http://crl.example/ca.crl" } ]
 //! }
 //! ```
+//!
+//! `revocation` is the OCSP responses and CRLs the client fetched (each with the URL a
+//! certificate names for it); a certificate that names locations without evidence here
+//! has an unknown revocation status.
 //!
 //! `policy` is the trust policy document itself, or a string holding it; its bytes reach
 //! the verifier exactly as sent, so duplicate keys are judged by the verifier, not lost
@@ -81,6 +87,22 @@ struct Bundle {
     verification_time: Option<String>,
     #[serde(default)]
     max_signatures: Option<u32>,
+    #[serde(default)]
+    revocation: Vec<Revocation>,
+}
+
+/// Most revocation items a bundle may carry: a few per certificate of a few chains.
+const MAX_REVOCATION_ITEMS: usize = 256;
+
+/// One piece of revocation evidence.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revocation {
+    url: String,
+    #[serde(default)]
+    ocsp: Option<String>,
+    #[serde(default)]
+    crl: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -222,9 +244,54 @@ pub fn parse(
             .collect::<Result<_, _>>()?,
         user_metadata: bundle.user_metadata,
         verification_time,
-        revocation_evidence: Vec::new(),
+        revocation_evidence: revocation(bundle.revocation)?,
         max_signatures: bundle.max_signatures.unwrap_or(DEFAULT_MAX_SIGNATURES),
     })
+}
+
+fn revocation(items: Vec<Revocation>) -> Result<Vec<wit::RevocationEvidence>, String> {
+    if items.len() > MAX_REVOCATION_ITEMS {
+        return Err(format!(
+            "revocation: {} items given, at most {MAX_REVOCATION_ITEMS}",
+            items.len()
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let bytes = |text: &str| {
+                pem_crl(text)
+                    .unwrap_or_else(|| Base64::decode_vec(text.trim()))
+                    .map_err(|error| format!("revocation[{index}]: not base64 DER: {error}"))
+            };
+            let content = |bytes| wit::FetchedEvidence {
+                url: item.url.clone(),
+                content: bytes,
+            };
+            match (&item.ocsp, &item.crl) {
+                (Some(ocsp), None) => {
+                    Ok(wit::RevocationEvidence::OcspResponse(content(bytes(ocsp)?)))
+                }
+                (None, Some(crl)) => Ok(wit::RevocationEvidence::Crl(content(bytes(crl)?))),
+                _ => Err(format!(
+                    "revocation[{index}]: give exactly one of `ocsp` and `crl`"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The DER of a PEM `X509 CRL` block.
+fn pem_crl(text: &str) -> Option<Result<Vec<u8>, base64ct::Error>> {
+    let start = text.find("-----BEGIN X509 CRL-----")? + 24;
+    let end = text.find("-----END X509 CRL-----")?;
+    let body: String = text
+        .get(start..end)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    Some(Base64::decode_vec(&body))
 }
 
 /// The policy document's bytes: the JSON text as sent, or the content of a JSON string.

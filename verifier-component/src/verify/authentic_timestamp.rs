@@ -14,15 +14,23 @@ use crate::certificate::{self, Purpose};
 use crate::envelope::{Envelope, SignerInfo, SigningScheme};
 use crate::outcome::{ValidationResult, ValidationStatus};
 use crate::quote::Q;
-use crate::revocation::{self, ChainPurpose};
+use std::cell::RefCell;
+
+use crate::revocation::{self, ChainPurpose, Need};
+use crate::time::Instant;
 use crate::timestamp::{self, Timestamp};
 use crate::trustpolicy::validate::resolve_level;
 use crate::trustpolicy::{self, Action, Actions, Check, Level, TrustPolicy, VerifyTimestamp};
 use crate::truststore::StoreType;
 use crate::x509::Cert;
 
-/// The validation for one signer.
-pub(super) fn check(context: &Context<'_>, si: &SignerInfo) -> Result<String, String> {
+/// The validation for one signer. `Ok` carries a note and, when the validation
+/// established one, the authentic time the signature was made by (what revocation
+/// weighs an `invalidityDate` against).
+pub(super) fn check(
+    context: &Context<'_>,
+    si: &SignerInfo,
+) -> Result<(String, Option<Instant>), String> {
     match si.signing_scheme {
         SigningScheme::X509SigningAuthority => {
             let t = si.signing_time;
@@ -35,9 +43,12 @@ pub(super) fn check(context: &Context<'_>, si: &SignerInfo) -> Result<String, St
                     ));
                 }
             }
-            Ok(format!(
-                "authentic signing time {} is within the validity of every certificate",
-                t.rfc1123z()
+            Ok((
+                format!(
+                    "authentic signing time {} is within the validity of every certificate",
+                    t.rfc1123z()
+                ),
+                Some(t),
             ))
         }
         SigningScheme::X509 => x509(
@@ -54,7 +65,7 @@ fn x509(
     si: &SignerInfo,
     signature: &[u8],
     token: Option<&[u8]>,
-) -> Result<String, String> {
+) -> Result<(String, Option<Instant>), String> {
     let statement = &context.policy.statement;
     let mut has_tsa = false;
     for value in &statement.trust_stores {
@@ -99,8 +110,9 @@ fn x509(
                 ));
             }
         }
-        return Ok(format!(
-            "{disabled_note}; every certificate is valid at the verification time"
+        return Ok((
+            format!("{disabled_note}; every certificate is valid at the verification time"),
+            None,
         ));
     }
     let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
@@ -115,13 +127,29 @@ fn x509(
         ));
     }
     check_within_signing_chain(&timestamp, chain)?;
-    let revocation =
-        revocation::check_chain(&tsa_chain, context.evidence, ChainPurpose::Timestamping)?;
-    Ok(format!(
-        "timestamp {} by {} is within the validity of every certificate; TSA chain revocation: {revocation}",
-        timestamp.format_rfc3339(),
-        Q(&tsa_chain[0].subject)
+    let revocation = tsa_revocation(context, &tsa_chain)?;
+    Ok((
+        format!(
+            "timestamp {} by {} is within the validity of every certificate; TSA chain revocation: {revocation}",
+            timestamp.format_rfc3339(),
+            Q(&tsa_chain[0].subject)
+        ),
+        Some(timestamp.upper()),
     ))
+}
+
+/// The TSA chain's revocation, always enforced when a countersignature is verified
+/// (§Timestamp countersignature verification). No signing time excuses a TSA
+/// revocation: a compromised TSA key could claim any time.
+fn tsa_revocation(context: &Context<'_>, tsa_chain: &[Cert]) -> Result<String, String> {
+    let inputs = revocation::Inputs {
+        evidence: context.evidence,
+        time: context.time,
+        signing_time: None,
+        needs: context.needs,
+    };
+    revocation::check_chain(tsa_chain, ChainPurpose::Timestamping, &inputs)
+        .map_err(|e| e.to_string())
 }
 
 /// Parse, validate against the signature value, and verify the token against the `tsa`
@@ -276,10 +304,14 @@ pub fn authentic_timestamp(request: &VerifyRequest) -> ValidationResult {
         stores: &request.trust_stores,
         time: request.verification_time,
         evidence: &request.revocation_evidence,
+        needs: None,
         target: &request.target,
         user_metadata: &request.user_metadata,
     };
-    result(action, check(&context, &content.signer_info))
+    result(
+        action,
+        check(&context, &content.signer_info).map(|(note, _)| note),
+    )
 }
 
 /// The countersignature part of the validation for a bare token over `signature_value`,
@@ -289,6 +321,29 @@ pub fn timestamp_token(
     token: &[u8],
     signature_value: &[u8],
     signing_chain: &[Vec<u8>],
+) -> ValidationResult {
+    token_check(request, token, signature_value, signing_chain, None)
+}
+
+/// The revocation evidence [`timestamp_token`] would read that `request` lacks: the TSA
+/// chain's, once the countersignature verified.
+pub fn timestamp_token_needs(
+    request: &VerifyRequest,
+    token: &[u8],
+    signature_value: &[u8],
+    signing_chain: &[Vec<u8>],
+) -> Vec<Need> {
+    let needs = RefCell::new(Vec::new());
+    let _ = token_check(request, token, signature_value, signing_chain, Some(&needs));
+    needs.into_inner()
+}
+
+fn token_check(
+    request: &VerifyRequest,
+    token: &[u8],
+    signature_value: &[u8],
+    signing_chain: &[Vec<u8>],
+    needs: Option<&RefCell<Vec<Need>>>,
 ) -> ValidationResult {
     let policy = match lenient_policy(request) {
         Ok(p) => p,
@@ -300,6 +355,7 @@ pub fn timestamp_token(
         stores: &request.trust_stores,
         time: request.verification_time,
         evidence: &request.revocation_evidence,
+        needs,
         target: &request.target,
         user_metadata: &request.user_metadata,
     };
@@ -313,8 +369,7 @@ pub fn timestamp_token(
             return Err("signing certificate chain is empty: the timestamp range cannot be checked against it".to_owned());
         }
         check_within_signing_chain(&timestamp, &chain)?;
-        let revocation =
-            revocation::check_chain(&tsa_chain, context.evidence, ChainPurpose::Timestamping)?;
+        let revocation = tsa_revocation(&context, &tsa_chain)?;
         Ok(format!(
             "timestamp {}; TSA chain revocation: {revocation}",
             timestamp.format_rfc3339()

@@ -1,0 +1,573 @@
+//! Fetching revocation evidence (`trust-store-trust-policy.md` §OCSP Download, §CRL
+//! Download) for the verifier, which never fetches: the component says what it needs
+//! (`revocation-needs`), this module fetches exactly that, and the evidence goes back in
+//! the one request that decides.
+//!
+//! - OCSP: each responder URL in order until one answers 200; GET when the base64
+//!   request is under 255 bytes, POST otherwise (RFC 6960 appendix A); 2 s and 20 KiB.
+//! - CRL: every distribution point; 5 s and 32 MiB; kept on disk (`crl/` in the cache
+//!   directory, one file per URL, as notation's) and, in `serve`, in memory, while their
+//!   `nextUpdate` is ahead.
+//! - Only `http` URLs (notation's rule), only HTTP 200, no redirects, every cap enforced
+//!   while reading. A location that fails becomes `unavailable` evidence naming why, so
+//!   the verifier's message says what was tried; it is never a pass.
+//! - A cache that cannot be read or written is a warning and a fetch, never a decision.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant as Clock};
+
+use anyhow::{Context, Result, bail};
+use base64ct::{Base64, Encoding};
+use notary_verifier::revocation::{Evidence, Method, Need, crl::Crl, crl::MAX_CRL_SIZE, ocsp};
+use notary_verifier::{Instant, VerifyRequest};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::Verifier;
+
+/// notation's OCSP timeout.
+pub const OCSP_TIMEOUT: Duration = Duration::from_secs(2);
+/// notation's CRL timeout.
+pub const CRL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rounds of needs: OCSP, then CRLs, then delta CRLs, for the TSA and the signing chain,
+/// and a signature after one that turned out revoked.
+const MAX_ROUNDS: usize = 8;
+/// RFC 6960 appendix A: GET for requests whose base64 form is shorter than this.
+const GET_LIMIT: usize = 255;
+
+/// How evidence is fetched and kept.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Per OCSP request.
+    pub ocsp_timeout: Duration,
+    /// Per CRL download.
+    pub crl_timeout: Duration,
+    /// The CRL cache directory (`{cache}/crl`), if any.
+    pub cache_dir: Option<PathBuf>,
+    /// Keep answers in memory until their `nextUpdate` (`serve`).
+    pub in_memory: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            ocsp_timeout: OCSP_TIMEOUT,
+            crl_timeout: CRL_TIMEOUT,
+            cache_dir: crate::engine::component::cache_dir().map(|d| d.join("crl")),
+            in_memory: false,
+        }
+    }
+}
+
+/// An answer kept in memory.
+#[derive(Clone)]
+struct Kept {
+    bytes: Vec<u8>,
+    until: Instant,
+}
+
+/// Fetches evidence; shared by every verification of a process.
+pub struct Fetcher {
+    options: Options,
+    memory: Mutex<HashMap<(String, Vec<u8>), Kept>>,
+    warned: AtomicBool,
+}
+
+impl Fetcher {
+    /// A fetcher with `options`.
+    pub fn new(options: Options) -> Arc<Self> {
+        Arc::new(Self {
+            options,
+            memory: Mutex::new(HashMap::new()),
+            warned: AtomicBool::new(false),
+        })
+    }
+
+    /// This fetcher's caches, its requests stopping at `deadline` (a `serve` request's):
+    /// what cannot finish in time is unavailable, so the verification fails closed.
+    pub fn until(self: &Arc<Self>, deadline: Clock) -> Bounded {
+        Bounded {
+            shared: self.clone(),
+            deadline: Some(deadline),
+        }
+    }
+
+    /// Without a deadline.
+    pub fn unbounded(self: &Arc<Self>) -> Bounded {
+        Bounded {
+            shared: self.clone(),
+            deadline: None,
+        }
+    }
+
+    fn warn_cache(&self, error: &anyhow::Error) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            eprintln!("Warning: CRL cache error discarded: {error:#}");
+        }
+    }
+
+    fn remembered(&self, url: &str, request: &[u8], now: Instant) -> Option<Vec<u8>> {
+        if !self.options.in_memory {
+            return None;
+        }
+        let memory = self.memory.lock().ok()?;
+        let kept = memory.get(&(url.to_owned(), request.to_vec()))?;
+        (kept.until > now).then(|| kept.bytes.clone())
+    }
+
+    fn remember(&self, url: &str, request: &[u8], bytes: &[u8], until: Option<Instant>) {
+        if !self.options.in_memory {
+            return;
+        }
+        if let (Some(until), Ok(mut memory)) = (until, self.memory.lock()) {
+            // Bounded: a process checks a handful of CAs; a flood of distinct URLs
+            // (one per hostile image) is not kept.
+            if memory.len() > 4096 {
+                memory.clear();
+            }
+            memory.insert(
+                (url.to_owned(), request.to_vec()),
+                Kept {
+                    bytes: bytes.to_vec(),
+                    until,
+                },
+            );
+        }
+    }
+}
+
+/// A [`Fetcher`] bound to one verification's deadline.
+pub struct Bounded {
+    shared: Arc<Fetcher>,
+    deadline: Option<Clock>,
+}
+
+impl Bounded {
+    /// Ask `engine` what `request` lacks, fetch it, and repeat until nothing is missing;
+    /// the evidence ends up in `request`.
+    pub fn gather(&self, engine: &dyn Verifier, request: &mut VerifyRequest) -> Result<()> {
+        let now = request.verification_time;
+        let mut evidence = std::mem::take(&mut request.revocation_evidence);
+        let gathered = self.gather_with(now, &mut evidence, |evidence| {
+            request.revocation_evidence = evidence.to_vec();
+            engine.revocation_needs(request)
+        });
+        request.revocation_evidence = evidence;
+        gathered
+    }
+
+    /// [`Self::gather`] with any question: `needs` says what `evidence` lacks.
+    pub fn gather_with(
+        &self,
+        now: Instant,
+        evidence: &mut Vec<Evidence>,
+        mut needs: impl FnMut(&[Evidence]) -> Result<Vec<Need>>,
+    ) -> Result<()> {
+        for _ in 0..MAX_ROUNDS {
+            let wanted: Vec<Need> = needs(evidence)?
+                .into_iter()
+                // A URL already answered for is never fetched again.
+                .filter(|n| {
+                    !n.urls.iter().all(|u| {
+                        evidence.iter().any(|e| match e {
+                            Evidence::Ocsp { url, .. }
+                            | Evidence::Crl { url, .. }
+                            | Evidence::Unavailable { url, .. } => url == u,
+                            Evidence::Asserted { .. } => false,
+                        })
+                    })
+                })
+                .collect();
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            for need in &wanted {
+                evidence.extend(self.fetch(need, now));
+            }
+        }
+        Ok(())
+    }
+
+    /// Evidence for one need.
+    pub fn fetch(&self, need: &Need, now: Instant) -> Vec<Evidence> {
+        let mut out = Vec::new();
+        match need.method {
+            Method::Ocsp => {
+                for url in &need.urls {
+                    match self.ocsp(url, &need.ocsp_request, now) {
+                        Ok(response) => {
+                            out.push(Evidence::Ocsp {
+                                url: url.clone(),
+                                response,
+                            });
+                            break;
+                        }
+                        Err(reason) => out.push(Evidence::Unavailable {
+                            url: url.clone(),
+                            reason,
+                        }),
+                    }
+                }
+            }
+            Method::Crl | Method::DeltaCrl => {
+                for url in &need.urls {
+                    match self.crl(url, now) {
+                        Ok(crl) => {
+                            out.push(Evidence::Crl {
+                                url: url.clone(),
+                                crl,
+                            });
+                            if need.method == Method::DeltaCrl {
+                                break;
+                            }
+                        }
+                        Err(reason) => out.push(Evidence::Unavailable {
+                            url: url.clone(),
+                            reason,
+                        }),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn timeout(&self, configured: Duration) -> Result<Duration, String> {
+        match self.deadline {
+            None => Ok(configured),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Clock::now());
+                if left.is_zero() {
+                    return Err("not fetched: the request's deadline had passed".to_owned());
+                }
+                Ok(configured.min(left))
+            }
+        }
+    }
+
+    fn ocsp(&self, url: &str, request: &[u8], now: Instant) -> Result<Vec<u8>, String> {
+        if let Some(bytes) = self.shared.remembered(url, request, now) {
+            return Ok(bytes);
+        }
+        let timeout = self.timeout(self.shared.options.ocsp_timeout)?;
+        let encoded = Base64::encode_string(request);
+        let get = if encoded.len() < GET_LIMIT {
+            let mut target = url.to_owned();
+            if !target.ends_with('/') {
+                target.push('/');
+            }
+            target.push_str(&percent_encode(&encoded));
+            Some(target)
+        } else {
+            None
+        };
+        let response = http(
+            match &get {
+                Some(target) => Fetch::Get(target),
+                None => Fetch::Post(url, request, "application/ocsp-request"),
+            },
+            timeout,
+            ocsp::MAX_RESPONSE_SIZE,
+        )?;
+        self.shared
+            .remember(url, request, &response, ocsp::next_update(&response));
+        Ok(response)
+    }
+
+    fn crl(&self, url: &str, now: Instant) -> Result<Vec<u8>, String> {
+        if let Some(bytes) = self.shared.remembered(url, &[], now) {
+            return Ok(bytes);
+        }
+        let cache = self.shared.options.cache_dir.as_deref().map(CrlCache::new);
+        if let Some(cache) = &cache {
+            match cache.get(url, now) {
+                Ok(Some(bytes)) => {
+                    let until = Crl::parse(&bytes).ok().and_then(|c| c.next_update);
+                    self.shared.remember(url, &[], &bytes, until);
+                    return Ok(bytes);
+                }
+                Ok(None) => {}
+                Err(e) => self.shared.warn_cache(&e),
+            }
+        }
+        let timeout = self.timeout(self.shared.options.crl_timeout)?;
+        let bytes = http(Fetch::Get(url), timeout, MAX_CRL_SIZE)?;
+        let until = Crl::parse(&bytes).ok().and_then(|c| c.next_update);
+        self.shared.remember(url, &[], &bytes, until);
+        if let Some(cache) = &cache
+            && let Err(e) = cache.put(url, &bytes)
+        {
+            self.shared.warn_cache(&e);
+        }
+        Ok(bytes)
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+enum Fetch<'a> {
+    Get(&'a str),
+    Post(&'a str, &'a [u8], &'static str),
+}
+
+/// One HTTP exchange: `http` only, 200 only, no redirects, at most `limit` bytes read.
+fn http(fetch: Fetch<'_>, timeout: Duration, limit: usize) -> Result<Vec<u8>, String> {
+    let url = match &fetch {
+        Fetch::Get(u) | Fetch::Post(u, _, _) => *u,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    if parsed.scheme() != "http" {
+        return Err(format!(
+            "unsupported scheme {:?}: only http URLs are fetched for revocation",
+            parsed.scheme()
+        ));
+    }
+    crate::registry::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime: {e}"))?;
+    runtime.block_on(async {
+        // One deadline for the whole exchange (connect, send, read), below.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(crate::sign::SIGNING_AGENT)
+            .build()
+            .map_err(|e| format!("{e}"))?;
+        let exchange = async {
+            let request = match fetch {
+                Fetch::Get(u) => client.get(u),
+                Fetch::Post(u, body, content_type) => client
+                    .post(u)
+                    .header("content-type", content_type)
+                    .body(body.to_vec()),
+            };
+            let mut response = request.send().await.map_err(|e| describe(&e))?;
+            let status = response.status();
+            if status != reqwest::StatusCode::OK {
+                return Err(format!("HTTP {status}: only 200 is accepted"));
+            }
+            if let Some(length) = response.content_length()
+                && length > limit as u64
+            {
+                return Err(format!(
+                    "answer of {length} bytes is over the {limit}-byte limit"
+                ));
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+                if bytes.len() + chunk.len() > limit {
+                    return Err(format!("answer is over the {limit}-byte limit"));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(bytes)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        }
+    })
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A cache file: notation's `{"baseCRL": …, "deltaCRL": …}`, with the URL it is for.
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(rename = "baseCRL")]
+    base_crl: String,
+    #[serde(rename = "deltaCRL", default, skip_serializing_if = "Option::is_none")]
+    delta_crl: Option<String>,
+}
+
+/// A cached CRL, for `cache crl list`.
+pub struct CacheEntry {
+    /// The file.
+    pub path: PathBuf,
+    /// The URL it is for, when the file records it.
+    pub url: Option<String>,
+    /// What the CRL says of itself, or why it cannot be read.
+    pub crl: Result<Crl, String>,
+}
+
+/// The on-disk CRL cache: `{dir}/{hex(sha256(url))}`.
+pub struct CrlCache {
+    dir: PathBuf,
+}
+
+impl CrlCache {
+    /// The cache in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The default cache directory's.
+    pub fn default_dir() -> Result<PathBuf> {
+        crate::engine::component::cache_dir()
+            .map(|d| d.join("crl"))
+            .context("no cache directory: set HSM_NOTARY_CACHE or HOME")
+    }
+
+    fn path(&self, url: &str) -> PathBuf {
+        self.dir.join(hex(&Sha256::digest(url.as_bytes())))
+    }
+
+    /// The CRL cached for `url`, if it is still current at `now`.
+    pub fn get(&self, url: &str, now: Instant) -> Result<Option<Vec<u8>>> {
+        let path = self.path(url);
+        let bytes = match read_regular(&path, 2 * MAX_CRL_SIZE) {
+            Ok(b) => b,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let file: CacheFile = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a CRL cache file", path.display()))?;
+        let der = Base64::decode_vec(&file.base_crl)
+            .map_err(|e| anyhow::anyhow!("{}: baseCRL: {e}", path.display()))?;
+        let crl = Crl::parse(&der).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        match crl.next_update {
+            Some(next) if next > now => Ok(Some(der)),
+            // Expired: fetched again.
+            _ => Ok(None),
+        }
+    }
+
+    /// Keep `der` for `url`: written to a temporary file in the directory, then renamed.
+    pub fn put(&self, url: &str, der: &[u8]) -> Result<()> {
+        create_private_dir(&self.dir)?;
+        let file = CacheFile {
+            url: Some(url.to_owned()),
+            base_crl: Base64::encode_string(der),
+            delta_crl: None,
+        };
+        let path = self.path(url);
+        let mut temp = tempfile::NamedTempFile::new_in(&self.dir)
+            .with_context(|| format!("creating a temporary file in {}", self.dir.display()))?;
+        temp.write_all(&serde_json::to_vec(&file)?)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&path)
+            .with_context(|| format!("storing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Every cached CRL.
+    pub fn list(&self) -> Result<Vec<CacheEntry>> {
+        let mut entries = Vec::new();
+        let read = match std::fs::read_dir(&self.dir) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.dir.display())),
+        };
+        for item in read {
+            let path = item?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let parsed = read_regular(&path, 2 * MAX_CRL_SIZE)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<CacheFile>(&b).map_err(|e| e.to_string()));
+            let (url, crl) = match parsed {
+                Ok(file) => (
+                    file.url,
+                    Base64::decode_vec(&file.base_crl)
+                        .map_err(|e| e.to_string())
+                        .and_then(|d| Crl::parse(&d).map_err(|e| e.to_string())),
+                ),
+                Err(e) => (None, Err(e)),
+            };
+            entries.push(CacheEntry { path, url, crl });
+        }
+        entries.sort_by(|a, b| a.url.cmp(&b.url).then_with(|| a.path.cmp(&b.path)));
+        Ok(entries)
+    }
+
+    /// Remove every cached CRL; returns how many.
+    pub fn purge(&self) -> Result<usize> {
+        let entries = self.list()?;
+        for entry in &entries {
+            std::fs::remove_file(&entry.path)
+                .with_context(|| format!("removing {}", entry.path.display()))?;
+        }
+        Ok(entries.len())
+    }
+}
+
+fn is_missing(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// A regular file (no symlink followed), read with a bound.
+fn read_regular(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        bail!("{} is over {limit} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("failed to create crl file cache {}", dir.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create crl file cache {}", dir.display()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
