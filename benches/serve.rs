@@ -115,6 +115,8 @@ fn main() {
     let source = Prefetched(signatures);
     let time = hsm_notary::commands::verification_time(None).unwrap();
     let rounds = 50;
+    let revocation = hsm_notary::revocation::Fetcher::new(Default::default());
+    let revocation = revocation.unbounded();
     let started = Instant::now();
     for _ in 0..rounds {
         let outcome = verify_artifact(
@@ -126,6 +128,7 @@ fn main() {
             Vec::new(),
             time,
             100,
+            &revocation,
         )
         .unwrap();
         assert_eq!(outcome.decision, notary_verifier::Decision::Verified);

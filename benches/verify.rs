@@ -233,5 +233,124 @@ fn hsm_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify_benches, policy_benches, hsm_benches);
+/// A signature over a fixed descriptor by `pki`'s leaf (local key), trusted through its root.
+fn pki_request(pki: &hsm_notary_suite::pki::Pki) -> VerifyRequest {
+    let key = LocalKey::from_pem(&std::fs::read_to_string(pki.leaf_key()).unwrap()).unwrap();
+    let chain = hsm_notary::sign::read_chain(&pki.chain).unwrap();
+    let root = chain.last().unwrap().clone();
+    let signing = SigningKey {
+        source: KeySource::Local(Box::new(key)),
+        chain,
+    };
+    let mut request = cose_request();
+    let Target::Oci { descriptor, .. } = &request.target else {
+        unreachable!()
+    };
+    let signed = sign_descriptor(&signing, Format::Cose, descriptor, None, now(), None).unwrap();
+    request.signatures = vec![SignatureInput {
+        media_type: signed.media_type.into(),
+        envelope: signed.envelope,
+        manifest_digest: None,
+    }];
+    request.trust_stores.stores[0].files = vec![StoreFile {
+        name: "root.der".into(),
+        content: root,
+    }];
+    request
+}
+
+/// What revocation costs a verification: a chain with no locations (the COSE request),
+/// the same shape of chain with its two CRLs handed in (as from the cache), and with an
+/// OCSP answer per certificate (fresh from `openssl ocsp`, as a responder gives it). The
+/// fetch itself is I/O and is not in these figures.
+fn revocation_benches(c: &mut Criterion) {
+    use hsm_notary_suite::pki::{Locations, Pki, PkiOptions};
+    use notary_verifier::revocation::{Evidence, Method};
+    let crl_pki = Pki::build(&PkiOptions {
+        leaf: Locations::crl("http://127.0.0.1:9/leaf.crl"),
+        intermediate: Locations::crl("http://127.0.0.1:9/intermediate.crl"),
+    })
+    .unwrap();
+    let mut with_crls = pki_request(&crl_pki);
+    with_crls.revocation_evidence = vec![
+        Evidence::Crl {
+            url: "http://127.0.0.1:9/leaf.crl".into(),
+            crl: crl_pki.intermediate.gencrl(24).unwrap(),
+        },
+        Evidence::Crl {
+            url: "http://127.0.0.1:9/intermediate.crl".into(),
+            crl: crl_pki.root.gencrl(24).unwrap(),
+        },
+    ];
+    let ocsp_pki = Pki::build(&PkiOptions {
+        leaf: Locations::ocsp("http://127.0.0.1:9/"),
+        intermediate: Locations::ocsp("http://127.0.0.1:8/"),
+    })
+    .unwrap();
+    let mut with_ocsp = pki_request(&ocsp_pki);
+    // The OCSP requests the component asks for, answered by each issuer's responder.
+    for need in NativeEngine.revocation_needs(&with_ocsp).unwrap() {
+        assert_eq!(need.method, Method::Ocsp);
+        let issuer = if need.subject.contains("leaf") {
+            &ocsp_pki.intermediate
+        } else {
+            &ocsp_pki.root
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("req.der"), &need.ocsp_request).unwrap();
+        let (signer, signer_key) = issuer.ocsp_signing();
+        let status = std::process::Command::new("openssl")
+            .args(["ocsp", "-index"])
+            .arg(issuer.index())
+            .arg("-CA")
+            .arg(issuer.cert())
+            .arg("-rsigner")
+            .arg(signer)
+            .arg("-rkey")
+            .arg(signer_key)
+            .args(["-ndays", "1", "-reqin"])
+            .arg(dir.path().join("req.der"))
+            .arg("-respout")
+            .arg(dir.path().join("resp.der"))
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        with_ocsp.revocation_evidence.push(Evidence::Ocsp {
+            url: need.urls[0].clone(),
+            response: std::fs::read(dir.path().join("resp.der")).unwrap(),
+        });
+    }
+    let none = cose_request();
+    let native = NativeEngine;
+    let wasm = component_engine();
+    for (name, request) in [
+        ("no-locations", &none),
+        ("cached-crls", &with_crls),
+        ("ocsp-answers", &with_ocsp),
+    ] {
+        let outcome = native.verify(request).unwrap();
+        assert_eq!(
+            outcome.decision,
+            notary_verifier::Decision::Verified,
+            "{name}: {outcome:?}"
+        );
+        assert!(
+            native.revocation_needs(request).unwrap().is_empty(),
+            "{name}"
+        );
+        let mut group = c.benchmark_group(format!("revocation/{name}"));
+        group.sample_size(30);
+        group.bench_function("native", |b| b.iter(|| native.verify(request).unwrap()));
+        group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(request).unwrap()));
+        group.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    verify_benches,
+    revocation_benches,
+    policy_benches,
+    hsm_benches
+);
 criterion_main!(benches);

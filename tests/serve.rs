@@ -372,3 +372,70 @@ fn only_tls_1_3_and_only_clients_with_a_certificate_when_a_client_ca_is_set() {
     let (ok, _) = strict.post("/gatekeeper/verify", "{}", &[]);
     assert!(!ok, "a client without a certificate was served");
 }
+
+/// With signers whose chain names CRLs, `serve` fetches each CRL once for many images
+/// (kept in memory until its `nextUpdate`), and denies under `strict` once the CRL it
+/// fetches lists the signer.
+#[test]
+fn serve_fetches_each_crl_once_for_many_images_and_denies_a_revoked_signer() {
+    use hsm_notary_suite::pki::RevocationServer;
+    use hsm_notary_suite::pki::{Locations, Pki, PkiOptions, Reason};
+    let world = World::new();
+    let published = tempfile::tempdir().unwrap();
+    let crls = RevocationServer::start(published.path()).unwrap();
+    let pki = Pki::build(&PkiOptions {
+        leaf: Locations::crl(crls.url("leaf.crl")),
+        intermediate: Locations::crl(crls.url("intermediate.crl")),
+    })
+    .unwrap();
+    crls.publish("leaf.crl", &pki.intermediate.gencrl(24).unwrap())
+        .unwrap();
+    crls.publish("intermediate.crl", &pki.root.gencrl(24).unwrap())
+        .unwrap();
+    let key = pki.leaf_key().display().to_string();
+    let chain = pki.chain.display().to_string();
+    world.cli(&[
+        "key",
+        "add",
+        "crl-signer",
+        "--key-file",
+        &key,
+        "--cert",
+        &chain,
+    ]);
+    let root = pki.root_cert().display().to_string();
+    world.cli(&["cert", "add", "--type", "ca", "--store", "signer", &root]);
+    let images: Vec<String> = (0..4)
+        .map(|i| world.image(&format!("crl image {i}"), Some("crl-signer")).0)
+        .collect();
+    let keys: Vec<&str> = images.iter().map(String::as_str).collect();
+
+    let server = world.serve(&["--cache-ttl", "0s"]);
+    let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&keys));
+    for item in answer["response"]["items"].as_array().unwrap() {
+        assert_eq!(item["value"]["verified"], true, "{answer}");
+    }
+    assert_eq!(crls.fetches("leaf.crl"), 1, "{:?}", crls.requests());
+    assert_eq!(crls.fetches("intermediate.crl"), 1, "{:?}", crls.requests());
+
+    // A new server (nothing in memory; the disk cache is the process's default) asked
+    // after the signer was revoked and the CRL republished: denied, saying why.
+    pki.intermediate
+        .revoke(&pki.leaf, Reason::KeyCompromise)
+        .unwrap();
+    crls.publish("leaf.crl", &pki.intermediate.gencrl(24).unwrap())
+        .unwrap();
+    let config_cache = hsm_notary_suite::component_cache().join("crl");
+    let _ = std::fs::remove_dir_all(&config_cache);
+    let fresh = world.serve(&["--cache-ttl", "0s"]);
+    let answer = fresh.json("/gatekeeper/verify", &gatekeeper_request(&keys[..1]));
+    let item = &answer["response"]["items"][0];
+    assert_eq!(item["value"]["verified"], false, "{answer}");
+    assert!(
+        item["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is revoked"),
+        "{answer}"
+    );
+}

@@ -553,6 +553,10 @@ pub enum KeyCommand {
 
 /// `blob ...`
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing the flags would buy nothing"
+)]
 pub enum BlobCommand {
     /// Verify a blob against its detached signature.
     Verify {

@@ -74,6 +74,9 @@ struct Kept {
 pub struct Fetcher {
     options: Options,
     memory: Mutex<HashMap<(String, Vec<u8>), Kept>>,
+    /// One lock per URL being fetched, so that concurrent verifications wait for one
+    /// fetch instead of each making their own (in-memory mode).
+    inflight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     warned: AtomicBool,
 }
 
@@ -83,6 +86,7 @@ impl Fetcher {
         Arc::new(Self {
             options,
             memory: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
             warned: AtomicBool::new(false),
         })
     }
@@ -108,6 +112,18 @@ impl Fetcher {
         if !self.warned.swap(true, Ordering::Relaxed) {
             eprintln!("Warning: CRL cache error discarded: {error:#}");
         }
+    }
+
+    /// The lock of `url`'s fetch (in-memory mode only).
+    fn lock_of(&self, url: &str) -> Option<Arc<Mutex<()>>> {
+        if !self.options.in_memory {
+            return None;
+        }
+        let mut inflight = self.inflight.lock().ok()?;
+        if inflight.len() > 4096 {
+            inflight.clear();
+        }
+        Some(inflight.entry(url.to_owned()).or_default().clone())
     }
 
     fn remembered(&self, url: &str, request: &[u8], now: Instant) -> Option<Vec<u8>> {
@@ -250,6 +266,8 @@ impl Bounded {
     }
 
     fn ocsp(&self, url: &str, request: &[u8], now: Instant) -> Result<Vec<u8>, String> {
+        let lock = self.shared.lock_of(url);
+        let _fetching = lock.as_ref().map(|l| l.lock());
         if let Some(bytes) = self.shared.remembered(url, request, now) {
             return Ok(bytes);
         }
@@ -279,6 +297,8 @@ impl Bounded {
     }
 
     fn crl(&self, url: &str, now: Instant) -> Result<Vec<u8>, String> {
+        let lock = self.shared.lock_of(url);
+        let _fetching = lock.as_ref().map(|l| l.lock());
         if let Some(bytes) = self.shared.remembered(url, &[], now) {
             return Ok(bytes);
         }

@@ -266,10 +266,10 @@ impl Inputs<'_> {
         }
         let mut tried = Vec::new();
         let has_crl_evidence = cert.crl_urls.iter().any(|u| self.at(u).next().is_some());
-        if !cert.ocsp_urls.is_empty() {
-            if let Some(result) = self.by_ocsp(cert, issuer, &mut tried, has_crl_evidence) {
-                return result;
-            }
+        if !cert.ocsp_urls.is_empty()
+            && let Some(result) = self.by_ocsp(cert, issuer, &mut tried, has_crl_evidence)
+        {
+            return result;
         }
         if cert.crl_urls.is_empty() {
             return CertResult::Unknown(tried.join("; "));
