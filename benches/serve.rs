@@ -1,7 +1,8 @@
 //! `hsm-notary serve` throughput: 100 distinct images × 2 signatures (JWS and COSE) in a
 //! local registry, one Gatekeeper request with all 100 keys, cold (every image verified)
 //! and warm (answered from the verified-result cache), beside the component's raw cost
-//! for one such image (signatures already in memory).
+//! for one such image (signatures already in memory). The signer's chain names CRLs (leaf
+//! and intermediate) on a loopback server: the cold request must fetch each once.
 //!
 //! `cargo bench --bench serve` (needs `scripts/setup.sh`: docker-registry, curl). Reports
 //! to stdout and `target/serve-bench.txt`. Wall-clock figures on a shared machine: read
@@ -17,6 +18,7 @@ use hsm_notary::commands::verify::{SignatureSource, inputs, verify_artifact};
 use hsm_notary::config::ConfigDir;
 use hsm_notary::engine::{ComponentEngine, Verifier};
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
+use hsm_notary_suite::pki::{Locations, Pki, PkiOptions, RevocationServer};
 use hsm_notary_suite::services::{DistributionRegistry, free_port, tls_files};
 use hsm_notary_suite::{binary, component_cache};
 use notary_verifier::{DocumentKind, SignatureInput};
@@ -57,6 +59,39 @@ fn main() {
     let registry = DistributionRegistry::start().unwrap();
     let host = registry.host();
     cli(config.path(), &["cert", "generate-test", "signer"]);
+    // The signer whose chain names CRL distribution points, served on loopback.
+    let published = tempfile::tempdir().unwrap();
+    let crls = RevocationServer::start(published.path()).unwrap();
+    let pki = Pki::build(&PkiOptions {
+        leaf: Locations::crl(crls.url("leaf.crl")),
+        intermediate: Locations::crl(crls.url("intermediate.crl")),
+    })
+    .unwrap();
+    crls.publish("leaf.crl", &pki.intermediate.gencrl(24).unwrap())
+        .unwrap();
+    crls.publish("intermediate.crl", &pki.root.gencrl(24).unwrap())
+        .unwrap();
+    let leaf_key = pki.leaf_key().display().to_string();
+    let chain = pki.chain.display().to_string();
+    let pki_root = pki.root_cert().display().to_string();
+    cli(
+        config.path(),
+        &[
+            "key",
+            "add",
+            "crl-signer",
+            "--key-file",
+            &leaf_key,
+            "--cert",
+            &chain,
+        ],
+    );
+    cli(
+        config.path(),
+        &[
+            "cert", "add", "--type", "ca", "--store", "signer", &pki_root,
+        ],
+    );
     let policy = config.path().join("policy.json");
     std::fs::write(
         &policy,
@@ -89,13 +124,13 @@ fn main() {
             let config = config.path();
             scope.spawn(move || {
                 for reference in chunk {
-                    cli(config, &["sign", "--key", "signer", reference]);
+                    cli(config, &["sign", "--key", "crl-signer", reference]);
                     cli(
                         config,
                         &[
                             "sign",
                             "--key",
-                            "signer",
+                            "crl-signer",
                             "--signature-format",
                             "cose",
                             reference,
@@ -183,7 +218,12 @@ fn main() {
         assert_eq!(verified, IMAGES, "{response}");
         elapsed
     };
+    let before = (crls.fetches("leaf.crl"), crls.fetches("intermediate.crl"));
     let cold = request();
+    let fetched = (
+        crls.fetches("leaf.crl") - before.0,
+        crls.fetches("intermediate.crl") - before.1,
+    );
     let warm = request();
     let _ = server.kill();
     let _ = server.wait();
@@ -193,13 +233,16 @@ fn main() {
         "hsm-notary serve, {IMAGES} images x 2 signatures, one Gatekeeper request, local registry\n\
          cold (registry fetches + verification): {:>8.1} ms  {:>7.1} images/s\n\
          warm (verified-result cache):           {:>8.1} ms  {:>7.1} images/s\n\
-         component alone, one image (2 signatures in memory): {:.2} ms  ({:.1} images/s on one core)\n",
+         component alone, one image (2 signatures in memory, CRLs from the disk cache): {:.2} ms  ({:.1} images/s on one core)\n\
+         CRL fetches during the cold request: leaf {}, intermediate {} (each kept in memory until nextUpdate)\n",
         cold.as_secs_f64() * 1e3,
         per_second(cold),
         warm.as_secs_f64() * 1e3,
         per_second(warm),
         raw.as_secs_f64() * 1e3,
         1.0 / raw.as_secs_f64(),
+        fetched.0,
+        fetched.1,
     );
     print!("{report}");
     let _ = std::fs::write(

@@ -233,32 +233,6 @@ fn hsm_benches(c: &mut Criterion) {
     group.finish();
 }
 
-/// A signature over a fixed descriptor by `pki`'s leaf (local key), trusted through its root.
-fn pki_request(pki: &hsm_notary_suite::pki::Pki) -> VerifyRequest {
-    let key = LocalKey::from_pem(&std::fs::read_to_string(pki.leaf_key()).unwrap()).unwrap();
-    let chain = hsm_notary::sign::read_chain(&pki.chain).unwrap();
-    let root = chain.last().unwrap().clone();
-    let signing = SigningKey {
-        source: KeySource::Local(Box::new(key)),
-        chain,
-    };
-    let mut request = cose_request();
-    let Target::Oci { descriptor, .. } = &request.target else {
-        unreachable!()
-    };
-    let signed = sign_descriptor(&signing, Format::Cose, descriptor, None, now(), None).unwrap();
-    request.signatures = vec![SignatureInput {
-        media_type: signed.media_type.into(),
-        envelope: signed.envelope,
-        manifest_digest: None,
-    }];
-    request.trust_stores.stores[0].files = vec![StoreFile {
-        name: "root.der".into(),
-        content: root,
-    }];
-    request
-}
-
 /// What revocation costs a verification: a chain with no locations (the COSE request),
 /// the same shape of chain with its two CRLs handed in (as from the cache), and with an
 /// OCSP answer per certificate (fresh from `openssl ocsp`, as a responder gives it). The
@@ -271,7 +245,7 @@ fn revocation_benches(c: &mut Criterion) {
         intermediate: Locations::crl("http://127.0.0.1:9/intermediate.crl"),
     })
     .unwrap();
-    let mut with_crls = pki_request(&crl_pki);
+    let mut with_crls = crl_pki.signed_request().unwrap();
     with_crls.revocation_evidence = vec![
         Evidence::Crl {
             url: "http://127.0.0.1:9/leaf.crl".into(),
@@ -287,7 +261,7 @@ fn revocation_benches(c: &mut Criterion) {
         intermediate: Locations::ocsp("http://127.0.0.1:8/"),
     })
     .unwrap();
-    let mut with_ocsp = pki_request(&ocsp_pki);
+    let mut with_ocsp = ocsp_pki.signed_request().unwrap();
     // The OCSP requests the component asks for, answered by each issuer's responder.
     for need in NativeEngine.revocation_needs(&with_ocsp).unwrap() {
         assert_eq!(need.method, Method::Ocsp);

@@ -540,3 +540,57 @@ fn oversized_bundles_wrong_methods_and_unknown_routes_are_refused() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["status"], "ok");
 }
+
+/// The bundle's `revocation` evidence reaches the verifier: a chain naming CRLs verifies
+/// with its CRLs, has an unknown status without them, and is revoked by a CRL listing the
+/// leaf; each decided as the native library decides.
+#[test]
+fn revocation_evidence_in_the_bundle_decides_revocation() {
+    use hsm_notary_suite::pki::{Locations, Pki, PkiOptions, Reason};
+    use notary_verifier::revocation::Evidence;
+    let leaf_crl = "http://127.0.0.1:9/leaf.crl";
+    let intermediate_crl = "http://127.0.0.1:9/intermediate.crl";
+    let pki = Pki::build(&PkiOptions {
+        leaf: Locations::crl(leaf_crl),
+        intermediate: Locations::crl(intermediate_crl),
+    })
+    .unwrap();
+    let mut request = pki.signed_request().unwrap();
+    let evidence = |leaf: Vec<u8>| {
+        vec![
+            Evidence::Crl {
+                url: leaf_crl.into(),
+                crl: leaf,
+            },
+            Evidence::Crl {
+                url: intermediate_crl.into(),
+                crl: pki.root.gencrl(24).unwrap(),
+            },
+        ]
+    };
+
+    let without = post(&bundle_of(&request));
+    assert_native_decision(&without, &notary_verifier::verify(&request));
+    assert_eq!(
+        without.body["failure"]["kind"], "revocation",
+        "{}",
+        without.body
+    );
+
+    request.revocation_evidence = evidence(pki.intermediate.gencrl(24).unwrap());
+    let good = post(&bundle_of(&request));
+    assert_native_decision(&good, &notary_verifier::verify(&request));
+    assert_eq!(good.body["decision"], "verified", "{}", good.body);
+
+    pki.intermediate
+        .revoke(&pki.leaf, Reason::KeyCompromise)
+        .unwrap();
+    request.revocation_evidence = evidence(pki.intermediate.gencrl(24).unwrap());
+    let revoked = post(&bundle_of(&request));
+    assert_native_decision(&revoked, &notary_verifier::verify(&request));
+    assert!(
+        revoked.body.to_string().contains("is revoked"),
+        "{}",
+        revoked.body
+    );
+}

@@ -19,6 +19,12 @@ pub use native::NativeEngine;
 pub trait Verifier {
     /// The whole workflow.
     fn verify(&self, request: &VerifyRequest) -> Result<Outcome>;
+    /// `verify`, and the revocation evidence it would read that `request` lacks: with no
+    /// needs the outcome is final, otherwise provisional.
+    fn verify_or_ask(
+        &self,
+        request: &VerifyRequest,
+    ) -> Result<(Outcome, Vec<notary_verifier::revocation::Need>)>;
     /// The revocation evidence `verify` would read that `request` lacks.
     fn revocation_needs(
         &self,

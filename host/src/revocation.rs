@@ -23,7 +23,7 @@ use std::time::{Duration, Instant as Clock};
 use anyhow::{Context, Result, bail};
 use base64ct::{Base64, Encoding};
 use notary_verifier::revocation::{Evidence, Method, Need, crl::Crl, crl::MAX_CRL_SIZE, ocsp};
-use notary_verifier::{Instant, VerifyRequest};
+use notary_verifier::{Instant, Outcome, VerifyRequest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -163,17 +163,27 @@ pub struct Bounded {
 }
 
 impl Bounded {
-    /// Ask `engine` what `request` lacks, fetch it, and repeat until nothing is missing;
-    /// the evidence ends up in `request`.
-    pub fn gather(&self, engine: &dyn Verifier, request: &mut VerifyRequest) -> Result<()> {
+    /// Verify `request`, fetching the revocation evidence the engine asks for and asking
+    /// again until nothing is missing; the evidence ends up in `request`. With the
+    /// evidence at hand (cached), that is one engine call.
+    pub fn verify(&self, engine: &dyn Verifier, request: &mut VerifyRequest) -> Result<Outcome> {
         let now = request.verification_time;
-        let mut evidence = std::mem::take(&mut request.revocation_evidence);
-        let gathered = self.gather_with(now, &mut evidence, |evidence| {
-            request.revocation_evidence = evidence.to_vec();
-            engine.revocation_needs(request)
-        });
-        request.revocation_evidence = evidence;
-        gathered
+        for _ in 0..MAX_ROUNDS {
+            let (outcome, needs) = engine.verify_or_ask(request)?;
+            if needs.is_empty() {
+                return Ok(outcome);
+            }
+            let wanted = unanswered(needs, &request.revocation_evidence);
+            if wanted.is_empty() {
+                break;
+            }
+            for need in &wanted {
+                let evidence = self.fetch(need, now);
+                request.revocation_evidence.extend(evidence);
+            }
+        }
+        // Whatever is still missing is decided as missing.
+        engine.verify(request)
     }
 
     /// [`Self::gather`] with any question: `needs` says what `evidence` lacks.
@@ -184,20 +194,7 @@ impl Bounded {
         mut needs: impl FnMut(&[Evidence]) -> Result<Vec<Need>>,
     ) -> Result<()> {
         for _ in 0..MAX_ROUNDS {
-            let wanted: Vec<Need> = needs(evidence)?
-                .into_iter()
-                // A URL already answered for is never fetched again.
-                .filter(|n| {
-                    !n.urls.iter().all(|u| {
-                        evidence.iter().any(|e| match e {
-                            Evidence::Ocsp { url, .. }
-                            | Evidence::Crl { url, .. }
-                            | Evidence::Unavailable { url, .. } => url == u,
-                            Evidence::Asserted { .. } => false,
-                        })
-                    })
-                })
-                .collect();
+            let wanted = unanswered(needs(evidence)?, evidence);
             if wanted.is_empty() {
                 return Ok(());
             }
@@ -343,6 +340,23 @@ fn percent_encode(text: &str) -> String {
 enum Fetch<'a> {
     Get(&'a str),
     Post(&'a str, &'a [u8], &'static str),
+}
+
+/// The needs not yet answered: a URL already answered for is never fetched again.
+fn unanswered(needs: Vec<Need>, evidence: &[Evidence]) -> Vec<Need> {
+    needs
+        .into_iter()
+        .filter(|n| {
+            !n.urls.iter().all(|u| {
+                evidence.iter().any(|e| match e {
+                    Evidence::Ocsp { url, .. }
+                    | Evidence::Crl { url, .. }
+                    | Evidence::Unavailable { url, .. } => url == u,
+                    Evidence::Asserted { .. } => false,
+                })
+            })
+        })
+        .collect()
 }
 
 /// One HTTP exchange: `http` only, 200 only, no redirects, at most `limit` bytes read.

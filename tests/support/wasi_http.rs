@@ -198,6 +198,15 @@ pub fn bundle_of(request: &VerifyRequest) -> Value {
             .collect::<serde_json::Map<_, _>>(),
         "verificationTime": request.verification_time.rfc3339_nano(),
         "maxSignatures": request.max_signatures,
+        "revocation": request.revocation_evidence.iter().filter_map(|e| match e {
+            notary_verifier::revocation::Evidence::Ocsp { url, response } => {
+                Some(json!({"url": url, "ocsp": Base64::encode_string(response)}))
+            }
+            notary_verifier::revocation::Evidence::Crl { url, crl } => {
+                Some(json!({"url": url, "crl": Base64::encode_string(crl)}))
+            }
+            _ => None,
+        }).collect::<Vec<_>>(),
     });
     match &request.target {
         Target::Oci {

@@ -42,7 +42,7 @@ pub use trustpolicy::{Action, Actions, Check, DocumentKind, Level, VerifyTimesta
 pub use truststore::{NamedStore, StoreFile, StoreType, TrustStores};
 pub use verify::{
     PolicyInput, SignatureInput, Target, VerifyRequest, authentic_timestamp, check_policy,
-    revocation_needs, select_policy, timestamp_token, timestamp_token_needs, verify,
+    revocation_needs, select_policy, timestamp_token, timestamp_token_needs, verify, verify_or_ask,
 };
 
 /// Load one named trust store and summarise its certificates.

@@ -128,9 +128,16 @@ pub fn verify(request: &VerifyRequest) -> Outcome {
 /// fetches them, adds the evidence and asks again (a CRL's delta, or a CRL after OCSP
 /// gave no answer, is asked for in a later round) until nothing is missing.
 pub fn revocation_needs(request: &VerifyRequest) -> Vec<Need> {
+    verify_or_ask(request).1
+}
+
+/// [`verify`] and [`revocation_needs`] in one pass: when the needs are empty the outcome
+/// is final (exactly `verify`'s); otherwise it is provisional, and the host fetches and
+/// asks again. A host whose evidence is cached decides in one call.
+pub fn verify_or_ask(request: &VerifyRequest) -> (Outcome, Vec<Need>) {
     let needs = RefCell::new(Vec::new());
-    let _ = run(request, Some(&needs));
-    needs.into_inner()
+    let outcome = run(request, Some(&needs));
+    (outcome, needs.into_inner())
 }
 
 fn run(request: &VerifyRequest, needs: Option<&RefCell<Vec<Need>>>) -> Outcome {

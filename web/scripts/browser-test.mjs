@@ -118,6 +118,94 @@ async function layoutChecks(page) {
   return problems;
 }
 
+// Revocation on the page: a layout signed here (hsm-notary, a local key) by a leaf whose
+// certificate names a CRL, verified with the CRL picked as a file (good → verified), with
+// none (status unknown → not verified) and with one listing the leaf (revoked). The page
+// fetches nothing: the CDP is a closed loopback port.
+function run(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...options });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+function revocationFixture(scratch) {
+  const pki = join(scratch, 'pki');
+  mkdirSync(pki);
+  const at = { cwd: pki };
+  run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', 'root.key', '-out', 'root.pem', '-subj', '/CN=page revocation root', '-days', '30',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], at);
+  run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'leaf.key'], at);
+  run('openssl', ['req', '-new', '-key', 'leaf.key', '-subj', '/CN=page revocation leaf', '-out', 'leaf.csr'], at);
+  writeFileSync(join(pki, 'leaf.ext'), [
+    'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=codeSigning', 'crlDistributionPoints=URI:http://127.0.0.1:9/page-leaf.crl', ''].join('\n'));
+  run('openssl', ['x509', '-req', '-in', 'leaf.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial',
+    '-days', '10', '-extfile', 'leaf.ext', '-out', 'leaf.pem'], at);
+  writeFileSync(join(pki, 'chain.pem'), readFileSync(join(pki, 'leaf.pem'), 'utf8') + readFileSync(join(pki, 'root.pem'), 'utf8'));
+  writeFileSync(join(pki, 'index.txt'), '');
+  writeFileSync(join(pki, 'crlnumber'), '01\n');
+  writeFileSync(join(pki, 'ca.cnf'), ['[ca]', 'default_ca = ca', '[ca]', 'dir = .', 'database = index.txt',
+    'crlnumber = crlnumber', 'certificate = root.pem', 'private_key = root.key', 'default_md = sha256',
+    'default_crl_days = 1', 'crl_extensions = crl_ext', '[crl_ext]', 'authorityKeyIdentifier = keyid:always', ''].join('\n'));
+  run('openssl', ['ca', '-config', 'ca.cnf', '-gencrl', '-out', 'good.crl'], at);
+  run('openssl', ['ca', '-config', 'ca.cnf', '-revoke', 'leaf.pem', '-crl_reason', 'keyCompromise'], at);
+  run('openssl', ['ca', '-config', 'ca.cnf', '-gencrl', '-out', 'revoked.crl'], at);
+
+  // The conformance layout, signed again by the leaf (its notation signature stays and
+  // fails authenticity here: the page must go on to ours).
+  const caseDir = join(root, 'tests/conformance/cases', LAYOUT_SAMPLE);
+  const theCase = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8'));
+  const folder = join(scratch, 'revocation-image');
+  cpSync(join(caseDir, theCase.artifact.oci_layout), folder, { recursive: true });
+  run('chmod', ['-R', 'u+w', folder]);
+  const config = join(scratch, 'config');
+  const cli = join(root, 'target/release/hsm-notary');
+  const env = { ...process.env, HSM_NOTARY_CACHE: join(scratch, 'cache') };
+  run(cli, ['--config-dir', config, 'key', 'add', 'page', '--key-file', join(pki, 'leaf.key'), '--cert', join(pki, 'chain.pem'), '--default'], { env });
+  run(cli, ['--config-dir', config, 'sign', '--oci-layout', `${folder}@${theCase.artifact.digest}`], { env });
+  return { folder, pki };
+}
+
+async function revocationChecks(page) {
+  const problems = [];
+  const scratch = mkdtempSync(join(tmpdir(), 'hsm-notary-revocation-'));
+  try {
+    const { folder, pki } = revocationFixture(scratch);
+    const policy = JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'page', registryScopes: ['*'],
+      signatureVerification: { level: 'strict' }, trustStores: ['ca:page'], trustedIdentities: ['*'] }] });
+    for (const [label, crl, want, text] of [
+      ['good-crl', 'good.crl', 'VERIFIED', 'not listed'],
+      ['no-crl', null, 'NOT VERIFIED', 'revocation status is unknown'],
+      ['revoked-crl', 'revoked.crl', 'NOT VERIFIED', 'is revoked'],
+    ]) {
+      await page.goto('about:blank');
+      await page.goto(base);
+      await page.fill('#policy', policy);
+      for (const remove of await page.locator('#stores .remove-store').all()) await remove.click();
+      await page.click('#add-store');
+      await page.fill('#stores .store:last-child .store-name', 'page');
+      await page.fill('#stores .store:last-child .store-pem', readFileSync(join(pki, 'root.pem'), 'utf8'));
+      await page.setInputFiles('#layout-folder', folder);
+      await page.waitForFunction(() => document.getElementById('layout-info').textContent.startsWith('revocation-image:'));
+      await page.setInputFiles('#crl-files', crl ? [join(pki, crl)] : []);
+      await page.evaluate(() => { document.getElementById('result').hidden = true; });
+      await page.click('#verify');
+      await page.waitForSelector('#result:not([hidden])', { timeout: 30_000 });
+      const verdict = (await page.textContent('#verdict')).trim();
+      const details = await page.textContent('#result');
+      const shot = join(artifacts, `page-revocation-${label}.png`);
+      await page.screenshot({ path: shot, fullPage: true });
+      const ok = verdict === want && details.includes(text);
+      console.log(`${ok ? 'ok    ' : 'FAIL  '} revocation ${label}: "${verdict}", expected "${want}" saying "${text}"; ${shot}`);
+      if (!ok) problems.push(`revocation ${label}: "${verdict}" ${details.slice(0, 400)}`);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return problems;
+}
+
 const failures = [];
 try {
   const page = await context.newPage();
@@ -148,6 +236,7 @@ try {
     if (!ok) failures.push(`${sample}: verdict "${verdict}"${detail}, expected "${want}" ${expected.failed_validation ?? ''}`);
   }
   failures.push(...await layoutChecks(page));
+  failures.push(...await revocationChecks(page));
   if (offsite.length) failures.push(`requests left the page's origin: ${offsite.join(', ')}`);
 } finally {
   await context.close();

@@ -124,8 +124,7 @@ pub fn verify(
         revocation_evidence: Vec::new(),
         max_signatures: 1,
     };
-    revocation.gather(engine, &mut request)?;
-    let outcome = engine.verify(&request)?;
+    let outcome = revocation.verify(engine, &mut request)?;
     Ok(report(&outcome, &blob.display().to_string(), format))
 }
 

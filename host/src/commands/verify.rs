@@ -274,7 +274,7 @@ pub fn verify_artifact(
             eprintln!("Warning: exceeded configured limit of max signatures {max} to examine");
         }
         // The component names the OCSP/CRL evidence it needs; only that is fetched.
-        revocation.gather(engine, &mut request)?;
+        return revocation.verify(engine, &mut request);
     }
     engine.verify(&request)
 }

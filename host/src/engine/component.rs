@@ -263,6 +263,19 @@ impl Verifier for ComponentEngine {
         Ok(convert::outcome(outcome))
     }
 
+    fn verify_or_ask(
+        &self,
+        request: &nv::VerifyRequest,
+    ) -> Result<(nv::Outcome, Vec<nv::revocation::Need>)> {
+        let request = convert::request(request);
+        let (outcome, needs) =
+            self.call(|i, s| i.notary_verifier_verifier().call_verify_or_ask(s, &request))?;
+        Ok((
+            convert::outcome(outcome),
+            needs.into_iter().map(convert::need).collect(),
+        ))
+    }
+
     fn revocation_needs(&self, request: &nv::VerifyRequest) -> Result<Vec<nv::revocation::Need>> {
         let request = convert::request(request);
         let needs = self.call(|i, s| {

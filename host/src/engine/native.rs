@@ -19,6 +19,10 @@ impl Verifier for NativeEngine {
         Ok(notary_verifier::verify(request))
     }
 
+    fn verify_or_ask(&self, request: &VerifyRequest) -> Result<(Outcome, Vec<Need>)> {
+        Ok(notary_verifier::verify_or_ask(request))
+    }
+
     fn revocation_needs(&self, request: &VerifyRequest) -> Result<Vec<Need>> {
         Ok(notary_verifier::revocation_needs(request))
     }

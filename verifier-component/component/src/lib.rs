@@ -40,6 +40,11 @@ impl Guest for Component {
         outcome_out(notary_verifier::verify(&request_in(request)))
     }
 
+    fn verify_or_ask(request: wit::VerifyRequest) -> (wit::Outcome, Vec<wit::RevocationNeed>) {
+        let (outcome, needs) = notary_verifier::verify_or_ask(&request_in(request));
+        (outcome_out(outcome), needs_out(needs))
+    }
+
     fn revocation_needs(request: wit::VerifyRequest) -> Vec<wit::RevocationNeed> {
         needs_out(notary_verifier::revocation_needs(&request_in(request)))
     }
