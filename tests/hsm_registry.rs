@@ -133,7 +133,9 @@ fn hsm_keys_sign_and_registry_round_trips_verify() {
         env.ok(&["key", "generate", "--pkcs11", &uri, "--type", key_type]);
         env.ok(&["cert", "generate-test", name, "--pkcs11", &uri]);
         let reference = push_image(&registry, name, &format!("layer of {name}"));
+        // With the debug log on: it must not carry the PIN either (checked below).
         let signed = env.ok(&[
+            "-d",
             "sign",
             "--key",
             name,
@@ -143,6 +145,7 @@ fn hsm_keys_sign_and_registry_round_trips_verify() {
             "team=release",
             &reference,
         ]);
+        assert!(signed.contains("Request: GET"), "{signed}");
         assert!(signed.contains("Successfully signed"), "{signed}");
         let manifest_digest = hsm_notary_suite::pushed_signature_digest(&signed);
 
@@ -582,6 +585,7 @@ fn a_tls_registry_with_basic_auth_takes_credentials_from_stdin_env_and_docker_co
     let signed = run_with(
         &env,
         &[
+            "--debug",
             "sign",
             "--key",
             "tls",
@@ -602,6 +606,10 @@ fn a_tls_registry_with_basic_auth_takes_credentials_from_stdin_env_and_docker_co
         !out.contains(PASSWORD),
         "the registry password leaked: {out}"
     );
+    // The debug log names each registry request, never the credentials.
+    let basic = notary_verifier::encoding::encode_base64(format!("{USER}:{PASSWORD}").as_bytes());
+    assert!(out.contains("Request: GET"), "{out}");
+    assert!(!out.contains(&basic), "the Basic credentials leaked: {out}");
 
     // HSM_NOTARY_USERNAME / HSM_NOTARY_PASSWORD.
     let work = tempfile::tempdir().unwrap();

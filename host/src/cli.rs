@@ -14,6 +14,13 @@ pub struct Cli {
     /// Configuration directory (default: $HSM_NOTARY_CONFIG, else $XDG_CONFIG_HOME/hsm-notary).
     #[arg(long, global = true, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+    /// Debug log on stderr: each verification step, registry, OCSP and CRL request (never
+    /// a PIN, password or token).
+    #[arg(short = 'd', long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub debug: bool,
+    /// Verbose log on stderr.
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub verbose: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -129,13 +136,13 @@ pub enum InspectOutput {
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
     /// Use plain HTTP (only `localhost:<port>` uses it without this flag).
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub insecure_registry: bool,
     /// Registry user name (default: $HSM_NOTARY_USERNAME, else the docker config).
     #[arg(short = 'u', long)]
     pub username: Option<String>,
     /// Read the registry password from standard input.
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub password_stdin: bool,
     /// Extra CA certificate (PEM) to trust for the registry's TLS (repeatable).
     #[arg(long, value_name = "FILE")]
@@ -233,7 +240,7 @@ pub struct VerifyArgs {
     /// `REGISTRY/REPOSITORY@DIGEST`, or with `--oci-layout` `PATH@DIGEST` / `PATH:TAG`.
     pub reference: String,
     /// The reference is an OCI image layout on disk.
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub oci_layout: bool,
     /// Trust policy scope to use for an OCI layout (e.g. `local/myapp`); required with --oci-layout.
     #[arg(long, requires = "oci_layout")]
@@ -282,7 +289,7 @@ pub struct SignArgs {
     /// `REGISTRY/REPOSITORY@DIGEST` (or `:TAG`), or with `--oci-layout` `PATH@DIGEST` / `PATH:TAG`.
     pub reference: String,
     /// The reference is an OCI image layout on disk.
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub oci_layout: bool,
     /// The key to sign with (default: the default key).
     #[arg(short = 'k', long)]
@@ -297,7 +304,7 @@ pub struct SignArgs {
     #[arg(short = 'm', long = "user-metadata", value_name = "KEY=VALUE")]
     pub user_metadata: Vec<String>,
     /// Always use the referrers tag schema, even on registries with a referrers API.
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub force_referrers_tag: bool,
     /// RFC 3161 Timestamping Authority (TSA) server URL (requires --timestamp-root-cert).
     #[arg(long, value_name = "URL")]
@@ -322,7 +329,7 @@ pub struct InspectArgs {
     /// Artifact reference (with `--oci-layout`: `PATH@DIGEST` / `PATH:TAG`).
     pub reference: String,
     /// The reference is an OCI image layout on disk.
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub oci_layout: bool,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "tree")]
@@ -344,7 +351,7 @@ pub struct ListArgs {
     /// Artifact reference (with `--oci-layout`: `PATH@DIGEST` / `PATH:TAG`).
     pub reference: String,
     /// The reference is an OCI image layout on disk.
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub oci_layout: bool,
     /// Maximum number of signatures to list.
     #[arg(long, default_value_t = 100)]
@@ -362,7 +369,7 @@ pub enum PolicyCommand {
         /// The trust policy JSON file.
         file: PathBuf,
         /// Overwrite an existing policy without asking.
-        #[arg(long)]
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
         force: bool,
         /// Engine.
         #[command(flatten)]
@@ -457,11 +464,20 @@ pub enum CertCommand {
         #[arg(long, value_name = "PATH")]
         pkcs11_module: Option<PathBuf>,
         /// Make it the default key.
-        #[arg(long)]
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
         default: bool,
         /// Validity in days.
         #[arg(long, default_value_t = 365)]
         days: u32,
+    },
+    /// Remove what `generate-test NAME` made: the root in `ca:NAME`, the key entry, the
+    /// key and certificate files.
+    CleanupTest {
+        /// The common name given to `generate-test`.
+        name: String,
+        /// Do not ask.
+        #[arg(short = 'y', long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        yes: bool,
     },
     /// Delete a certificate file, or a whole store with --all.
     Delete {
@@ -474,10 +490,10 @@ pub enum CertCommand {
         /// File name within the store.
         file: Option<String>,
         /// Delete the whole store.
-        #[arg(short = 'a', long)]
+        #[arg(short = 'a', long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
         all: bool,
         /// Do not ask.
-        #[arg(short = 'y', long)]
+        #[arg(short = 'y', long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
         yes: bool,
     },
 }
@@ -529,7 +545,7 @@ pub enum KeyCommand {
         #[arg(long, value_name = "PATH")]
         pkcs11_module: Option<PathBuf>,
         /// Make it the default key.
-        #[arg(long)]
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
         default: bool,
     },
     /// List keys.
@@ -551,6 +567,79 @@ pub enum KeyCommand {
     },
 }
 
+/// `blob sign`
+#[derive(Debug, Args)]
+pub struct BlobSignArgs {
+    /// The blob to sign.
+    pub blob: PathBuf,
+    /// The key to sign with (default: the default key).
+    #[arg(short = 'k', long)]
+    pub key: Option<String>,
+    /// Envelope format.
+    #[arg(long, value_enum, default_value = "jws")]
+    pub signature_format: SignatureFormat,
+    /// Signature expiry, e.g. `24h`, `30m` (0 = none).
+    #[arg(short = 'e', long, default_value = "0")]
+    pub expiry: String,
+    /// User metadata to sign into the payload (`key=value`, repeatable).
+    #[arg(short = 'm', long = "user-metadata", value_name = "KEY=VALUE")]
+    pub user_metadata: Vec<String>,
+    /// The blob's media type, signed into the payload.
+    #[arg(long, default_value = "application/octet-stream")]
+    pub media_type: String,
+    /// Where the signature file is written (default: the blob's directory).
+    #[arg(long, value_name = "DIR")]
+    pub signature_directory: Option<String>,
+    /// Overwrite an existing signature file without asking.
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub force: bool,
+    /// RFC 3161 Timestamping Authority (TSA) server URL (requires --timestamp-root-cert).
+    #[arg(long, value_name = "URL")]
+    pub timestamp_url: Option<String>,
+    /// The TSA's root certificate: one self-signed certificate, PEM or DER.
+    #[arg(long, value_name = "PATH")]
+    pub timestamp_root_cert: Option<PathBuf>,
+    /// PKCS#11 module, when neither the key's URI nor HSM_NOTARY_PKCS11_MODULE names it.
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Revocation checking of the TSA's chain.
+    #[command(flatten)]
+    pub revocation: RevocationArgs,
+}
+
+/// `blob policy ...`
+#[derive(Debug, Subcommand)]
+pub enum BlobPolicyCommand {
+    /// Import a blob trust policy file after validating it.
+    Import {
+        /// The blob trust policy JSON file.
+        file: PathBuf,
+        /// Overwrite an existing policy without asking.
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        force: bool,
+    },
+    /// Print the blob trust policy as stored.
+    Show,
+    /// Write a blob trust policy with one strict statement.
+    Init {
+        /// The statement's name.
+        #[arg(short = 'n', long, required = true)]
+        name: String,
+        /// Trust stores, `{type}:{name}` (repeatable).
+        #[arg(long = "trust-store", required = true)]
+        trust_stores: Vec<String>,
+        /// Trusted identities, `x509.subject: …` or `*` (repeatable).
+        #[arg(long = "trusted-identity", required = true)]
+        trusted_identities: Vec<String>,
+        /// Make it the global statement (used when no `--policy-name` is given).
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        global: bool,
+        /// Overwrite an existing policy without asking.
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        force: bool,
+    },
+}
+
 /// `blob ...`
 #[derive(Debug, Subcommand)]
 #[allow(
@@ -558,6 +647,11 @@ pub enum KeyCommand {
     reason = "parsed once per process; boxing the flags would buy nothing"
 )]
 pub enum BlobCommand {
+    /// Sign a blob: a detached signature `{blob}.{jws|cose}.sig`.
+    Sign(BlobSignArgs),
+    /// Manage the blob trust policy (`trustpolicy.blob.json`).
+    #[command(subcommand)]
+    Policy(BlobPolicyCommand),
     /// Verify a blob against its detached signature.
     Verify {
         /// The blob.

@@ -38,7 +38,10 @@ impl ConfigDir {
         if let Some(path) = explicit {
             return Ok(Self::at(path));
         }
-        if let Some(path) = std::env::var_os("HSM_NOTARY_CONFIG") {
+        // hsm-notary's variable, else notation's: a notation configuration works unchanged.
+        if let Some(path) =
+            std::env::var_os("HSM_NOTARY_CONFIG").or_else(|| std::env::var_os("NOTATION_CONFIG"))
+        {
             return Ok(Self::at(Path::new(&path)));
         }
         let base = match std::env::var_os("XDG_CONFIG_HOME") {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use hsm_notary::cli::{
-    BlobCommand, CacheCommand, CertCommand, Cli, Command, CrlCacheCommand, KeyCommand,
-    PolicyCommand,
+    BlobCommand, BlobPolicyCommand, CacheCommand, CertCommand, Cli, Command, CrlCacheCommand,
+    KeyCommand, PolicyCommand,
 };
 use hsm_notary::commands::{
     blob, cache, cert, containerd, inspect, key, policy, ratify, sign, verify,
@@ -28,7 +28,11 @@ fn main() -> ExitCode {
     if containerd::is_invocation(&args) {
         return containerd::main(&args);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    init_logging(cli.debug, cli.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -57,6 +61,91 @@ fn quiet_on_broken_pipe() {
         }
         default(info);
     }));
+}
+
+/// Usage errors as notation (cobra) words them, exit status 1 as for every notation error;
+/// help and version go to stdout with status 0.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let values = |kind: ContextKind| -> Vec<String> {
+        match error.get(kind) {
+            Some(ContextValue::String(s)) => vec![s.clone()],
+            Some(ContextValue::Strings(v)) => v.clone(),
+            _ => Vec::new(),
+        }
+    };
+    let message = match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::MissingRequiredArgument => {
+            let missing = values(ContextKind::InvalidArg);
+            let (positional, flags): (Vec<_>, Vec<_>) =
+                missing.iter().partition(|a| a.starts_with('<'));
+            if !flags.is_empty() {
+                let names: Vec<String> = flags
+                    .iter()
+                    .map(|f| {
+                        let name = f.trim_start_matches('-');
+                        let name = name.split([' ', '=']).next().unwrap_or(name);
+                        format!("{name:?}")
+                    })
+                    .collect();
+                format!("required flag(s) {} not set", names.join(", "))
+            } else {
+                format!(
+                    "requires {} argument{} but received 0",
+                    positional.len(),
+                    if positional.len() == 1 { "" } else { "s" }
+                )
+            }
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = values(ContextKind::InvalidArg).join(" ");
+            if arg.starts_with('-') {
+                format!("unknown flag: {arg}")
+            } else {
+                format!("accepts at most the arguments it documents, received unexpected {arg:?}")
+            }
+        }
+        ErrorKind::InvalidSubcommand => format!(
+            "unknown command {:?} for \"hsm-notary\"\nRun 'hsm-notary --help' for usage.",
+            values(ContextKind::InvalidSubcommand).join(" ")
+        ),
+        _ => {
+            // clap's own wording, without its "error: " prefix and usage footer.
+            let text = error.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_owned()
+        }
+    };
+    eprintln!("Error: {message}");
+    ExitCode::FAILURE
+}
+
+/// `-d` (debug) and `-v` (info) logs to stderr, from hsm-notary's own code only: the
+/// libraries below it (HTTP, TLS, oci-client) are not let in, so no header, token or
+/// password they might trace can reach the log.
+fn init_logging(debug: bool, verbose: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let level = match (debug, verbose) {
+        (true, _) => tracing::Level::DEBUG,
+        (false, true) => tracing::Level::INFO,
+        (false, false) => return,
+    };
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_target(false),
+        )
+        .with(tracing_subscriber::filter::Targets::new().with_target("hsm_notary", level))
+        .try_init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -113,6 +202,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let engine = engine::engine(engine.engine)?;
             cert::show(engine.as_ref(), &config, store_type.into(), &store, &file)
+        }
+        Command::Cert(CertCommand::CleanupTest { name, yes }) => {
+            key::cleanup_test(&config, &name, yes)
         }
         Command::Cert(CertCommand::Delete {
             store_type,
@@ -206,6 +298,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 verify_at.as_deref(),
                 output,
             )
+        }
+        Command::Blob(BlobCommand::Sign(args)) => blob::sign(&config, &args),
+        Command::Blob(BlobCommand::Policy(command)) => {
+            let engine = engine::engine(engine::EngineKind::Wasm)?;
+            match command {
+                BlobPolicyCommand::Import { file, force } => {
+                    blob::policy_import(engine.as_ref(), &config, &file, force)
+                }
+                BlobPolicyCommand::Show => blob::policy_show(engine.as_ref(), &config),
+                BlobPolicyCommand::Init {
+                    name,
+                    trust_stores,
+                    trusted_identities,
+                    global,
+                    force,
+                } => blob::policy_init(
+                    engine.as_ref(),
+                    &config,
+                    &name,
+                    &trust_stores,
+                    &trusted_identities,
+                    global,
+                    force,
+                ),
+            }
         }
         Command::Blob(BlobCommand::Inspect {
             signature,

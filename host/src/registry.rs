@@ -276,6 +276,11 @@ impl Registry {
         digest_or_tag: &str,
         expected: Option<&Descriptor>,
     ) -> Result<(Vec<u8>, Descriptor)> {
+        tracing::debug!(
+            "Request: GET {}/v2/{}/manifests/{digest_or_tag}",
+            self.connection.host,
+            self.connection.repository
+        );
         let reference = self.reference(digest_or_tag);
         let accepted = [oci::MEDIA_TYPE_IMAGE_MANIFEST, oci::MEDIA_TYPE_IMAGE_INDEX];
         let (bytes, _) = self
@@ -321,6 +326,12 @@ impl Registry {
 
     /// Fetch a blob, at most `limit` bytes, checked against its descriptor.
     pub fn blob(&self, descriptor: &Descriptor, limit: u64, what: &str) -> Result<Vec<u8>> {
+        tracing::debug!(
+            "Request: GET {}/v2/{}/blobs/{} ({what}, at most {limit} bytes)",
+            self.connection.host,
+            self.connection.repository,
+            descriptor.digest
+        );
         if descriptor.size > limit {
             bail!(
                 "registry {}: {what} {}@{} is {} bytes, over the limit of {limit} bytes",
@@ -348,6 +359,11 @@ impl Registry {
     /// The Notary Project signature manifests that refer to `subject`, in registry order
     /// (referrers API, else the referrers tag schema).
     pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        tracing::debug!(
+            "Request: GET {}/v2/{}/referrers/{subject}",
+            self.connection.host,
+            self.connection.repository
+        );
         let reference = self.reference(subject);
         let index = self
             .wait_authed(|client| {
@@ -427,6 +443,11 @@ impl Registry {
         envelope: &[u8],
         force_tag_schema: bool,
     ) -> (Result<String>, Vec<String>) {
+        tracing::debug!(
+            "Request: push a signature to {}/{}",
+            self.connection.host,
+            self.connection.repository
+        );
         let mut pushed = Vec::new();
         let result = (|| -> Result<String> {
             let envelope_digest = self.push_blob(envelope, "signature envelope")?;

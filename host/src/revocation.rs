@@ -301,13 +301,17 @@ impl Bounded {
         }
         let cache = self.shared.options.cache_dir.as_deref().map(CrlCache::new);
         if let Some(cache) = &cache {
+            tracing::debug!(
+                "Retrieving crl bundle from file cache with key {}",
+                hex(&Sha256::digest(url.as_bytes()))
+            );
             match cache.get(url, now) {
                 Ok(Some(bytes)) => {
                     let until = Crl::parse(&bytes).ok().and_then(|c| c.next_update);
                     self.shared.remember(url, &[], &bytes, until);
                     return Ok(bytes);
                 }
-                Ok(None) => {}
+                Ok(None) => tracing::debug!("CRL file cache miss for {url}"),
                 Err(e) => self.shared.warn_cache(&e),
             }
         }
@@ -315,10 +319,14 @@ impl Bounded {
         let bytes = http(Fetch::Get(url), timeout, MAX_CRL_SIZE)?;
         let until = Crl::parse(&bytes).ok().and_then(|c| c.next_update);
         self.shared.remember(url, &[], &bytes, until);
-        if let Some(cache) = &cache
-            && let Err(e) = cache.put(url, &bytes)
-        {
-            self.shared.warn_cache(&e);
+        if let Some(cache) = &cache {
+            tracing::debug!(
+                "Storing crl bundle to file cache with key {}",
+                hex(&Sha256::digest(url.as_bytes()))
+            );
+            if let Err(e) = cache.put(url, &bytes) {
+                self.shared.warn_cache(&e);
+            }
         }
         Ok(bytes)
     }
@@ -385,14 +393,28 @@ fn http(fetch: Fetch<'_>, timeout: Duration, limit: usize) -> Result<Vec<u8>, St
             .map_err(|e| format!("{e}"))?;
         let exchange = async {
             let request = match fetch {
-                Fetch::Get(u) => client.get(u),
-                Fetch::Post(u, body, content_type) => client
-                    .post(u)
-                    .header("content-type", content_type)
-                    .body(body.to_vec()),
+                Fetch::Get(u) => {
+                    tracing::debug!("Request: \"GET\" {u:?}");
+                    client.get(u)
+                }
+                Fetch::Post(u, body, content_type) => {
+                    tracing::debug!("Request: \"POST\" {u:?} ({content_type})");
+                    client
+                        .post(u)
+                        .header("content-type", content_type)
+                        .body(body.to_vec())
+                }
             };
             let mut response = request.send().await.map_err(|e| describe(&e))?;
             let status = response.status();
+            tracing::debug!(
+                "Response: {status} from {url:?} (Content-Type: {:?})",
+                response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+            );
             if status != reqwest::StatusCode::OK {
                 return Err(format!("HTTP {status}: only 200 is accepted"));
             }

@@ -143,3 +143,234 @@ pub fn inspect(engine: &dyn Verifier, signature: &Path, format: InspectOutput) -
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `blob sign`: a detached signature `{dir}/{name}.{jws|cose}.sig` over the blob's
+/// descriptor (`--media-type`, the digest the key implies, the size, `-m` annotations),
+/// made by an HSM or local key, optionally timestamped; written only once it is complete
+/// and self-verified.
+pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitCode> {
+    use crate::cli::SignatureFormat;
+    use notary_verifier::sign::Format;
+    if args.blob.as_os_str().is_empty() {
+        bail!("blob path cannot be empty");
+    }
+    if args.media_type.is_empty() {
+        bail!("content media-type cannot be empty");
+    }
+    if !is_media_type(&args.media_type) {
+        bail!(
+            "invalid content media-type {:?}: mime: expected token after slash",
+            args.media_type
+        );
+    }
+    let dir = match &args.signature_directory {
+        Some(d) if d.is_empty() => bail!("signature directory cannot be empty"),
+        Some(d) => std::path::PathBuf::from(d),
+        None => args
+            .blob
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf),
+    };
+    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
+    let expiry = crate::sign::parse_duration(&args.expiry)?;
+    let (format, extension) = match args.signature_format {
+        SignatureFormat::Jws => (Format::Jws, "jws"),
+        SignatureFormat::Cose => (Format::Cose, "cose"),
+    };
+    let timestamper = super::sign::timestamper(
+        args.timestamp_url.as_deref(),
+        args.timestamp_root_cert.as_deref(),
+        &args.revocation,
+    )?;
+    let keys = crate::config::keys::KeyList::load(config.root())?;
+    let key = keys
+        .get(args.key.as_deref())?
+        .open(args.pkcs11_module.as_deref())?;
+    // The digest algorithm follows the key (signature-specification.md: RSA-2048/EC-256
+    // → SHA-256, RSA-3072/EC-384 → SHA-384, RSA-4096/EC-521 → SHA-512).
+    let leaf = key
+        .chain
+        .first()
+        .context("the signing key has no certificate")?;
+    let leaf = notary_verifier::x509::Cert::from_der(leaf)
+        .map_err(|e| anyhow::anyhow!("the signing certificate: {e}"))?;
+    let hash = notary_verifier::certificate::key_spec(&leaf)
+        .ok()
+        .and_then(|spec| spec.signature_algorithm())
+        .map(|a| a.hash())
+        .context("the signing key's type has no Notary Project signature algorithm")?;
+    let (digest, size) = digest_file(&args.blob, hash.oci_name())?;
+    let subject = crate::oci::Descriptor {
+        media_type: args.media_type.clone(),
+        digest,
+        size,
+        ..crate::oci::Descriptor::default()
+    };
+    let target = super::sign::target_with_metadata(&subject, &metadata)?;
+    let now = verification_time(None)?;
+    let signed = crate::sign::sign_descriptor(
+        &key,
+        format,
+        &target,
+        Some(expiry),
+        now,
+        timestamper
+            .as_ref()
+            .map(|(tsa, engine)| (tsa, &**engine as &dyn Verifier)),
+    )?;
+    let name = args
+        .blob
+        .file_name()
+        .context("the blob path names no file")?
+        .to_string_lossy()
+        .into_owned();
+    let path = dir.join(format!("{name}.{extension}.sig"));
+    if args.force {
+        eprintln!("Warning: existing signature file will be overwritten");
+    } else if path.symlink_metadata().is_ok()
+        && !super::confirm("The signature file already exists, do you want to overwrite it?")
+    {
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::write_atomically(&path, &signed.envelope, 0o644, 0o755)
+        .map_err(|e| anyhow::anyhow!("failed to write signature to file: {e:#}"))?;
+    println!("Successfully signed {}", args.blob.display());
+    println!(" Signature file written to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A MIME type as Go's `mime.ParseMediaType` takes one: `type/subtype` tokens, or a
+/// single token, with optional `; parameters`.
+fn is_media_type(text: &str) -> bool {
+    let base = text.split(';').next().unwrap_or_default().trim();
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    };
+    match base.split_once('/') {
+        Some((kind, sub)) => token(kind) && token(sub),
+        None => token(base),
+    }
+}
+
+/// `blob policy import FILE [--force]`.
+pub fn policy_import(
+    engine: &dyn Verifier,
+    config: &ConfigDir,
+    file: &Path,
+    force: bool,
+) -> Result<ExitCode> {
+    let content = std::fs::read(file)
+        .map_err(|e| anyhow::anyhow!("failed to read blob trust policy file: {e}"))?;
+    let policy = notary_verifier::PolicyInput {
+        kind: DocumentKind::Blob,
+        content,
+    };
+    if let Err(failure) = engine.check_policy(&policy)? {
+        if failure.message.starts_with("malformed trust policy") {
+            bail!(
+                "failed to parse blob trust policy configuration: {}",
+                failure.message
+            );
+        }
+        bail!(
+            "failed to validate blob trust policy configuration: {}",
+            failure.message
+        );
+    }
+    write_blob_policy(engine, config, &policy.content, force, "imported")
+}
+
+/// `blob policy init`: one strict statement, validated, written as notation writes it
+/// (two-space indent, no trailing newline).
+pub fn policy_init(
+    engine: &dyn Verifier,
+    config: &ConfigDir,
+    name: &str,
+    trust_stores: &[String],
+    trusted_identities: &[String],
+    global: bool,
+    force: bool,
+) -> Result<ExitCode> {
+    let mut statement = serde_json::Map::new();
+    statement.insert("name".into(), name.into());
+    statement.insert(
+        "signatureVerification".into(),
+        serde_json::json!({"level": "strict"}),
+    );
+    statement.insert("trustStores".into(), trust_stores.into());
+    statement.insert("trustedIdentities".into(), trusted_identities.into());
+    if global {
+        statement.insert("globalPolicy".into(), true.into());
+    }
+    let document = serde_json::json!({"version": "1.0", "trustPolicies": [statement]});
+    let content = serde_json::to_vec_pretty(&document)?;
+    let policy = notary_verifier::PolicyInput {
+        kind: DocumentKind::Blob,
+        content,
+    };
+    if let Err(failure) = engine.check_policy(&policy)? {
+        bail!("invalid blob policy: {}", failure.message);
+    }
+    write_blob_policy(engine, config, &policy.content, force, "initialized")
+}
+
+fn write_blob_policy(
+    engine: &dyn Verifier,
+    config: &ConfigDir,
+    content: &[u8],
+    force: bool,
+    done: &str,
+) -> Result<ExitCode> {
+    let existing_is_valid = config
+        .blob_policy()
+        .ok()
+        .and_then(|p| engine.check_policy(&p).ok())
+        .is_some_and(|r| r.is_ok());
+    if existing_is_valid {
+        if force {
+            eprintln!("Warning: existing blob trust policy configuration will be overwritten");
+        } else if !super::confirm(
+            "The blob trust policy configuration already exists, do you want to overwrite it?",
+        ) {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let target = config.root().join(crate::config::BLOB_POLICY);
+    super::write_private(&target, content)
+        .map_err(|e| anyhow::anyhow!("failed to write blob trust policy configuration: {e:#}"))?;
+    let absolute = std::fs::canonicalize(&target).unwrap_or(target);
+    let what = if done == "initialized" {
+        "Successfully initialized blob trust policy file to"
+    } else {
+        "Successfully imported blob trust policy configuration to"
+    };
+    println!("{what} {}.", absolute.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `blob policy show`: the document as stored; a warning when it is invalid.
+pub fn policy_show(engine: &dyn Verifier, config: &ConfigDir) -> Result<ExitCode> {
+    let path = config.root().join(crate::config::BLOB_POLICY);
+    if path.symlink_metadata().is_err() {
+        bail!(
+            "failed to show blob trust policy as the configuration does not exist.\nYou can import one using `hsm-notary blob policy import <path-to-policy.json>`"
+        );
+    }
+    let policy = config
+        .blob_policy()
+        .map_err(|e| anyhow::anyhow!("failed to show trust policy: {e:#}"))?;
+    let invalid = engine.check_policy(&policy)?.err();
+    if invalid.is_some() {
+        eprintln!(
+            "Existing blob trust policy configuration is invalid, you may update or create a new one via `hsm-notary blob policy import <path-to-policy.json>`. See https://github.com/notaryproject/specifications/blob/8cf800c60b7315a43f0adbcae463d848a353b412/specs/trust-store-trust-policy.md#trust-policy-for-blobs for a blob trust policy example."
+        );
+    }
+    super::write_stdout(&policy.content).context("writing the trust policy to stdout")?;
+    match invalid {
+        Some(failure) => bail!("{}", failure.message),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}

@@ -258,3 +258,83 @@ pub fn generate_test(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `cert cleanup-test NAME`: undo `generate-test NAME`, step by step as notation does;
+/// a step whose object is already gone says so and the cleanup goes on.
+pub fn cleanup_test(config: &ConfigDir, name: &str, yes: bool) -> Result<ExitCode> {
+    if name.is_empty() {
+        bail!("missing certificate common name");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        bail!("certificate common name must follow [a-zA-Z0-9_.-]+ format");
+    }
+    let mut list = KeyList::load(config.root())?;
+    let entry = list.keys.iter().find(|k| k.name == name).cloned();
+    let keys_dir = config.root().join("localkeys");
+    let key_path = entry
+        .as_ref()
+        .and_then(|e| e.key_path.clone())
+        .unwrap_or_else(|| keys_dir.join(format!("{name}.key")));
+    let cert_path = entry
+        .as_ref()
+        .and_then(|e| e.cert_path.clone())
+        .unwrap_or_else(|| keys_dir.join(format!("{name}.crt")));
+    let store_dir = config.trust_store_dir().join("x509/ca").join(name);
+    let store_cert = store_dir.join(format!("{name}.crt"));
+    if !yes {
+        let prompt = format!(
+            "The test key {name} and its corresponding certificate will be cleaned up with the following changes:\n- Delete certificate {name}.crt from trust store {name} of type ca\n- Remove key {name} from the key list\n- Delete key file: {}\n- Delete certificate file: {}\n\nAre you sure you want to continue?",
+            key_path.display(),
+            cert_path.display()
+        );
+        if !super::confirm(&prompt) {
+            println!("Operation cancelled.");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    match std::fs::remove_file(&store_cert) {
+        Ok(()) => {
+            println!("Successfully deleted {name}.crt from trust store {name} of type ca");
+            // The store generate-test made holds only this certificate.
+            if std::fs::read_dir(&store_dir).is_ok_and(|mut d| d.next().is_none()) {
+                let _ = std::fs::remove_dir(&store_dir);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("Certificate {name}.crt does not exist in trust store {name} of type ca");
+        }
+        Err(e) => {
+            bail!("failed to delete certificate {name}.crt from trust store {name} of type ca: {e}")
+        }
+    }
+    if entry.is_some() {
+        list.keys.retain(|k| k.name != name);
+        if list.default.as_deref() == Some(name) {
+            list.default = None;
+        }
+        list.save(config.root())
+            .map_err(|e| anyhow::anyhow!("failed to remove key {name} from the key list: {e:#}"))?;
+        println!("Successfully removed key {name} from the key list");
+    } else {
+        println!("Key {name} does not exist in the key list");
+    }
+    for (what, path) in [("key file", &key_path), ("certificate file", &cert_path)] {
+        match std::fs::remove_file(path) {
+            Ok(()) => println!("Successfully deleted {what}: {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let noun = if what == "key file" {
+                    "Key file"
+                } else {
+                    "Certificate file"
+                };
+                println!("{noun} {} does not exist", path.display());
+            }
+            Err(e) => bail!("failed to delete {what} {}: {e}", path.display()),
+        }
+    }
+    println!("Cleanup completed successfully");
+    Ok(ExitCode::SUCCESS)
+}

@@ -60,7 +60,9 @@ pub fn signature_manifest(subject: &oci::Descriptor, signed: &SignedEnvelope) ->
 
 use crate::oci::Manifest;
 
-fn target_with_metadata(
+/// `subject` with the user metadata as its annotations (the payload's `targetArtifact`);
+/// notation's reserved prefix is refused.
+pub fn target_with_metadata(
     subject: &oci::Descriptor,
     metadata: &[(String, String)],
 ) -> Result<Descriptor> {
@@ -82,20 +84,18 @@ fn target_with_metadata(
     })
 }
 
-/// Run `sign`.
-pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
-    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
-    let expiry = parse_duration(&args.expiry)?;
-    let format = match args.signature_format {
-        SignatureFormat::Jws => Format::Jws,
-        SignatureFormat::Cose => Format::Cose,
-    };
-    // The verifier checks the TSA root now and each token before it is used.
-    let timestamper = match (&args.timestamp_url, &args.timestamp_root_cert) {
+/// The TSA of `--timestamp-url` and `--timestamp-root-cert` (both or neither), with the
+/// engine that checks its root now and each token before it is used.
+pub fn timestamper(
+    url: Option<&str>,
+    root: Option<&Path>,
+    revocation: &crate::cli::RevocationArgs,
+) -> Result<Option<(Timestamper, Box<dyn crate::engine::Verifier + Send + Sync>)>> {
+    Ok(match (url, root) {
         (None, None) => None,
         (Some(url), Some(root)) => {
             let engine = crate::engine::engine(crate::engine::EngineKind::Wasm)?;
-            let revocation = crate::revocation::Fetcher::new(args.revocation.options()?);
+            let revocation = crate::revocation::Fetcher::new(revocation.options()?);
             Some((Timestamper::new(url, root, &*engine, revocation)?, engine))
         }
         (Some(_), None) => bail!(
@@ -104,7 +104,22 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         (None, Some(_)) => bail!(
             "if any flags in the group [timestamp-url timestamp-root-cert] are set they must all be set; missing [timestamp-url]"
         ),
+    })
+}
+
+/// Run `sign`.
+pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
+    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
+    let expiry = parse_duration(&args.expiry)?;
+    let format = match args.signature_format {
+        SignatureFormat::Jws => Format::Jws,
+        SignatureFormat::Cose => Format::Cose,
     };
+    let timestamper = timestamper(
+        args.timestamp_url.as_deref(),
+        args.timestamp_root_cert.as_deref(),
+        &args.revocation,
+    )?;
     let keys = KeyList::load(config.root())?;
     let key = keys
         .get(args.key.as_deref())?

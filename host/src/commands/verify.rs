@@ -214,8 +214,65 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
     Ok(report(&outcome, &display, args.output))
 }
 
+/// The debug log of a verification, step by step in notation's words (`-d`): the
+/// level checked, each signature against the artifact, then each validation.
+fn log_steps(outcome: &Outcome) {
+    use notary_verifier::{Check, ValidationStatus};
+    if let Some(policy) = &outcome.policy {
+        tracing::debug!(
+            "Check verification level: trust policy statement {:?}, level {:?}",
+            policy.statement,
+            policy.level
+        );
+    }
+    for signature in &outcome.signatures {
+        let digest = signature
+            .envelope
+            .as_ref()
+            .map(|e| e.payload.digest.clone())
+            .unwrap_or_default();
+        tracing::debug!(
+            "Verify signature {} against artifact {digest}",
+            signature.manifest_digest.as_deref().unwrap_or("(file)")
+        );
+        for result in &signature.results {
+            let steps: &[&str] = match result.check {
+                Check::Integrity => &["Validating integrity"],
+                Check::Authenticity => &["Validating cert chain", "Validating trust identity"],
+                Check::Expiry => &["Validating expiry"],
+                Check::AuthenticTimestamp => &["Validating authentic timestamp"],
+                Check::Revocation => &["Validating revocation"],
+            };
+            let message = result.message.as_deref().unwrap_or_default();
+            let state = match result.status {
+                ValidationStatus::Passed => format!("passed {message}"),
+                ValidationStatus::Skipped => "skipped".to_owned(),
+                ValidationStatus::Failed => format!(
+                    "{} validation failed{}. Failure reason: {message}",
+                    result.check.spec_name(),
+                    if result.action == notary_verifier::Action::Log {
+                        " with validation action set to \"logged\""
+                    } else {
+                        ""
+                    }
+                ),
+            };
+            for step in steps {
+                tracing::debug!("{step}: {}", state.trim_end());
+            }
+        }
+        if let Some(failure) = &signature.failure {
+            tracing::debug!("Signature failed: {}", failure.message);
+        }
+    }
+    if let Some(index) = outcome.verified_index {
+        tracing::info!("Signature {index} verified");
+    }
+}
+
 /// Print an outcome as text or JSON.
 pub fn report(outcome: &Outcome, display: &str, format: VerifyOutput) -> ExitCode {
+    log_steps(outcome);
     match format {
         VerifyOutput::Text => emit(&output::verify(outcome, display)),
         VerifyOutput::Json => {

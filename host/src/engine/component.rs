@@ -241,9 +241,13 @@ fn load_component(
     Component::new(engine, wasm).map_err(|e| anyhow!("compiling the verifier component: {e}"))
 }
 
-/// `$HSM_NOTARY_CACHE`, else `$XDG_CACHE_HOME/hsm-notary`, else `~/.cache/hsm-notary`.
+/// `$HSM_NOTARY_CACHE`, else notation's `$NOTATION_CACHE` (whose `crl/` then is shared
+/// with notation: same format), else `$XDG_CACHE_HOME/hsm-notary`, else
+/// `~/.cache/hsm-notary`.
 pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("HSM_NOTARY_CACHE") {
+    if let Some(dir) =
+        std::env::var_os("HSM_NOTARY_CACHE").or_else(|| std::env::var_os("NOTATION_CACHE"))
+    {
         return Some(PathBuf::from(dir));
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {

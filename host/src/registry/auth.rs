@@ -1,5 +1,6 @@
 //! Registry credentials: `--username` with `--password-stdin`, `HSM_NOTARY_USERNAME` /
-//! `HSM_NOTARY_PASSWORD`, then the docker `config.json` (`credHelpers`, `auths`,
+//! `HSM_NOTARY_PASSWORD` (else notation's `NOTATION_USERNAME` / `NOTATION_PASSWORD`),
+//! then the docker `config.json` (`credHelpers`, `auths`,
 //! `credsStore`). Passwords are `SecretString`s and never printed.
 
 use std::io::Write;
@@ -19,11 +20,15 @@ pub fn credentials(
     if options.username.is_some() || options.password.is_some() {
         return Ok((options.username.clone(), options.password.clone()));
     }
-    if let Ok(user) = std::env::var("HSM_NOTARY_USERNAME") {
-        let password = std::env::var("HSM_NOTARY_PASSWORD")
-            .ok()
-            .map(SecretString::from);
-        return Ok((Some(user), password));
+    // hsm-notary's variables, else notation's (a pair is taken together).
+    for (user, password) in [
+        ("HSM_NOTARY_USERNAME", "HSM_NOTARY_PASSWORD"),
+        ("NOTATION_USERNAME", "NOTATION_PASSWORD"),
+    ] {
+        if let Ok(user) = std::env::var(user) {
+            let password = std::env::var(password).ok().map(SecretString::from);
+            return Ok((Some(user), password));
+        }
     }
     docker_config(host)
 }

@@ -1,0 +1,442 @@
+//! hsm-notary where notation was: notation's commands, flag syntax, messages and
+//! environment, run as a user runs the binary (`blob sign`, `blob policy`, `cert
+//! cleanup-test`, `-d`, `--flag=false`, notation's argument errors, `NOTATION_CONFIG`).
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on setup errors")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use hsm_notary_suite::{binary, component_cache, root};
+
+/// The binary with `config` as its configuration directory and no standard input.
+fn run(config: &Path, args: &[&str]) -> Output {
+    run_env(config, args, &[])
+}
+
+fn run_env(config: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .env("HSM_NOTARY_CONFIG", config)
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .env_remove("NOTATION_CONFIG")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn ok(config: &Path, args: &[&str]) -> String {
+    let output = run(config, args);
+    assert!(output.status.success(), "{args:?}:\n{}", text(&output));
+    text(&output)
+}
+
+fn fails(config: &Path, args: &[&str]) -> String {
+    let output = run(config, args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{args:?}:\n{}",
+        text(&output)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A configuration with a test key `signer` (trusted as `ca:signer`) and a blob to sign.
+fn signer() -> (tempfile::TempDir, PathBuf) {
+    let config = tempfile::tempdir().unwrap();
+    ok(
+        config.path(),
+        &["cert", "generate-test", "signer", "--default"],
+    );
+    let blob = config.path().join("artifact.txt");
+    std::fs::write(&blob, b"the blob's bytes\n").unwrap();
+    (config, blob)
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn blob_sign_writes_a_detached_signature_that_blob_verify_accepts_under_the_blob_policy() {
+    let (config, blob) = signer();
+    let dir = config.path();
+    let signed = ok(dir, &["blob", "sign", "-m", "build=42", &path(&blob)]);
+    let sig = dir.join("artifact.txt.jws.sig");
+    assert!(
+        signed.contains(&format!("Successfully signed {}", path(&blob)))
+            && signed.contains(&format!(" Signature file written to {}", path(&sig))),
+        "{signed}"
+    );
+    let cose_dir = dir.join("signatures");
+    std::fs::create_dir(&cose_dir).unwrap();
+    ok(
+        dir,
+        &[
+            "blob",
+            "sign",
+            "--signature-format",
+            "cose",
+            "--signature-directory",
+            &path(&cose_dir),
+            "--media-type",
+            "text/plain",
+            &path(&blob),
+        ],
+    );
+    let cose = cose_dir.join("artifact.txt.cose.sig");
+    assert!(cose.exists());
+
+    let init = ok(
+        dir,
+        &[
+            "blob",
+            "policy",
+            "init",
+            "-n",
+            "blobs",
+            "--trust-store",
+            "ca:signer",
+            "--trusted-identity",
+            "*",
+            "--global",
+        ],
+    );
+    assert!(
+        init.contains("Successfully initialized blob trust policy file to"),
+        "{init}"
+    );
+    // As notation writes it: two-space indent, this key order, no trailing newline.
+    let written = std::fs::read_to_string(dir.join("trustpolicy.blob.json")).unwrap();
+    assert_eq!(
+        written,
+        "{\n  \"version\": \"1.0\",\n  \"trustPolicies\": [\n    {\n      \"name\": \"blobs\",\n      \"signatureVerification\": {\n        \"level\": \"strict\"\n      },\n      \"trustStores\": [\n        \"ca:signer\"\n      ],\n      \"trustedIdentities\": [\n        \"*\"\n      ],\n      \"globalPolicy\": true\n    }\n  ]\n}"
+    );
+    assert_eq!(ok(dir, &["blob", "policy", "show"]), written);
+
+    let verified = ok(
+        dir,
+        &[
+            "blob",
+            "verify",
+            "-s",
+            &path(&sig),
+            "-m",
+            "build=42",
+            &path(&blob),
+        ],
+    );
+    assert!(
+        verified.contains(&format!(
+            "Successfully verified signature for {}",
+            path(&blob)
+        )),
+        "{verified}"
+    );
+    ok(
+        dir,
+        &[
+            "blob",
+            "verify",
+            "--signature",
+            &path(&cose),
+            "--media-type",
+            "text/plain",
+            &path(&blob),
+        ],
+    );
+    // The COSE signature signed text/plain: another media type does not match.
+    let wrong = fails(
+        dir,
+        &[
+            "blob",
+            "verify",
+            "-s",
+            &path(&cose),
+            "--media-type",
+            "application/json",
+            &path(&blob),
+        ],
+    );
+    assert!(
+        wrong.contains("integrity check failed. signature does not match the given blob"),
+        "{wrong}"
+    );
+    // A changed blob does not verify.
+    std::fs::write(&blob, b"other bytes\n").unwrap();
+    fails(dir, &["blob", "verify", "-s", &path(&sig), &path(&blob)]);
+}
+
+#[test]
+fn blob_sign_overwrites_only_with_force_and_refuses_bad_media_types_and_directories() {
+    let (config, blob) = signer();
+    let dir = config.path();
+    ok(dir, &["blob", "sign", &path(&blob)]);
+    let sig = dir.join("artifact.txt.jws.sig");
+    let first = std::fs::read(&sig).unwrap();
+    // No answer to the prompt (no standard input): nothing is overwritten.
+    let asked = ok(dir, &["blob", "sign", &path(&blob)]);
+    assert!(
+        asked.contains("The signature file already exists, do you want to overwrite it?"),
+        "{asked}"
+    );
+    assert!(
+        std::fs::read(&sig).unwrap() == first,
+        "overwritten without --force"
+    );
+    // A stale file is replaced with --force (ECDSA here is deterministic, so the new
+    // signature of the same second may equal the first: compare against other bytes).
+    std::fs::write(&sig, b"stale").unwrap();
+    let forced = run(dir, &["blob", "sign", "--force", &path(&blob)]);
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert!(
+        String::from_utf8_lossy(&forced.stderr)
+            .contains("Warning: existing signature file will be overwritten")
+    );
+    assert!(std::fs::read(&sig).unwrap() != b"stale", "not overwritten");
+
+    let empty = fails(
+        dir,
+        &["blob", "sign", "--signature-directory=", &path(&blob)],
+    );
+    assert!(
+        empty.contains("signature directory cannot be empty"),
+        "{empty}"
+    );
+    let media = fails(
+        dir,
+        &["blob", "sign", "--media-type", "a/b/c d", &path(&blob)],
+    );
+    assert!(media.contains("invalid content media-type"), "{media}");
+}
+
+#[test]
+fn blob_policy_import_applies_notations_rules_and_messages() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    let missing = fails(dir, &["blob", "policy", "show"]);
+    assert!(
+        missing.contains("failed to show blob trust policy as the configuration does not exist"),
+        "{missing}"
+    );
+    let two_global = dir.join("two-global.json");
+    std::fs::write(
+        &two_global,
+        r#"{"version":"1.0","trustPolicies":[
+            {"name":"a","signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"],"globalPolicy":true},
+            {"name":"b","signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"],"globalPolicy":true}]}"#,
+    )
+    .unwrap();
+    let refused = fails(dir, &["blob", "policy", "import", &path(&two_global)]);
+    assert!(
+        refused.contains("failed to validate blob trust policy configuration:"),
+        "{refused}"
+    );
+    assert!(!dir.join("trustpolicy.blob.json").exists());
+    let unreadable = fails(
+        dir,
+        &["blob", "policy", "import", "/nonexistent/policy.json"],
+    );
+    assert!(
+        unreadable.contains("failed to read blob trust policy file:"),
+        "{unreadable}"
+    );
+}
+
+#[test]
+fn cleanup_test_removes_what_generate_test_made_and_says_what_was_already_gone() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    ok(dir, &["cert", "generate-test", "throwaway"]);
+    let key = dir.join("localkeys/throwaway.key");
+    assert!(key.exists());
+    let cleaned = ok(dir, &["cert", "cleanup-test", "throwaway", "-y"]);
+    for line in [
+        "Successfully deleted throwaway.crt from trust store throwaway of type ca",
+        "Successfully removed key throwaway from the key list",
+        &format!("Successfully deleted key file: {}", path(&key)),
+        "Successfully deleted certificate file:",
+        "Cleanup completed successfully",
+    ] {
+        assert!(cleaned.contains(line), "{line:?} missing in:\n{cleaned}");
+    }
+    assert!(!key.exists());
+    assert!(!ok(dir, &["key", "list"]).contains("throwaway"));
+    let again = ok(dir, &["cert", "cleanup-test", "--yes=true", "throwaway"]);
+    for line in [
+        "Certificate throwaway.crt does not exist in trust store throwaway of type ca",
+        "Key throwaway does not exist in the key list",
+        "does not exist",
+        "Cleanup completed successfully",
+    ] {
+        assert!(again.contains(line), "{line:?} missing in:\n{again}");
+    }
+    let bad = fails(dir, &["cert", "cleanup-test", "-y", "bad name"]);
+    assert!(
+        bad.contains("certificate common name must follow [a-zA-Z0-9_.-]+ format"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn flags_take_notations_syntax_and_argument_errors_read_as_notations() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    let missing = fails(dir, &["verify"]);
+    assert_eq!(missing.trim(), "Error: requires 1 argument but received 0");
+    let flags = fails(dir, &["cert", "add", "some.pem"]);
+    assert!(
+        flags.contains("required flag(s) \"type\", \"store\" not set"),
+        "{flags}"
+    );
+    let unknown = fails(dir, &["verify", "--no-such-flag", "x"]);
+    assert!(
+        unknown.contains("Error: unknown flag: --no-such-flag"),
+        "{unknown}"
+    );
+    // A bare group prints its help and succeeds, as notation's.
+    let help = run(dir, &["blob"]);
+    assert_eq!(help.status.code(), Some(0), "{}", text(&help));
+
+    // --flag, --flag=true and --flag=false, on a layout as notation users write them.
+    let case = root().join("tests/conformance/cases/scope-oci-layout-local-scope");
+    let layout = format!(
+        "{}@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+        path(&case.join("oci-layout"))
+    );
+    let policy = path(&case.join("trustpolicy.json"));
+    let stores = path(&case.join("truststore"));
+    let verify = |layout_flag: &str| {
+        run(
+            dir,
+            &[
+                "verify",
+                layout_flag,
+                "--scope",
+                "local/e2e",
+                "--trust-policy",
+                &policy,
+                "--trust-store",
+                &stores,
+                &layout,
+            ],
+        )
+    };
+    for flag in ["--oci-layout", "--oci-layout=true"] {
+        let out = verify(flag);
+        assert!(out.status.success(), "{flag}: {}", text(&out));
+    }
+    // With --oci-layout=false the reference is a registry reference, which this is not.
+    let off = verify("--oci-layout=false");
+    assert!(!off.status.success(), "{}", text(&off));
+}
+
+#[test]
+fn debug_logs_each_verification_step_on_stderr_and_nothing_without_it() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    let case = root().join("tests/conformance/cases/scope-oci-layout-local-scope");
+    let layout = format!(
+        "{}@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+        path(&case.join("oci-layout"))
+    );
+    let policy = path(&case.join("trustpolicy.json"));
+    let stores = path(&case.join("truststore"));
+    let args = |debug: bool| {
+        let mut args = vec![
+            "verify",
+            "--oci-layout",
+            "--scope",
+            "local/e2e",
+            "--trust-policy",
+            &policy,
+            "--trust-store",
+            &stores,
+        ];
+        if debug {
+            args.insert(0, "-d");
+        }
+        args.push(&layout);
+        run(dir, &args)
+    };
+    let debug = args(true);
+    assert!(debug.status.success(), "{}", text(&debug));
+    let log = String::from_utf8_lossy(&debug.stderr);
+    for step in [
+        "Check verification level",
+        "Verify signature",
+        "against artifact sha256:b8479de3",
+        "Validating integrity",
+        "Validating cert chain",
+        "Validating trust identity",
+        "Validating expiry",
+        "Validating authentic timestamp",
+        "Validating revocation",
+    ] {
+        assert!(log.contains(step), "{step:?} missing in:\n{log}");
+    }
+    let quiet = args(false);
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("Validating"),
+        "{}",
+        text(&quiet)
+    );
+}
+
+#[test]
+fn a_notation_configuration_directory_is_used_through_notation_config() {
+    // A configuration made by hsm-notary stands in for ~/.config/notation: same files.
+    let (config, blob) = signer();
+    let dir = config.path();
+    ok(
+        dir,
+        &[
+            "blob",
+            "policy",
+            "init",
+            "-n",
+            "g",
+            "--trust-store",
+            "ca:signer",
+            "--trusted-identity",
+            "*",
+            "--global",
+        ],
+    );
+    let output = Command::new(binary())
+        .args(["blob", "sign", &path(&blob)])
+        .env_remove("HSM_NOTARY_CONFIG")
+        .env("NOTATION_CONFIG", dir)
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let sig = dir.join("artifact.txt.jws.sig");
+    let output = run_env(
+        Path::new("/nonexistent"),
+        &["blob", "verify", "-s", &path(&sig), &path(&blob)],
+        &[],
+    );
+    // HSM_NOTARY_CONFIG wins over NOTATION_CONFIG: /nonexistent has no policy.
+    assert!(!output.status.success());
+    let output = Command::new(binary())
+        .args(["blob", "verify", "-s", &path(&sig), &path(&blob)])
+        .env_remove("HSM_NOTARY_CONFIG")
+        .env("NOTATION_CONFIG", dir)
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+}
