@@ -440,3 +440,292 @@ fn a_notation_configuration_directory_is_used_through_notation_config() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
 }
+
+/// The conformance layout, its digest, and the arguments that verify it.
+fn layout_case() -> (PathBuf, &'static str, Vec<String>) {
+    let case = root().join("tests/conformance/cases/scope-oci-layout-local-scope");
+    let args = vec![
+        "--scope".to_owned(),
+        "local/e2e".to_owned(),
+        "--trust-policy".to_owned(),
+        path(&case.join("trustpolicy.json")),
+        "--trust-store".to_owned(),
+        path(&case.join("truststore")),
+    ];
+    (
+        case.join("oci-layout"),
+        "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+        args,
+    )
+}
+
+fn tar(dir: &Path, archive: &Path, gzip: bool) {
+    let status = Command::new("tar")
+        .arg(if gzip { "-czf" } else { "-cf" })
+        .arg(archive)
+        .arg("-C")
+        .arg(dir)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn layouts_given_as_tar_tar_gz_or_standard_input_verify_list_and_inspect() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    let (layout, digest, args) = layout_case();
+    let work = tempfile::tempdir().unwrap();
+    let plain = work.path().join("image.tar");
+    let gzip = work.path().join("image.tar.gz");
+    tar(&layout, &plain, false);
+    tar(&layout, &gzip, true);
+    for archive in [&plain, &gzip] {
+        let reference = format!("{}@{digest}", path(archive));
+        let mut verify = vec!["verify".to_owned(), "--oci-layout".to_owned()];
+        verify.extend(args.iter().cloned());
+        verify.push(reference.clone());
+        let verify: Vec<&str> = verify.iter().map(String::as_str).collect();
+        let out = ok(dir, &verify);
+        assert!(out.contains("Successfully verified signature for"), "{out}");
+        let listed = ok(dir, &["ls", "--oci-layout", &reference]);
+        assert!(
+            listed.contains("application/vnd.cncf.notary.signature"),
+            "{listed}"
+        );
+        ok(dir, &["inspect", "--oci-layout", "-o", "json", &reference]);
+    }
+    // Standard input: `-` as the layout path.
+    let mut verify = vec!["verify".to_owned(), "--oci-layout".to_owned()];
+    verify.extend(args.iter().cloned());
+    verify.push(format!("-@{digest}"));
+    let output = Command::new(binary())
+        .args(&verify)
+        .env("HSM_NOTARY_CONFIG", dir)
+        .env("HSM_NOTARY_CACHE", component_cache())
+        .stdin(std::fs::File::open(&gzip).unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    // Signing writes into a layout: an archive is refused, nothing written.
+    let before = std::fs::read(&plain).unwrap();
+    let refused = fails(
+        dir,
+        &[
+            "sign",
+            "--oci-layout",
+            &format!("{}@{digest}", path(&plain)),
+        ],
+    );
+    assert!(refused.contains("must be a directory"), "{refused}");
+    assert!(std::fs::read(&plain).unwrap() == before);
+}
+
+#[test]
+fn hostile_or_tampered_layout_archives_are_refused() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    let (layout, digest, args) = layout_case();
+    let work = tempfile::tempdir().unwrap();
+    let verify = |archive: &Path| {
+        let mut verify = vec!["verify".to_owned(), "--oci-layout".to_owned()];
+        verify.extend(args.iter().cloned());
+        verify.push(format!("{}@{digest}", path(archive)));
+        let verify: Vec<&str> = verify.iter().map(String::as_str).collect();
+        run(dir, &verify)
+    };
+    // An entry escaping the layout (`../`), written with Python's tarfile.
+    let escape = work.path().join("escape.tar");
+    let script = format!(
+        "import tarfile, io\nt = tarfile.open({:?}, 'w')\ndata = b'x'\ni = tarfile.TarInfo('../escaped')\ni.size = len(data)\nt.addfile(i, io.BytesIO(data))\nt.close()\n",
+        path(&escape)
+    );
+    assert!(
+        Command::new("python3")
+            .args(["-c", &script])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = verify(&escape);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("would be written outside the layout"),
+        "{}",
+        text(&out)
+    );
+    assert!(!work.path().parent().unwrap().join("escaped").exists());
+    // A tampered copy: one byte of each signature envelope flipped.
+    let copy = work.path().join("layout");
+    Command::new("cp")
+        .arg("-r")
+        .arg(&layout)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(&copy)
+        .status()
+        .unwrap();
+    let blobs = copy.join("blobs/sha256");
+    for entry in std::fs::read_dir(&blobs).unwrap() {
+        let file = entry.unwrap().path();
+        let mut bytes = std::fs::read(&file).unwrap();
+        if bytes.starts_with(b"{\"payload\"") {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 1;
+            std::fs::write(&file, bytes).unwrap();
+        }
+    }
+    let tampered = work.path().join("tampered.tar");
+    tar(&copy, &tampered, false);
+    let out = verify(&tampered);
+    assert!(!out.status.success(), "{}", text(&out));
+    // Not an archive at all.
+    let junk = work.path().join("junk.tar");
+    std::fs::write(&junk, b"not a tar file at all").unwrap();
+    assert!(!verify(&junk).status.success());
+}
+
+#[test]
+fn stateless_blob_verify_trusts_only_the_given_certificate_and_identities() {
+    let (config, blob) = signer();
+    let dir = config.path();
+    ok(dir, &["blob", "sign", &path(&blob)]);
+    let sig = dir.join("artifact.txt.jws.sig");
+    let root_cert = dir.join("truststore/x509/ca/signer/signer.crt");
+    // No configuration directory at all.
+    let nowhere = Path::new("/nonexistent/hsm-notary-config");
+    let verify = |certificate: &Path, identity: &str| {
+        run(
+            nowhere,
+            &[
+                "blob",
+                "verify",
+                "-s",
+                &path(&sig),
+                "--certificate",
+                &path(certificate),
+                "--trusted-identity",
+                identity,
+                &path(&blob),
+            ],
+        )
+    };
+    let good = verify(&root_cert, "*");
+    assert!(good.status.success(), "{}", text(&good));
+    let other_identity = verify(&root_cert, "x509.subject: C=US, ST=WA, O=Somebody Else");
+    assert!(
+        !other_identity.status.success(),
+        "{}",
+        text(&other_identity)
+    );
+    let other = tempfile::tempdir().unwrap();
+    ok(other.path(), &["cert", "generate-test", "stranger"]);
+    let stranger = other
+        .path()
+        .join("truststore/x509/ca/stranger/stranger.crt");
+    let untrusted = verify(&stranger, "*");
+    assert!(!untrusted.status.success(), "{}", text(&untrusted));
+    let no_identity = run(
+        nowhere,
+        &[
+            "blob",
+            "verify",
+            "-s",
+            &path(&sig),
+            "--certificate",
+            &path(&root_cert),
+            &path(&blob),
+        ],
+    );
+    assert!(
+        text(&no_identity).contains("--certificate needs --trusted-identity"),
+        "{}",
+        text(&no_identity)
+    );
+}
+
+#[test]
+fn notations_config_json_sets_the_signature_format_and_insecure_registries() {
+    use hsm_notary::registry::{ArtifactRef, Options, Registry};
+    let (config, blob) = signer();
+    let dir = config.path();
+    std::fs::write(dir.join("config.json"), r#"{"signatureFormat": "COSE"}"#).unwrap();
+    ok(dir, &["blob", "sign", &path(&blob)]);
+    assert!(
+        dir.join("artifact.txt.cose.sig").exists(),
+        "config.json's format not used"
+    );
+    // The flag still wins.
+    ok(
+        dir,
+        &["blob", "sign", "--signature-format", "jws", &path(&blob)],
+    );
+    assert!(dir.join("artifact.txt.jws.sig").exists());
+    std::fs::write(dir.join("config.json"), r#"{"signatureFormat": "pgp"}"#).unwrap();
+    let refused = fails(dir, &["blob", "sign", &path(&blob)]);
+    assert!(
+        refused.contains("signature format \"pgp\" not supported"),
+        "{refused}"
+    );
+
+    // 127.0.0.1:<port> is HTTPS unless config.json lists it (as notation treats it).
+    let registry = hsm_notary_suite::services::DistributionRegistry::start().unwrap();
+    let host = format!("127.0.0.1:{}", registry.port);
+    let artifact = ArtifactRef::parse(&format!("{host}/app:v1")).unwrap();
+    let remote = Registry::connect(
+        &artifact,
+        &Options {
+            insecure: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let pushed = remote
+        .push_image(br#"{"os":"linux"}"#, &[b"layer"], "v1")
+        .unwrap();
+    let reference = format!("{host}/app@{}", pushed.digest);
+    std::fs::remove_file(dir.join("config.json")).unwrap();
+    fails(dir, &["ls", &reference]);
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"insecureRegistries": ["{host}"]}}"#),
+    )
+    .unwrap();
+    let listed = ok(dir, &["ls", &reference]);
+    assert!(listed.contains("has no associated signatures"), "{listed}");
+}
+
+#[test]
+fn listings_print_json_with_o_json() {
+    let (config, _) = signer();
+    let dir = config.path();
+    let keys: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["key", "list", "-o", "json"])).unwrap();
+    assert_eq!(keys[0]["name"], "signer", "{keys}");
+    assert_eq!(keys[0]["default"], true, "{keys}");
+    let certs: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["cert", "list", "-o", "json"])).unwrap();
+    assert_eq!(certs[0]["storeType"], "ca", "{certs}");
+    assert_eq!(certs[0]["storeName"], "signer", "{certs}");
+    let (layout, digest, _) = layout_case();
+    let reference = format!("{}@{digest}", path(&layout));
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["ls", "--oci-layout", "-o", "json", &reference])).unwrap();
+    let signatures = listed["signatures"].as_array().unwrap();
+    assert!(!signatures.is_empty(), "{listed}");
+    assert!(
+        signatures[0]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{listed}"
+    );
+    assert_eq!(
+        signatures[0]["artifactType"],
+        "application/vnd.cncf.notary.signature"
+    );
+}

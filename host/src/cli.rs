@@ -166,7 +166,18 @@ impl RegistryArgs {
             username: self.username.clone(),
             password,
             ca_files: self.ca_file.clone(),
+            insecure_registries: Vec::new(),
         })
+    }
+
+    /// [`Self::options`] with `config.json`'s `insecureRegistries`.
+    pub fn options_in(
+        &self,
+        config: &crate::config::ConfigDir,
+    ) -> anyhow::Result<crate::registry::Options> {
+        let mut options = self.options()?;
+        options.insecure_registries = config.settings()?.insecure_registries;
+        Ok(options)
     }
 }
 
@@ -237,7 +248,8 @@ pub struct EngineArgs {
 /// `verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// `REGISTRY/REPOSITORY@DIGEST`, or with `--oci-layout` `PATH@DIGEST` / `PATH:TAG`.
+    /// `REGISTRY/REPOSITORY@DIGEST`, or with `--oci-layout` `PATH@DIGEST` / `PATH:TAG`
+    /// (`PATH` a layout directory, a `.tar`/`.tar.gz` of one, or `-` for standard input).
     pub reference: String,
     /// The reference is an OCI image layout on disk.
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
@@ -294,9 +306,9 @@ pub struct SignArgs {
     /// The key to sign with (default: the default key).
     #[arg(short = 'k', long)]
     pub key: Option<String>,
-    /// Envelope format.
-    #[arg(long, value_enum, default_value = "jws")]
-    pub signature_format: SignatureFormat,
+    /// Envelope format (default: `signatureFormat` of `config.json`, else jws).
+    #[arg(long, value_enum)]
+    pub signature_format: Option<SignatureFormat>,
     /// Signature expiry, e.g. `24h`, `30m` (0 = none).
     #[arg(short = 'e', long, default_value = "0")]
     pub expiry: String,
@@ -326,7 +338,8 @@ pub struct SignArgs {
 /// `inspect`
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Artifact reference (with `--oci-layout`: `PATH@DIGEST` / `PATH:TAG`).
+    /// Artifact reference (with `--oci-layout`: `PATH@DIGEST` / `PATH:TAG`; `PATH` may be
+    /// a `.tar`/`.tar.gz` or `-` for standard input).
     pub reference: String,
     /// The reference is an OCI image layout on disk.
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
@@ -348,7 +361,8 @@ pub struct InspectArgs {
 /// `list`
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Artifact reference (with `--oci-layout`: `PATH@DIGEST` / `PATH:TAG`).
+    /// Artifact reference (with `--oci-layout`: `PATH@DIGEST` / `PATH:TAG`; `PATH` may be
+    /// a `.tar`/`.tar.gz` or `-` for standard input).
     pub reference: String,
     /// The reference is an OCI image layout on disk.
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
@@ -356,9 +370,21 @@ pub struct ListArgs {
     /// Maximum number of signatures to list.
     #[arg(long, default_value_t = 100)]
     pub max_signatures: i64,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: ListOutput,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Output formats of the listing commands (`ls`, `cert list`, `key list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListOutput {
+    /// notation's table or tree.
+    Text,
+    /// JSON.
+    Json,
 }
 
 /// `policy ...`
@@ -434,6 +460,9 @@ pub enum CertCommand {
         /// Only this store.
         #[arg(short = 's', long)]
         store: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: ListOutput,
     },
     /// Show a certificate file of a store.
     Show {
@@ -550,7 +579,11 @@ pub enum KeyCommand {
     },
     /// List keys.
     #[command(alias = "ls")]
-    List,
+    List {
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: ListOutput,
+    },
     /// Remove keys from the list (the keys themselves stay where they are).
     Delete {
         /// Key names.
@@ -575,9 +608,9 @@ pub struct BlobSignArgs {
     /// The key to sign with (default: the default key).
     #[arg(short = 'k', long)]
     pub key: Option<String>,
-    /// Envelope format.
-    #[arg(long, value_enum, default_value = "jws")]
-    pub signature_format: SignatureFormat,
+    /// Envelope format (default: `signatureFormat` of `config.json`, else jws).
+    #[arg(long, value_enum)]
+    pub signature_format: Option<SignatureFormat>,
     /// Signature expiry, e.g. `24h`, `30m` (0 = none).
     #[arg(short = 'e', long, default_value = "0")]
     pub expiry: String,
@@ -666,8 +699,16 @@ pub enum BlobCommand {
         #[arg(long)]
         policy_name: Option<String>,
         /// Use this blob trust policy file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "certificate")]
         trust_policy: Option<PathBuf>,
+        /// Stateless: trust this root (PEM or DER) with no configuration directory, under
+        /// one strict statement for `--trusted-identity`.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["trust_store", "policy_name"])]
+        certificate: Option<PathBuf>,
+        /// With `--certificate`: an identity to trust, `x509.subject: …` or `*`
+        /// (repeatable).
+        #[arg(long = "trusted-identity", value_name = "ID", requires = "certificate")]
+        trusted_identities: Vec<String>,
         /// Use this trust store directory.
         #[arg(long, value_name = "DIR")]
         trust_store: Option<PathBuf>,

@@ -26,6 +26,19 @@ pub const LEGACY_OCI_POLICY: &str = "trustpolicy.json";
 /// File name of the blob trust policy.
 pub const BLOB_POLICY: &str = "trustpolicy.blob.json";
 
+/// notation's `config.json`: the settings hsm-notary reads (credential entries are read
+/// from docker's configuration, as before).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// Registries reached over plain HTTP.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// The default envelope format (`jws` or `cose`).
+    #[serde(default)]
+    pub signature_format: Option<String>,
+}
+
 /// The configuration directory.
 #[derive(Clone, Debug)]
 pub struct ConfigDir {
@@ -54,6 +67,37 @@ impl ConfigDir {
             },
         };
         Ok(Self::at(&base.join("hsm-notary")))
+    }
+
+    /// `config.json` (notation's): absent is the defaults; a file that is not valid JSON
+    /// of that shape is an error naming it.
+    pub fn settings(&self) -> Result<Settings> {
+        let path = self.root.join("config.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a valid configuration", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The envelope format: the flag, else `signatureFormat` of `config.json`, else JWS.
+    pub fn signature_format(
+        &self,
+        flag: Option<crate::cli::SignatureFormat>,
+    ) -> Result<crate::cli::SignatureFormat> {
+        use crate::cli::SignatureFormat;
+        if let Some(format) = flag {
+            return Ok(format);
+        }
+        Ok(match self.settings()?.signature_format.as_deref() {
+            None => SignatureFormat::Jws,
+            Some(f) if f.eq_ignore_ascii_case("jws") => SignatureFormat::Jws,
+            Some(f) if f.eq_ignore_ascii_case("cose") => SignatureFormat::Cose,
+            Some(other) => bail!(
+                "signature format {other:?} not supported\nSupported signature envelope formats are \"jws\" and \"cose\""
+            ),
+        })
     }
 
     /// A directory at `path`.

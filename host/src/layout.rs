@@ -4,7 +4,10 @@
 //! through the `sha256-<hex>` referrers tag index, in both the current and the legacy
 //! signature manifest forms.
 
+pub mod archive;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
@@ -59,11 +62,31 @@ pub struct FoundSignature {
 pub struct Layout {
     root: PathBuf,
     index: Index,
+    /// Where an archive (or standard input) was unpacked; removed with the last clone.
+    _unpacked: Option<Arc<tempfile::TempDir>>,
 }
 
 impl Layout {
-    /// Open the layout at `root` (it must have `oci-layout` and `index.json`).
+    /// Open the layout at `root`: a directory with `oci-layout` and `index.json`, a `.tar`
+    /// or `.tar.gz` of one, or `-` for such an archive on standard input.
     pub fn open(root: &Path) -> Result<Self> {
+        let unpacked = if root.as_os_str() == "-" {
+            Some(archive::unpack(std::io::stdin().lock(), "standard input")?)
+        } else if root.is_file() {
+            let file =
+                std::fs::File::open(root).with_context(|| format!("reading {}", root.display()))?;
+            Some(archive::unpack(file, &root.display().to_string())?)
+        } else {
+            None
+        };
+        let Some(dir) = unpacked else {
+            return Self::open_dir(root, None);
+        };
+        let path = dir.path().to_path_buf();
+        Self::open_dir(&path, Some(Arc::new(dir)))
+    }
+
+    fn open_dir(root: &Path, unpacked: Option<Arc<tempfile::TempDir>>) -> Result<Self> {
         if !root.is_dir() {
             bail!(
                 "failed to resolve user input reference: input path {} is not a dir",
@@ -94,6 +117,7 @@ impl Layout {
         Ok(Self {
             root: root.to_path_buf(),
             index,
+            _unpacked: unpacked,
         })
     }
 

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     if containerd::is_invocation(&args) {
         return containerd::main(&args);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(stdin_layout_reference(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
@@ -61,6 +61,21 @@ fn quiet_on_broken_pipe() {
         }
         default(info);
     }));
+}
+
+/// `… --oci-layout -@sha256:…` names a layout archive on standard input; a last argument
+/// `-@…`/`-:…` is taken as that reference (an end of flags is put before it), not as a flag.
+fn stdin_layout_reference(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let last_is_stdin = args.last().is_some_and(|a| {
+        let a = a.to_string_lossy();
+        a.starts_with("-@") || a.starts_with("-:")
+    });
+    let has_end = args.iter().any(|a| a == "--");
+    if last_is_stdin && !has_end {
+        let at = args.len() - 1;
+        args.insert(at, "--".into());
+    }
+    args
 }
 
 /// Usage errors as notation (cobra) words them, exit status 1 as for every notation error;
@@ -161,14 +176,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.oci_layout,
                 args.output,
                 args.max_signatures,
-                &args.registry,
+                &args.registry.options_in(&config)?,
             )
         }
         Command::List(args) => inspect::list(
             &args.reference,
             args.oci_layout,
             args.max_signatures,
-            &args.registry,
+            args.output,
+            &args.registry.options_in(&config)?,
         ),
         Command::Policy(PolicyCommand::Import {
             file,
@@ -191,9 +207,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = engine::engine(engine.engine)?;
             cert::add(engine.as_ref(), &config, store_type.into(), &store, &files)
         }
-        Command::Cert(CertCommand::List { store_type, store }) => {
-            cert::list(&config, store_type.map(Into::into), store.as_deref())
-        }
+        Command::Cert(CertCommand::List {
+            store_type,
+            store,
+            output,
+        }) => cert::list(
+            &config,
+            store_type.map(Into::into),
+            store.as_deref(),
+            output,
+        ),
         Command::Cert(CertCommand::Show {
             store_type,
             store,
@@ -263,7 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pkcs11_module.as_deref(),
             default,
         ),
-        Command::Key(KeyCommand::List) => key::list(&config),
+        Command::Key(KeyCommand::List { output }) => key::list(&config, output),
         Command::Key(KeyCommand::Delete { names }) => key::delete(&config, &names),
         Command::Key(KeyCommand::Describe {
             name,
@@ -276,6 +299,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy_name,
             trust_policy,
             trust_store,
+            certificate,
+            trusted_identities,
             user_metadata,
             verify_at,
             output,
@@ -284,6 +309,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let engine = engine::engine(engine.engine)?;
             let revocation = hsm_notary::revocation::Fetcher::new(revocation.options()?);
+            let stateless = certificate
+                .as_deref()
+                .map(|c| (c, trusted_identities.as_slice()));
             blob::verify(
                 &revocation.unbounded(),
                 engine.as_ref(),
@@ -297,6 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &user_metadata,
                 verify_at.as_deref(),
                 output,
+                stateless,
             )
         }
         Command::Blob(BlobCommand::Sign(args)) => blob::sign(&config, &args),
@@ -341,7 +370,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cache_ttl: hsm_notary::sign::parse_duration(&args.cache_ttl)?,
                 deadline: std::time::Duration::from_millis(args.deadline_ms),
                 workers: args.workers,
-                registry: args.registry.options()?,
+                registry: args.registry.options_in(&config)?,
                 revocation: args.revocation.options()?,
             };
             hsm_notary::serve::run(settings, &config)?;

@@ -29,6 +29,9 @@ pub struct Options {
     pub password: Option<SecretString>,
     /// Extra CA certificates (PEM files) to trust.
     pub ca_files: Vec<PathBuf>,
+    /// `host[:port]`s reached over plain HTTP (`insecureRegistries` of notation's
+    /// `config.json`), compared case-insensitively.
+    pub insecure_registries: Vec<String>,
 }
 
 /// A connection to one repository. Clones share it (connections, tokens, the I/O runtime
@@ -148,7 +151,12 @@ impl Registry {
         install_crypto_provider();
         // notation: plain HTTP only for `localhost:<port>` or when asked.
         let localhost = artifact.host.starts_with("localhost:");
-        let protocol = if options.insecure {
+        let insecure = options.insecure
+            || options
+                .insecure_registries
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&artifact.host));
+        let protocol = if insecure {
             ClientProtocol::Http
         } else if localhost {
             ClientProtocol::HttpsExcept(vec![artifact.host.clone()])
@@ -193,7 +201,7 @@ impl Registry {
                 repository: artifact.repository.clone(),
                 username,
                 password,
-                http: options.insecure || localhost,
+                http: insecure || localhost,
                 ca_pems,
             }),
             deadline: None,

@@ -98,10 +98,14 @@ pub fn verify(
     user_metadata: &[String],
     verify_at: Option<&str>,
     format: VerifyOutput,
+    stateless: Option<(&Path, &[String])>,
 ) -> Result<ExitCode> {
     let metadata = parse_metadata(user_metadata, "user-metadata")?;
     let time = verification_time(verify_at)?;
-    let inputs = inputs(config, trust_policy, trust_store, DocumentKind::Blob)?;
+    let inputs = match stateless {
+        Some((certificate, identities)) => stateless_inputs(certificate, identities)?,
+        None => inputs(config, trust_policy, trust_store, DocumentKind::Blob)?,
+    };
     let signature = read_signature(signature)?;
     // The digest algorithm follows the signing key, so ask the envelope first.
     let algorithm = match engine.inspect(&signature)? {
@@ -126,6 +130,56 @@ pub fn verify(
     };
     let outcome = revocation.verify(engine, &mut request)?;
     Ok(report(&outcome, &blob.display().to_string(), format))
+}
+
+/// Stateless `blob verify --certificate ROOT --trusted-identity ID` (notation PR #1265):
+/// no configuration directory; one global strict statement trusting the certificate file
+/// as a `ca` and a `signingAuthority` store, and only the identities given.
+fn stateless_inputs(certificate: &Path, identities: &[String]) -> Result<super::verify::Inputs> {
+    use notary_verifier::{NamedStore, PolicyInput, StoreFile, StoreType, TrustStores};
+    if identities.is_empty() {
+        bail!(
+            "--certificate needs --trusted-identity (\"x509.subject: …\", or \"*\" for any identity the certificate issued)"
+        );
+    }
+    let meta = std::fs::metadata(certificate)
+        .with_context(|| format!("reading {}", certificate.display()))?;
+    if !meta.is_file() || meta.len() > 4 * 1024 * 1024 {
+        bail!(
+            "{} is not a certificate file of at most 4 MiB",
+            certificate.display()
+        );
+    }
+    let content =
+        std::fs::read(certificate).with_context(|| format!("reading {}", certificate.display()))?;
+    let name = certificate
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "certificate.pem".to_owned());
+    let store = |store_type| NamedStore {
+        store_type,
+        name: "stateless".to_owned(),
+        files: vec![StoreFile {
+            name: name.clone(),
+            content: content.clone(),
+        }],
+    };
+    let policy = serde_json::json!({"version": "1.0", "trustPolicies": [{
+        "name": "stateless",
+        "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:stateless", "signingAuthority:stateless"],
+        "trustedIdentities": identities,
+        "globalPolicy": true,
+    }]});
+    Ok(super::verify::Inputs {
+        policy: PolicyInput {
+            kind: DocumentKind::Blob,
+            content: serde_json::to_vec(&policy)?,
+        },
+        stores: TrustStores {
+            stores: vec![store(StoreType::Ca), store(StoreType::SigningAuthority)],
+        },
+    })
 }
 
 /// `blob inspect`.
@@ -174,7 +228,7 @@ pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitC
     };
     let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
     let expiry = crate::sign::parse_duration(&args.expiry)?;
-    let (format, extension) = match args.signature_format {
+    let (format, extension) = match config.signature_format(args.signature_format)? {
         SignatureFormat::Jws => (Format::Jws, "jws"),
         SignatureFormat::Cose => (Format::Cose, "cose"),
     };

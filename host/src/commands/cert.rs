@@ -104,6 +104,7 @@ pub fn list(
     config: &ConfigDir,
     store_type: Option<StoreType>,
     store: Option<&str>,
+    format: crate::cli::ListOutput,
 ) -> Result<ExitCode> {
     let stores = crate::config::truststore::read(&config.trust_store_dir())?;
     let rows: Vec<(String, String, String)> = stores
@@ -121,6 +122,17 @@ pub fn list(
             })
         })
         .collect();
+    if format == crate::cli::ListOutput::Json {
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(t, n, f)| serde_json::json!({"storeType": t, "storeName": n, "certificate": f}))
+            .collect();
+        print!(
+            "{}",
+            crate::output::json_text(&serde_json::Value::Array(rows))
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if rows.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::max_signatures;
 use super::verify::{SignatureSource, resolve_remote};
-use crate::cli::{InspectOutput, RegistryArgs};
+use crate::cli::InspectOutput;
 use crate::engine::Verifier;
 use crate::layout::{self, Layout, LayoutRef};
 use crate::oci;
@@ -17,10 +17,15 @@ use crate::registry::{ArtifactRef, Registry};
 
 type Opened = (Box<dyn SignatureSource>, oci::Descriptor, String);
 
-fn open(reference: &str, oci_layout: bool, verb: &str, registry: &RegistryArgs) -> Result<Opened> {
+fn open(
+    reference: &str,
+    oci_layout: bool,
+    verb: &str,
+    registry: &crate::registry::Options,
+) -> Result<Opened> {
     if !oci_layout {
         let artifact = ArtifactRef::parse(reference)?;
-        let remote = Registry::connect(&artifact, &registry.options()?)?;
+        let remote = Registry::connect(&artifact, registry)?;
         let target = resolve_remote(&remote, &artifact, verb)?;
         let display = format!("{}@{}", artifact.name(), target.digest);
         return Ok((Box::new(remote), target, display));
@@ -44,7 +49,7 @@ pub fn inspect(
     oci_layout: bool,
     format: InspectOutput,
     max: i64,
-    registry: &RegistryArgs,
+    registry: &crate::registry::Options,
 ) -> Result<ExitCode> {
     let max = max_signatures(max)?;
     let (source, target, display) = open(reference, oci_layout, "inspect", registry)?;
@@ -105,12 +110,32 @@ pub fn list(
     reference: &str,
     oci_layout: bool,
     max: i64,
-    registry: &RegistryArgs,
+    format: crate::cli::ListOutput,
+    registry: &crate::registry::Options,
 ) -> Result<ExitCode> {
     let max = max_signatures(max)?;
     let (source, target, display) = open(reference, oci_layout, "list", registry)?;
     let (found, more) = source.signatures(&target, max)?;
-    if found.is_empty() {
+    if format == crate::cli::ListOutput::Json {
+        let signatures: Vec<serde_json::Value> = found
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "digest": s.manifest_digest,
+                    "artifactType": oci::ARTIFACT_TYPE_NOTARY,
+                    "mediaType": s.media_type,
+                })
+            })
+            .collect();
+        print!(
+            "{}",
+            output::json_text(&serde_json::json!({
+                "reference": display,
+                "signatures": signatures,
+                "truncated": more,
+            }))
+        );
+    } else if found.is_empty() {
         println!("{display} has no associated signatures");
     } else {
         let mut root = Tree::new(&display);

@@ -100,8 +100,28 @@ pub fn add(
 }
 
 /// `key list`.
-pub fn list(config: &ConfigDir) -> Result<ExitCode> {
+pub fn list(config: &ConfigDir, format: crate::cli::ListOutput) -> Result<ExitCode> {
     let list = KeyList::load(config.root())?;
+    if format == crate::cli::ListOutput::Json {
+        let keys: Vec<serde_json::Value> = list
+            .keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "name": k.name,
+                    "default": list.default.as_deref() == Some(k.name.as_str()),
+                    "keyPath": k.key_path,
+                    "certPath": k.cert_path,
+                    "pkcs11Uri": k.pkcs11_uri,
+                })
+            })
+            .collect();
+        print!(
+            "{}",
+            crate::output::json_text(&serde_json::Value::Array(keys))
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("NAME   KEY   CERTIFICATE PATH");
     for key in &list.keys {
         let marker = if list.default.as_deref() == Some(&key.name) {

@@ -109,9 +109,18 @@ pub fn timestamper(
 
 /// Run `sign`.
 pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
+    if args.oci_layout {
+        let (path, _) = layout::parse_reference(&args.reference)?;
+        if !path.is_dir() {
+            bail!(
+                "{}: signing writes into the OCI layout, so it must be a directory (archives and standard input are read only)",
+                path.display()
+            );
+        }
+    }
     let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
     let expiry = parse_duration(&args.expiry)?;
-    let format = match args.signature_format {
+    let format = match config.signature_format(args.signature_format)? {
         SignatureFormat::Jws => Format::Jws,
         SignatureFormat::Cose => Format::Cose,
     };
@@ -159,7 +168,7 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let artifact = ArtifactRef::parse(&args.reference)?;
-    let registry = Registry::connect(&artifact, &args.registry.options()?)?;
+    let registry = Registry::connect(&artifact, &args.registry.options_in(config)?)?;
     let wanted = artifact
         .digest
         .clone()

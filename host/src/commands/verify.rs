@@ -173,7 +173,7 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
     )?;
     let Some(scope) = scope else {
         let artifact = ArtifactRef::parse(&args.reference)?;
-        let registry = Registry::connect(&artifact, &args.registry.options()?)?;
+        let registry = Registry::connect(&artifact, &args.registry.options_in(config)?)?;
         let target = resolve_remote(&registry, &artifact, "verify")?;
         let reference = format!("{}@{}", artifact.name(), target.digest);
         let outcome = verify_artifact(
