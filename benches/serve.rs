@@ -18,7 +18,7 @@ use hsm_notary::commands::verify::{SignatureSource, inputs, verify_artifact};
 use hsm_notary::config::ConfigDir;
 use hsm_notary::engine::{ComponentEngine, Verifier};
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
-use hsm_notary_suite::pki::{Locations, Pki, PkiOptions, RevocationServer};
+use hsm_notary_suite::pki::{Pki, RevocationServer};
 use hsm_notary_suite::services::{DistributionRegistry, free_port, tls_files};
 use hsm_notary_suite::{binary, component_cache};
 use notary_verifier::{DocumentKind, SignatureInput};
@@ -62,15 +62,7 @@ fn main() {
     // The signer whose chain names CRL distribution points, served on loopback.
     let published = tempfile::tempdir().unwrap();
     let crls = RevocationServer::start(published.path()).unwrap();
-    let pki = Pki::build(&PkiOptions {
-        leaf: Locations::crl(crls.url("leaf.crl")),
-        intermediate: Locations::crl(crls.url("intermediate.crl")),
-    })
-    .unwrap();
-    crls.publish("leaf.crl", &pki.intermediate.gencrl(24).unwrap())
-        .unwrap();
-    crls.publish("intermediate.crl", &pki.root.gencrl(24).unwrap())
-        .unwrap();
+    let pki = Pki::with_served_crls(&crls).unwrap();
     let leaf_key = pki.leaf_key().display().to_string();
     let chain = pki.chain.display().to_string();
     let pki_root = pki.root_cert().display().to_string();

@@ -310,28 +310,9 @@ fn flags_take_notations_syntax_and_argument_errors_read_as_notations() {
     assert_eq!(help.status.code(), Some(0), "{}", text(&help));
 
     // --flag, --flag=true and --flag=false, on a layout as notation users write them.
-    let case = root().join("tests/conformance/cases/scope-oci-layout-local-scope");
-    let layout = format!(
-        "{}@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
-        path(&case.join("oci-layout"))
-    );
-    let policy = path(&case.join("trustpolicy.json"));
-    let stores = path(&case.join("truststore"));
     let verify = |layout_flag: &str| {
-        run(
-            dir,
-            &[
-                "verify",
-                layout_flag,
-                "--scope",
-                "local/e2e",
-                "--trust-policy",
-                &policy,
-                "--trust-store",
-                &stores,
-                &layout,
-            ],
-        )
+        let args = layout_verify(&[layout_flag]);
+        run(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     for flag in ["--oci-layout", "--oci-layout=true"] {
         let out = verify(flag);
@@ -346,29 +327,14 @@ fn flags_take_notations_syntax_and_argument_errors_read_as_notations() {
 fn debug_logs_each_verification_step_on_stderr_and_nothing_without_it() {
     let config = tempfile::tempdir().unwrap();
     let dir = config.path();
-    let case = root().join("tests/conformance/cases/scope-oci-layout-local-scope");
-    let layout = format!(
-        "{}@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
-        path(&case.join("oci-layout"))
-    );
-    let policy = path(&case.join("trustpolicy.json"));
-    let stores = path(&case.join("truststore"));
     let args = |debug: bool| {
-        let mut args = vec![
-            "verify",
-            "--oci-layout",
-            "--scope",
-            "local/e2e",
-            "--trust-policy",
-            &policy,
-            "--trust-store",
-            &stores,
-        ];
-        if debug {
-            args.insert(0, "-d");
-        }
-        args.push(&layout);
-        run(dir, &args)
+        let flags: &[&str] = if debug {
+            &["-d", "--oci-layout"]
+        } else {
+            &["--oci-layout"]
+        };
+        let args = layout_verify(flags);
+        run(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let debug = args(true);
     assert!(debug.status.success(), "{}", text(&debug));
@@ -439,6 +405,16 @@ fn a_notation_configuration_directory_is_used_through_notation_config() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
+}
+
+/// `verify FLAGS… <the conformance layout's policy, stores and scope> LAYOUT@DIGEST`.
+fn layout_verify(flags: &[&str]) -> Vec<String> {
+    let (layout, digest, args) = layout_case();
+    let mut all = vec!["verify".to_owned()];
+    all.extend(flags.iter().map(|f| (*f).to_owned()));
+    all.extend(args);
+    all.push(format!("{}@{digest}", path(&layout)));
+    all
 }
 
 /// The conformance layout, its digest, and the arguments that verify it.

@@ -379,19 +379,11 @@ fn only_tls_1_3_and_only_clients_with_a_certificate_when_a_client_ca_is_set() {
 #[test]
 fn serve_fetches_each_crl_once_for_many_images_and_denies_a_revoked_signer() {
     use hsm_notary_suite::pki::RevocationServer;
-    use hsm_notary_suite::pki::{Locations, Pki, PkiOptions, Reason};
+    use hsm_notary_suite::pki::{Pki, Reason};
     let world = World::new();
     let published = tempfile::tempdir().unwrap();
     let crls = RevocationServer::start(published.path()).unwrap();
-    let pki = Pki::build(&PkiOptions {
-        leaf: Locations::crl(crls.url("leaf.crl")),
-        intermediate: Locations::crl(crls.url("intermediate.crl")),
-    })
-    .unwrap();
-    crls.publish("leaf.crl", &pki.intermediate.gencrl(24).unwrap())
-        .unwrap();
-    crls.publish("intermediate.crl", &pki.root.gencrl(24).unwrap())
-        .unwrap();
+    let pki = Pki::with_served_crls(&crls).unwrap();
     let key = pki.leaf_key().display().to_string();
     let chain = pki.chain.display().to_string();
     world.cli(&[

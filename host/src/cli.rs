@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage cached revocation evidence.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Manage notation plugins (`plugins/NAME/notation-NAME`).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
 }
 
 /// `component`
@@ -295,14 +298,9 @@ pub enum SignatureFormat {
     Cose,
 }
 
-/// `sign`
+/// What signing takes, shared by `sign` and `blob sign`.
 #[derive(Debug, Args)]
-pub struct SignArgs {
-    /// `REGISTRY/REPOSITORY@DIGEST` (or `:TAG`), or with `--oci-layout` `PATH@DIGEST` / `PATH:TAG`.
-    pub reference: String,
-    /// The reference is an OCI image layout on disk.
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
-    pub oci_layout: bool,
+pub struct SigningArgs {
     /// The key to sign with (default: the default key).
     #[arg(short = 'k', long)]
     pub key: Option<String>,
@@ -315,9 +313,6 @@ pub struct SignArgs {
     /// User metadata to sign into the payload (`key=value`, repeatable).
     #[arg(short = 'm', long = "user-metadata", value_name = "KEY=VALUE")]
     pub user_metadata: Vec<String>,
-    /// Always use the referrers tag schema, even on registries with a referrers API.
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
-    pub force_referrers_tag: bool,
     /// RFC 3161 Timestamping Authority (TSA) server URL (requires --timestamp-root-cert).
     #[arg(long, value_name = "URL")]
     pub timestamp_url: Option<String>,
@@ -327,12 +322,40 @@ pub struct SignArgs {
     /// PKCS#11 module, when neither the key's URI nor HSM_NOTARY_PKCS11_MODULE names it.
     #[arg(long, value_name = "PATH")]
     pub pkcs11_module: Option<PathBuf>,
-    /// Registry access.
-    #[command(flatten)]
-    pub registry: RegistryArgs,
+    /// Sign with the key `--id` of this plugin, without registering it.
+    #[arg(long, requires = "id", conflicts_with = "key")]
+    pub plugin: Option<String>,
+    /// The plugin's key id (with --plugin).
+    #[arg(long, requires = "plugin")]
+    pub id: Option<String>,
+    /// Plugin configuration, `KEY=VALUE` (repeatable), over the key's own.
+    #[arg(long = "plugin-config", value_name = "KEY=VALUE")]
+    pub plugin_config: Vec<String>,
+    /// How long a plugin command may take (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub plugin_timeout: String,
     /// Revocation checking of the TSA's chain.
     #[command(flatten)]
     pub revocation: RevocationArgs,
+}
+
+/// `sign`
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// `REGISTRY/REPOSITORY@DIGEST` (or `:TAG`), or with `--oci-layout` `PATH@DIGEST` / `PATH:TAG`.
+    pub reference: String,
+    /// The reference is an OCI image layout on disk.
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub oci_layout: bool,
+    /// Always use the referrers tag schema, even on registries with a referrers API.
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub force_referrers_tag: bool,
+    /// Key, format, expiry, metadata, timestamping.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `inspect`
@@ -557,26 +580,9 @@ pub enum KeyCommand {
         #[arg(long, value_name = "PATH")]
         pkcs11_module: Option<PathBuf>,
     },
-    /// Register a key and its certificate chain under a name.
-    Add {
-        /// Key name.
-        name: String,
-        /// The key's PKCS#11 URI.
-        #[arg(long, conflicts_with = "key_file")]
-        pkcs11: Option<String>,
-        /// A local PKCS#8 PEM key file (development).
-        #[arg(long)]
-        key_file: Option<PathBuf>,
-        /// Certificate chain (PEM, leaf first).
-        #[arg(long)]
-        cert: PathBuf,
-        /// PKCS#11 module to remember for this key.
-        #[arg(long, value_name = "PATH")]
-        pkcs11_module: Option<PathBuf>,
-        /// Make it the default key.
-        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
-        default: bool,
-    },
+    /// Register a key under a name: a PKCS#11 key or a local key file with its
+    /// certificate chain, or a key a notation plugin holds (`--plugin P --id KEY_ID`).
+    Add(KeyAddArgs),
     /// List keys.
     #[command(alias = "ls")]
     List {
@@ -600,23 +606,77 @@ pub enum KeyCommand {
     },
 }
 
+/// `key add`
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    /// Key name.
+    pub name: String,
+    /// The key's PKCS#11 URI.
+    #[arg(long, conflicts_with_all = ["key_file", "plugin"])]
+    pub pkcs11: Option<String>,
+    /// A local PKCS#8 PEM key file (development).
+    #[arg(long, conflicts_with = "plugin")]
+    pub key_file: Option<PathBuf>,
+    /// Certificate chain (PEM, leaf first); not for plugin keys, whose plugin gives it.
+    #[arg(long, conflicts_with = "plugin")]
+    pub cert: Option<PathBuf>,
+    /// PKCS#11 module to remember for this key.
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The plugin that holds the key (installed with `plugin install`).
+    #[arg(long)]
+    pub plugin: Option<String>,
+    /// The key id the plugin knows the key by.
+    #[arg(long, requires = "plugin")]
+    pub id: Option<String>,
+    /// Plugin configuration, `KEY=VALUE` (repeatable), stored with the key.
+    #[arg(long = "plugin-config", value_name = "KEY=VALUE", requires = "plugin")]
+    pub plugin_config: Vec<String>,
+    /// Make it the default key.
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub default: bool,
+}
+
+/// `plugin`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install a plugin: an executable `notation-NAME`, or a `.zip` / `.tar.gz` holding one.
+    #[command(alias = "add")]
+    Install {
+        /// The file or `https` URL.
+        source: Vec<String>,
+        /// The source is a file.
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        file: bool,
+        /// The source is an `https` URL (needs --sha256sum).
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        url: bool,
+        /// SHA-256 of the source, hex.
+        #[arg(long)]
+        sha256sum: Option<String>,
+        /// Replace an installed plugin whatever its version.
+        #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        force: bool,
+    },
+    /// List installed plugins, with what each says of itself.
+    #[command(alias = "ls")]
+    List,
+    /// Remove a plugin.
+    #[command(aliases = ["remove", "rm"])]
+    Uninstall {
+        /// Plugin name.
+        name: String,
+        /// Do not ask.
+        #[arg(short = 'y', long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        yes: bool,
+    },
+}
+
 /// `blob sign`
 #[derive(Debug, Args)]
 pub struct BlobSignArgs {
     /// The blob to sign.
     pub blob: PathBuf,
-    /// The key to sign with (default: the default key).
-    #[arg(short = 'k', long)]
-    pub key: Option<String>,
-    /// Envelope format (default: `signatureFormat` of `config.json`, else jws).
-    #[arg(long, value_enum)]
-    pub signature_format: Option<SignatureFormat>,
-    /// Signature expiry, e.g. `24h`, `30m` (0 = none).
-    #[arg(short = 'e', long, default_value = "0")]
-    pub expiry: String,
-    /// User metadata to sign into the payload (`key=value`, repeatable).
-    #[arg(short = 'm', long = "user-metadata", value_name = "KEY=VALUE")]
-    pub user_metadata: Vec<String>,
     /// The blob's media type, signed into the payload.
     #[arg(long, default_value = "application/octet-stream")]
     pub media_type: String,
@@ -626,18 +686,9 @@ pub struct BlobSignArgs {
     /// Overwrite an existing signature file without asking.
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub force: bool,
-    /// RFC 3161 Timestamping Authority (TSA) server URL (requires --timestamp-root-cert).
-    #[arg(long, value_name = "URL")]
-    pub timestamp_url: Option<String>,
-    /// The TSA's root certificate: one self-signed certificate, PEM or DER.
-    #[arg(long, value_name = "PATH")]
-    pub timestamp_root_cert: Option<PathBuf>,
-    /// PKCS#11 module, when neither the key's URI nor HSM_NOTARY_PKCS11_MODULE names it.
-    #[arg(long, value_name = "PATH")]
-    pub pkcs11_module: Option<PathBuf>,
-    /// Revocation checking of the TSA's chain.
+    /// Key, format, expiry, metadata, timestamping.
     #[command(flatten)]
-    pub revocation: RevocationArgs,
+    pub signing: SigningArgs,
 }
 
 /// `blob policy ...`

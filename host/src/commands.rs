@@ -6,6 +6,7 @@ pub mod cert;
 pub mod containerd;
 pub mod inspect;
 pub mod key;
+pub mod plugin;
 pub mod policy;
 pub mod ratify;
 pub mod sign;

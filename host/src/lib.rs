@@ -11,6 +11,7 @@ pub mod layout;
 pub mod oci;
 pub mod output;
 pub mod pkcs11;
+pub mod plugin;
 pub mod registry;
 pub mod revocation;
 pub mod serve;

@@ -270,22 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             pkcs11_module,
         }) => key::csr(&pkcs11, &subject, &output, pkcs11_module.as_deref()),
-        Command::Key(KeyCommand::Add {
-            name,
-            pkcs11,
-            key_file,
-            cert,
-            pkcs11_module,
-            default,
-        }) => key::add(
-            &config,
-            &name,
-            pkcs11.as_deref(),
-            key_file.as_deref(),
-            &cert,
-            pkcs11_module.as_deref(),
-            default,
-        ),
+        Command::Key(KeyCommand::Add(args)) => key::add(&config, &args),
         Command::Key(KeyCommand::List { output }) => key::list(&config, output),
         Command::Key(KeyCommand::Delete { names }) => key::delete(&config, &names),
         Command::Key(KeyCommand::Describe {
@@ -376,6 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hsm_notary::serve::run(settings, &config)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(command) => hsm_notary::commands::plugin::run(&command, &config),
         Command::Cache(CacheCommand::Crl(CrlCacheCommand::List)) => cache::list(),
         Command::Cache(CacheCommand::Crl(CrlCacheCommand::Purge)) => cache::purge(),
         Command::Cache(CacheCommand::Crl(CrlCacheCommand::Import { file, url })) => {

@@ -387,3 +387,27 @@ pub fn failure_reasons(outcome: &Outcome) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+/// Rows as Go's `tabwriter` (padding 3) lays out tab-terminated cells: each cell padded
+/// to its column's width plus three spaces, as notation's tables are.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        for (cell, width) in row.iter().zip(&widths) {
+            out.push_str(cell);
+            out.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 3));
+        }
+        out.push('\n');
+    }
+    out
+}

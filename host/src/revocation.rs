@@ -288,8 +288,10 @@ impl Bounded {
             timeout,
             ocsp::MAX_RESPONSE_SIZE,
         )?;
-        self.shared
-            .remember(url, request, &response, ocsp::next_update(&response));
+        if self.shared.options.in_memory {
+            self.shared
+                .remember(url, request, &response, ocsp::next_update(&response));
+        }
         Ok(response)
     }
 
@@ -303,12 +305,11 @@ impl Bounded {
         if let Some(cache) = &cache {
             tracing::debug!(
                 "Retrieving crl bundle from file cache with key {}",
-                hex(&Sha256::digest(url.as_bytes()))
+                cache.path(url).display()
             );
             match cache.get(url, now) {
-                Ok(Some(bytes)) => {
-                    let until = Crl::parse(&bytes).ok().and_then(|c| c.next_update);
-                    self.shared.remember(url, &[], &bytes, until);
+                Ok(Some((bytes, next_update))) => {
+                    self.shared.remember(url, &[], &bytes, Some(next_update));
                     return Ok(bytes);
                 }
                 Ok(None) => tracing::debug!("CRL file cache miss for {url}"),
@@ -317,12 +318,15 @@ impl Bounded {
         }
         let timeout = self.timeout(self.shared.options.crl_timeout)?;
         let bytes = http(Fetch::Get(url), timeout, MAX_CRL_SIZE)?;
-        let until = Crl::parse(&bytes).ok().and_then(|c| c.next_update);
-        self.shared.remember(url, &[], &bytes, until);
+        // Parsed here only to know how long memory may keep it (the component decides).
+        if self.shared.options.in_memory {
+            let until = Crl::parse(&bytes).ok().and_then(|c| c.next_update);
+            self.shared.remember(url, &[], &bytes, until);
+        }
         if let Some(cache) = &cache {
             tracing::debug!(
                 "Storing crl bundle to file cache with key {}",
-                hex(&Sha256::digest(url.as_bytes()))
+                cache.path(url).display()
             );
             if let Err(e) = cache.put(url, &bytes) {
                 self.shared.warn_cache(&e);
@@ -496,12 +500,13 @@ impl CrlCache {
             .context("no cache directory: set HSM_NOTARY_CACHE or HOME")
     }
 
-    fn path(&self, url: &str) -> PathBuf {
+    /// The file of `url`.
+    pub fn path(&self, url: &str) -> PathBuf {
         self.dir.join(hex(&Sha256::digest(url.as_bytes())))
     }
 
-    /// The CRL cached for `url`, if it is still current at `now`.
-    pub fn get(&self, url: &str, now: Instant) -> Result<Option<Vec<u8>>> {
+    /// The CRL cached for `url` and its `nextUpdate`, if it is still current at `now`.
+    pub fn get(&self, url: &str, now: Instant) -> Result<Option<(Vec<u8>, Instant)>> {
         let path = self.path(url);
         let bytes = match read_regular(&path, 2 * MAX_CRL_SIZE) {
             Ok(b) => b,
@@ -514,7 +519,7 @@ impl CrlCache {
             .map_err(|e| anyhow::anyhow!("{}: baseCRL: {e}", path.display()))?;
         let crl = Crl::parse(&der).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         match crl.next_update {
-            Some(next) if next > now => Ok(Some(der)),
+            Some(next) if next > now => Ok(Some((der, next))),
             // Expired: fetched again.
             _ => Ok(None),
         }

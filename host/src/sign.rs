@@ -26,9 +26,12 @@ pub enum KeySource {
     Pkcs11(Arc<HsmKey>),
     /// A local PEM file (development and tests).
     Local(Box<local::LocalKey>),
+    /// A notation plugin (its chain comes with each signature).
+    Plugin(Box<crate::plugin::signer::PluginKey>),
 }
 
-/// A key and its certificate chain (DER, leaf first).
+/// A key and its certificate chain (DER, leaf first; empty for a plugin key, whose
+/// chain comes with each signature).
 pub struct SigningKey {
     /// The private key.
     pub source: KeySource,
@@ -42,6 +45,38 @@ impl SigningKey {
         match &self.source {
             KeySource::Pkcs11(key) => key.sign(message),
             KeySource::Local(key) => key.sign(message),
+            KeySource::Plugin(_) => bail!("a plugin key signs with its chain: use sign_with_chain"),
+        }
+    }
+
+    /// The algorithm the key signs with, its chain checked at `signing_time` (a plugin's
+    /// chain is checked when it arrives).
+    pub fn algorithm(&self, signing_time: Instant) -> Result<SignatureAlgorithm> {
+        match &self.source {
+            KeySource::Plugin(key) => key
+                .raw_algorithm()
+                .ok_or_else(|| anyhow!("an envelope plugin has no raw algorithm")),
+            _ => check_signing_chain(&self.chain, signing_time)
+                .map_err(|e| anyhow!("the signing certificate chain cannot be used: {e}")),
+        }
+    }
+
+    /// Sign `message`: the signature and the chain that goes into the envelope.
+    fn sign_with_chain(
+        &self,
+        message: &[u8],
+        signing_time: Instant,
+    ) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+        match &self.source {
+            KeySource::Plugin(key) => key.sign_raw(message, signing_time),
+            _ => Ok((self.sign(message)?, self.chain.clone())),
+        }
+    }
+
+    fn signing_agent(&self) -> String {
+        match &self.source {
+            KeySource::Plugin(key) => key.signing_agent(),
+            _ => SIGNING_AGENT.to_owned(),
         }
     }
 }
@@ -56,6 +91,8 @@ pub struct SignedEnvelope {
     pub signing_time: Instant,
     /// SHA-256 thumbprints of the chain, lower-case hex, leaf first.
     pub thumbprints: Vec<String>,
+    /// Extra signature manifest annotations (from an envelope plugin).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Sign `target` (user metadata already in its annotations), with an RFC 3161 timestamp
@@ -69,8 +106,35 @@ pub fn sign_descriptor(
     timestamping: Option<(&timestamp::Timestamper, &dyn crate::engine::Verifier)>,
 ) -> Result<SignedEnvelope> {
     let signing_time = Instant::from_unix(now.seconds, 0);
-    let algorithm: SignatureAlgorithm = check_signing_chain(&key.chain, signing_time)
-        .map_err(|e| anyhow!("the signing certificate chain cannot be used: {e}"))?;
+    if let KeySource::Plugin(plugin) = &key.source
+        && plugin.raw_algorithm().is_none()
+    {
+        if timestamping.is_some() {
+            eprintln!(
+                "Warning: --timestamp-url is not used with plugin {}: it makes the whole envelope, timestamp included",
+                plugin.metadata().name
+            );
+        }
+        let (envelope, annotations) =
+            plugin.generate_envelope(format, target, expiry.filter(|d| !d.is_zero()), now)?;
+        let content = Envelope::parse(format.media_type(), &envelope)
+            .and_then(|e| e.content())
+            .map_err(|e| anyhow!("{e}"))?;
+        let chain: Vec<Vec<u8>> = content
+            .signer_info
+            .certificate_chain
+            .iter()
+            .map(|c| c.der().to_vec())
+            .collect();
+        return Ok(SignedEnvelope {
+            envelope,
+            media_type: format.media_type(),
+            signing_time: content.signer_info.signing_time,
+            thumbprints: thumbprints(&chain),
+            annotations,
+        });
+    }
+    let algorithm: SignatureAlgorithm = key.algorithm(signing_time)?;
     let payload = notary_verifier::payload::build(target);
     let expiry = expiry
         .filter(|d| !d.is_zero())
@@ -85,12 +149,13 @@ pub fn sign_descriptor(
             extended: Vec::<ExtendedAttribute>::new(),
         },
         payload: &payload,
-        certificate_chain: key.chain.clone(),
-        signing_agent: SIGNING_AGENT.to_owned(),
+        certificate_chain: Vec::new(),
+        signing_agent: key.signing_agent(),
         timestamp_token: None,
     };
     let prepared = prepare(&request);
-    let signature = key.sign(&prepared.to_sign)?;
+    let (signature, chain) = key.sign_with_chain(&prepared.to_sign, signing_time)?;
+    request.certificate_chain = chain;
     // Check the HSM's work before anything leaves this process, the TSA request included.
     let envelope = assemble(&request, &prepared, &signature);
     check_own_envelope(format, &envelope, &payload)?;
@@ -102,7 +167,7 @@ pub fn sign_descriptor(
                 format.media_type(),
                 &signature,
                 algorithm.hash(),
-                &key.chain,
+                &request.certificate_chain.clone(),
                 now,
                 &mut |token| {
                     request.timestamp_token = Some(token);
@@ -113,8 +178,18 @@ pub fn sign_descriptor(
             envelope
         }
     };
-    let thumbprints = key
-        .chain
+    Ok(SignedEnvelope {
+        envelope,
+        media_type: format.media_type(),
+        signing_time,
+        thumbprints: thumbprints(&request.certificate_chain),
+        annotations: Default::default(),
+    })
+}
+
+/// SHA-256 thumbprints, lower-case hex, in chain order.
+fn thumbprints(chain: &[Vec<u8>]) -> Vec<String> {
+    chain
         .iter()
         .map(|der| {
             use sha2::Digest;
@@ -123,13 +198,7 @@ pub fn sign_descriptor(
                 .map(|b| format!("{b:02x}"))
                 .collect()
         })
-        .collect();
-    Ok(SignedEnvelope {
-        envelope,
-        media_type: format.media_type(),
-        signing_time,
-        thumbprints,
-    })
+        .collect()
 }
 
 /// The envelope verifies against its leaf certificate's key and carries `payload`.

@@ -43,6 +43,50 @@ pub fn binary() -> PathBuf {
     binary
 }
 
+/// The `notation-hsm-notary` plugin executable built beside `hsm-notary`.
+pub fn plugin_binary() -> PathBuf {
+    let binary = binary().with_file_name("notation-hsm-notary");
+    assert!(binary.exists(), "{} not found", binary.display());
+    refuse_stale(&binary, "run `cargo build -p hsm-notary`");
+    binary
+}
+
+/// Copy the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every file and directory below `dir` with its bytes (directories: empty), sorted: to
+/// show that a failed command changed nothing.
+pub fn tree(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if std::fs::symlink_metadata(&path)?.is_dir() {
+            out.push((path.clone(), Vec::new()));
+            out.extend(tree(&path)?);
+        } else {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            out.push((path, bytes));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The statically linked `hsm-notary` (musl), as `scripts/build-static.sh` builds it for
 /// distroless images (Ratify's); not older than its sources.
 pub fn static_binary() -> PathBuf {

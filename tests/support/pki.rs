@@ -1343,3 +1343,17 @@ impl Pki {
         })
     }
 }
+
+impl Pki {
+    /// A PKI whose leaf and intermediate name CRLs on `server` (`leaf.crl`,
+    /// `intermediate.crl`), published there and saying good (valid 24 h).
+    pub fn with_served_crls(server: &RevocationServer) -> Result<Self> {
+        let pki = Self::build(&PkiOptions {
+            leaf: Locations::crl(server.url("leaf.crl")),
+            intermediate: Locations::crl(server.url("intermediate.crl")),
+        })?;
+        server.publish("leaf.crl", &pki.intermediate.gencrl(24)?)?;
+        server.publish("intermediate.crl", &pki.root.gencrl(24)?)?;
+        Ok(pki)
+    }
+}

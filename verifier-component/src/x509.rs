@@ -344,7 +344,7 @@ fn der_element_length(bytes: &[u8]) -> Option<usize> {
 }
 
 /// PEM blocks in `bytes`, or `None` when the data has no PEM block at all.
-fn pem_blocks(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+pub fn pem_blocks(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     let text = core::str::from_utf8(bytes).ok()?;
     if !text.contains("-----BEGIN ") {
         return None;

@@ -203,7 +203,6 @@ pub fn inspect(engine: &dyn Verifier, signature: &Path, format: InspectOutput) -
 /// made by an HSM or local key, optionally timestamped; written only once it is complete
 /// and self-verified.
 pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitCode> {
-    use crate::cli::SignatureFormat;
     use notary_verifier::sign::Format;
     if args.blob.as_os_str().is_empty() {
         bail!("blob path cannot be empty");
@@ -226,34 +225,15 @@ pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitC
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf),
     };
-    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
-    let expiry = crate::sign::parse_duration(&args.expiry)?;
-    let (format, extension) = match config.signature_format(args.signature_format)? {
-        SignatureFormat::Jws => (Format::Jws, "jws"),
-        SignatureFormat::Cose => (Format::Cose, "cose"),
+    let signer = super::sign::Signer::open(&args.signing, config, true)?;
+    let extension = match signer.format {
+        Format::Jws => "jws",
+        Format::Cose => "cose",
     };
-    let timestamper = super::sign::timestamper(
-        args.timestamp_url.as_deref(),
-        args.timestamp_root_cert.as_deref(),
-        &args.revocation,
-    )?;
-    let keys = crate::config::keys::KeyList::load(config.root())?;
-    let key = keys
-        .get(args.key.as_deref())?
-        .open(args.pkcs11_module.as_deref())?;
     // The digest algorithm follows the key (signature-specification.md: RSA-2048/EC-256
     // → SHA-256, RSA-3072/EC-384 → SHA-384, RSA-4096/EC-521 → SHA-512).
-    let leaf = key
-        .chain
-        .first()
-        .context("the signing key has no certificate")?;
-    let leaf = notary_verifier::x509::Cert::from_der(leaf)
-        .map_err(|e| anyhow::anyhow!("the signing certificate: {e}"))?;
-    let hash = notary_verifier::certificate::key_spec(&leaf)
-        .ok()
-        .and_then(|spec| spec.signature_algorithm())
-        .map(|a| a.hash())
-        .context("the signing key's type has no Notary Project signature algorithm")?;
+    let now = verification_time(None)?;
+    let hash = signer.key.algorithm(now)?.hash();
     let (digest, size) = digest_file(&args.blob, hash.oci_name())?;
     let subject = crate::oci::Descriptor {
         media_type: args.media_type.clone(),
@@ -261,17 +241,14 @@ pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitC
         size,
         ..crate::oci::Descriptor::default()
     };
-    let target = super::sign::target_with_metadata(&subject, &metadata)?;
-    let now = verification_time(None)?;
+    let target = super::sign::target_with_metadata(&subject, &signer.metadata)?;
     let signed = crate::sign::sign_descriptor(
-        &key,
-        format,
+        &signer.key,
+        signer.format,
         &target,
-        Some(expiry),
+        Some(signer.expiry),
         now,
-        timestamper
-            .as_ref()
-            .map(|(tsa, engine)| (tsa, &**engine as &dyn Verifier)),
+        signer.tsa(),
     )?;
     let name = args
         .blob
@@ -322,18 +299,7 @@ pub fn policy_import(
         kind: DocumentKind::Blob,
         content,
     };
-    if let Err(failure) = engine.check_policy(&policy)? {
-        if failure.message.starts_with("malformed trust policy") {
-            bail!(
-                "failed to parse blob trust policy configuration: {}",
-                failure.message
-            );
-        }
-        bail!(
-            "failed to validate blob trust policy configuration: {}",
-            failure.message
-        );
-    }
+    super::policy::validate_for_import(engine, &policy, "blob")?;
     write_blob_policy(engine, config, &policy.content, force, "imported")
 }
 
@@ -378,19 +344,9 @@ fn write_blob_policy(
     force: bool,
     done: &str,
 ) -> Result<ExitCode> {
-    let existing_is_valid = config
-        .blob_policy()
-        .ok()
-        .and_then(|p| engine.check_policy(&p).ok())
-        .is_some_and(|r| r.is_ok());
-    if existing_is_valid {
-        if force {
-            eprintln!("Warning: existing blob trust policy configuration will be overwritten");
-        } else if !super::confirm(
-            "The blob trust policy configuration already exists, do you want to overwrite it?",
-        ) {
-            return Ok(ExitCode::SUCCESS);
-        }
+    let existing = config.blob_policy().ok();
+    if !super::policy::may_overwrite(engine, existing.as_ref(), force, "blob")? {
+        return Ok(ExitCode::SUCCESS);
     }
     let target = config.root().join(crate::config::BLOB_POLICY);
     super::write_private(&target, content)

@@ -74,20 +74,9 @@ pub fn import(file: &Path, url: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A PEM `X509 CRL` block's DER, or the bytes as they are.
+/// A PEM `X509 CRL` block's DER, or the bytes as they are (DER).
 fn pem_or_der(bytes: &[u8]) -> Vec<u8> {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return bytes.to_vec();
-    };
-    let (Some(start), Some(end)) = (
-        text.find("-----BEGIN X509 CRL-----"),
-        text.find("-----END X509 CRL-----"),
-    ) else {
-        return bytes.to_vec();
-    };
-    let body: String = text[start + 24..end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    <base64ct::Base64 as base64ct::Encoding>::decode_vec(&body).unwrap_or_else(|_| bytes.to_vec())
+    notary_verifier::x509::pem_blocks(bytes)
+        .and_then(|blocks| blocks.into_iter().find(|(label, _)| label == "X509 CRL"))
+        .map_or_else(|| bytes.to_vec(), |(_, der)| der)
 }

@@ -64,37 +64,54 @@ pub fn csr(uri: &str, subject: &str, output: &Path, module: Option<&Path>) -> Re
 }
 
 /// `key add`.
-pub fn add(
-    config: &ConfigDir,
-    name: &str,
-    pkcs11_uri: Option<&str>,
-    key_file: Option<&Path>,
-    cert: &Path,
-    module: Option<&Path>,
-    default: bool,
-) -> Result<ExitCode> {
+pub fn add(config: &ConfigDir, args: &crate::cli::KeyAddArgs) -> Result<ExitCode> {
     let absolute = |p: &Path| {
         std::fs::canonicalize(p).with_context(|| format!("{} does not exist", p.display()))
     };
-    let entry = KeyEntry {
-        name: name.to_owned(),
-        key_path: key_file.map(absolute).transpose()?,
-        cert_path: Some(absolute(cert)?),
-        pkcs11_uri: pkcs11_uri.map(str::to_owned),
-        pkcs11_module: module.map(absolute).transpose()?,
-    };
-    if entry.key_path.is_none() && entry.pkcs11_uri.is_none() {
-        bail!("give the key as --pkcs11 URI or --key-file FILE");
-    }
-    // Refuse a key that does not belong to its certificate, or a chain that cannot sign.
-    entry.open(None)?;
-    let mut list = KeyList::load(config.root())?;
-    list.add(entry, default)?;
-    list.save(config.root())?;
-    if default {
-        println!("{name}: marked as default");
+    let entry = if let Some(plugin) = &args.plugin {
+        // As notation: the plugin must be installed (not run), and the key needs an id.
+        let id = args
+            .id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("missing key id"))?;
+        crate::plugin::locate(&crate::plugin::plugin_root(config.root()), plugin)?;
+        KeyEntry {
+            name: args.name.clone(),
+            id: Some(id),
+            plugin_name: Some(plugin.clone()),
+            plugin_config: super::parse_metadata(&args.plugin_config, "plugin-config")?
+                .into_iter()
+                .collect(),
+            ..KeyEntry::default()
+        }
     } else {
-        println!("{name}");
+        let cert = args
+            .cert
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("give the certificate chain as --cert FILE"))?;
+        let entry = KeyEntry {
+            name: args.name.clone(),
+            key_path: args.key_file.as_deref().map(absolute).transpose()?,
+            cert_path: Some(absolute(cert)?),
+            pkcs11_uri: args.pkcs11.clone(),
+            pkcs11_module: args.pkcs11_module.as_deref().map(absolute).transpose()?,
+            ..KeyEntry::default()
+        };
+        if entry.key_path.is_none() && entry.pkcs11_uri.is_none() {
+            bail!("give the key as --pkcs11 URI, --key-file FILE or --plugin NAME --id KEY_ID");
+        }
+        // Refuse a key that does not belong to its certificate, or a chain that cannot sign.
+        entry.open(None)?;
+        entry
+    };
+    let mut list = KeyList::load(config.root())?;
+    list.add(entry, args.default)?;
+    list.save(config.root())?;
+    if args.default {
+        println!("{}: marked as default", args.name);
+    } else {
+        println!("{}", args.name);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,33 +27,10 @@ pub fn import(
         kind: DocumentKind::Oci,
         content,
     };
-    if let Err(failure) = engine.check_policy(&policy)? {
-        if failure.kind == FailureKind::TrustPolicy
-            && failure.message.starts_with("malformed trust policy")
-        {
-            bail!(
-                "failed to parse OCI trust policy configuration: {}",
-                failure.message
-            );
-        }
-        bail!(
-            "failed to validate OCI trust policy configuration: {}",
-            failure.message
-        );
-    }
-    let existing_is_valid = config
-        .oci_policy()
-        .ok()
-        .and_then(|p| engine.check_policy(&p).ok())
-        .is_some_and(|r| r.is_ok());
-    if existing_is_valid {
-        if force {
-            eprintln!("Warning: existing OCI trust policy configuration will be overwritten");
-        } else if !confirm(
-            "The OCI trust policy configuration already exists, do you want to overwrite it?",
-        ) {
-            return Ok(ExitCode::SUCCESS);
-        }
+    validate_for_import(engine, &policy, "OCI")?;
+    let existing = config.oci_policy().ok();
+    if !may_overwrite(engine, existing.as_ref(), force, "OCI")? {
+        return Ok(ExitCode::SUCCESS);
     }
     let target = config.root().join(OCI_POLICY);
     write_private(&target, &policy.content)
@@ -73,6 +50,50 @@ pub fn import(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// notation's import checks of a trust policy document, worded for `label` (`OCI`,
+/// `blob`): unparsable and invalid documents are told apart.
+pub fn validate_for_import(engine: &dyn Verifier, policy: &PolicyInput, label: &str) -> Result<()> {
+    if let Err(failure) = engine.check_policy(policy)? {
+        if failure.kind == FailureKind::TrustPolicy
+            && failure.message.starts_with("malformed trust policy")
+        {
+            bail!(
+                "failed to parse {label} trust policy configuration: {}",
+                failure.message
+            );
+        }
+        bail!(
+            "failed to validate {label} trust policy configuration: {}",
+            failure.message
+        );
+    }
+    Ok(())
+}
+
+/// Whether a new policy may replace `existing`: only a valid existing one is asked about
+/// (`--force`: notation's warning instead of the question).
+pub fn may_overwrite(
+    engine: &dyn Verifier,
+    existing: Option<&PolicyInput>,
+    force: bool,
+    label: &str,
+) -> Result<bool> {
+    let valid = match existing {
+        Some(policy) => engine.check_policy(policy)?.is_ok(),
+        None => false,
+    };
+    if !valid {
+        return Ok(true);
+    }
+    if force {
+        eprintln!("Warning: existing {label} trust policy configuration will be overwritten");
+        return Ok(true);
+    }
+    Ok(confirm(&format!(
+        "The {label} trust policy configuration already exists, do you want to overwrite it?"
+    )))
 }
 
 /// `policy show`: the document as stored; a warning when it is invalid.

@@ -10,7 +10,7 @@ use notary_verifier::sign::Format;
 use notary_verifier::{Descriptor, Instant};
 
 use super::{parse_metadata, verification_time};
-use crate::cli::{SignArgs, SignatureFormat};
+use crate::cli::{SignArgs, SignatureFormat, SigningArgs};
 use crate::config::ConfigDir;
 use crate::config::keys::KeyList;
 use crate::layout::{self, Layout, LayoutRef};
@@ -22,7 +22,8 @@ use crate::sign::{SignedEnvelope, parse_duration, sign_descriptor};
 /// The signature manifest for `envelope` over `subject` (`signature-specification.md`
 /// §OCI Signatures, current form with `artifactType`).
 pub fn signature_manifest(subject: &oci::Descriptor, signed: &SignedEnvelope) -> Manifest {
-    let mut annotations = BTreeMap::new();
+    // An envelope plugin's annotations first, so that these two are always hsm-notary's.
+    let mut annotations = signed.annotations.clone();
     annotations.insert(
         oci::ANNOTATION_THUMBPRINTS.to_owned(),
         serde_json::to_string(&signed.thumbprints).unwrap_or_default(),
@@ -107,6 +108,92 @@ pub fn timestamper(
     })
 }
 
+/// Everything [`SigningArgs`] names, opened: the key, the format, the expiry, the user
+/// metadata and the TSA (`sign` and `blob sign` both start here).
+pub struct Signer {
+    /// The key and its chain.
+    pub key: crate::sign::SigningKey,
+    /// The envelope format.
+    pub format: Format,
+    /// `--expiry`.
+    pub expiry: std::time::Duration,
+    /// `-m` pairs.
+    pub metadata: Vec<(String, String)>,
+    /// The TSA and the engine that checks its tokens.
+    pub timestamper: Option<(Timestamper, Box<dyn crate::engine::Verifier + Send + Sync>)>,
+}
+
+impl Signer {
+    /// Check the flags, then open the TSA and the key (flags first: a typo costs no PIN).
+    pub fn open(args: &SigningArgs, config: &ConfigDir, for_blob: bool) -> Result<Self> {
+        let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
+        let flag_config = parse_metadata(&args.plugin_config, "plugin-config")?;
+        let plugin_timeout = crate::sign::parse_go_duration(&args.plugin_timeout)?;
+        let expiry = parse_duration(&args.expiry)?;
+        let format = match config.signature_format(args.signature_format)? {
+            SignatureFormat::Jws => Format::Jws,
+            SignatureFormat::Cose => Format::Cose,
+        };
+        let timestamper = timestamper(
+            args.timestamp_url.as_deref(),
+            args.timestamp_root_cert.as_deref(),
+            &args.revocation,
+        )?;
+        let plugin_key = |name: &str, id: &str, mut plugin_config: BTreeMap<String, String>| {
+            // --plugin-config wins over the key's stored configuration, as in notation.
+            plugin_config.extend(flag_config.iter().cloned());
+            let key = crate::plugin::signer::PluginKey::open(
+                &crate::plugin::plugin_root(config.root()),
+                name,
+                id,
+                plugin_config,
+                plugin_timeout,
+                for_blob,
+            )?;
+            Ok::<_, anyhow::Error>(crate::sign::SigningKey {
+                source: crate::sign::KeySource::Plugin(Box::new(key)),
+                chain: Vec::new(),
+            })
+        };
+        let key = match (&args.plugin, &args.id) {
+            (Some(plugin), Some(id)) => plugin_key(plugin, id, BTreeMap::new())?,
+            _ => {
+                let keys = KeyList::load(config.root())?;
+                let entry = keys.get(args.key.as_deref())?;
+                match (&entry.plugin_name, &entry.id, &entry.key_path) {
+                    (Some(plugin), Some(id), None) => {
+                        plugin_key(plugin, id, entry.plugin_config.clone())?
+                    }
+                    (Some(_), None, None) => bail!("missing key id for key {:?}", entry.name),
+                    _ => {
+                        if !flag_config.is_empty() {
+                            bail!(
+                                "--plugin-config is only for plugin keys; key {:?} is not one",
+                                entry.name
+                            );
+                        }
+                        entry.open(args.pkcs11_module.as_deref())?
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            key,
+            format,
+            expiry,
+            metadata,
+            timestamper,
+        })
+    }
+
+    /// The TSA for [`sign_descriptor`].
+    pub fn tsa(&self) -> Option<(&Timestamper, &dyn crate::engine::Verifier)> {
+        self.timestamper
+            .as_ref()
+            .map(|(tsa, engine)| (tsa, &**engine as &dyn crate::engine::Verifier))
+    }
+}
+
 /// Run `sign`.
 pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
     if args.oci_layout {
@@ -118,21 +205,7 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
             );
         }
     }
-    let metadata = parse_metadata(&args.user_metadata, "user-metadata")?;
-    let expiry = parse_duration(&args.expiry)?;
-    let format = match config.signature_format(args.signature_format)? {
-        SignatureFormat::Jws => Format::Jws,
-        SignatureFormat::Cose => Format::Cose,
-    };
-    let timestamper = timestamper(
-        args.timestamp_url.as_deref(),
-        args.timestamp_root_cert.as_deref(),
-        &args.revocation,
-    )?;
-    let keys = KeyList::load(config.root())?;
-    let key = keys
-        .get(args.key.as_deref())?
-        .open(args.pkcs11_module.as_deref())?;
+    let signer = Signer::open(&args.signing, config, false)?;
     let now: Instant = verification_time(None)?;
     let tag_warning = |tag: &str| {
         eprintln!(
@@ -142,14 +215,12 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
     // The envelope over the subject (with user metadata), and its signature manifest.
     let sign = |subject: &oci::Descriptor| -> Result<_> {
         let signed = sign_descriptor(
-            &key,
-            format,
-            &target_with_metadata(subject, &metadata)?,
-            Some(expiry),
+            &signer.key,
+            signer.format,
+            &target_with_metadata(subject, &signer.metadata)?,
+            Some(signer.expiry),
             now,
-            timestamper
-                .as_ref()
-                .map(|(tsa, engine)| (tsa, &**engine as &dyn crate::engine::Verifier)),
+            signer.tsa(),
         )?;
         let manifest = signature_manifest(subject, &signed);
         Ok((signed, manifest))

@@ -7,7 +7,8 @@
 //!               "pkcs11Module": "/usr/lib/softhsm/libsofthsm2.so", "certPath": "/abs/release.crt" } ] }
 //! ```
 //!
-//! A PKCS#11 entry stores where the key is, never the PIN.
+//! A PKCS#11 entry stores where the key is, never the PIN. A plugin entry is notation's
+//! `{ "name", "id", "pluginName", "pluginConfig" }` (`notation key add --plugin`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +40,23 @@ pub struct KeyEntry {
         skip_serializing_if = "Option::is_none"
     )]
     pub pkcs11_module: Option<PathBuf>,
+    /// The key id a plugin knows the key by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The plugin that holds the key.
+    #[serde(
+        rename = "pluginName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub plugin_name: Option<String>,
+    /// Configuration sent with every request to the plugin.
+    #[serde(
+        rename = "pluginConfig",
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub plugin_config: std::collections::BTreeMap<String, String>,
 }
 
 /// `signingkeys.json`.
@@ -117,6 +135,13 @@ impl KeyEntry {
     /// Open the key (logging in to the HSM if needed) with its chain, and check that
     /// the key belongs to the chain's leaf.
     pub fn open(&self, module_flag: Option<&Path>) -> Result<SigningKey> {
+        if self.plugin_name.is_some() && self.key_path.is_none() {
+            bail!(
+                "key {:?} is held by plugin {:?}: it is opened through the plugin",
+                self.name,
+                self.plugin_name.as_deref().unwrap_or_default()
+            );
+        }
         let cert_path = self
             .cert_path
             .as_deref()

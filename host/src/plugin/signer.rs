@@ -1,0 +1,348 @@
+//! Plugins as key providers (`plugin-extensibility.md` §Signing interfaces).
+//!
+//! A RAW plugin (`describe-key` + `generate-signature`) signs the bytes hsm-notary
+//! prepares, and hsm-notary assembles and timestamps the envelope. An ENVELOPE plugin
+//! (`generate-envelope`) returns a whole envelope. Either way nothing the plugin says is
+//! taken on trust: key ids, key specs and algorithms are compared with what was asked,
+//! the chain must meet the certificate requirements, the signature must verify against
+//! the leaf, and an envelope must pass the verifier component against the very
+//! descriptor that was asked to be signed, before anything is published. When a plugin
+//! has both capabilities RAW is used, as notation does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use notary_verifier::signature::SignatureAlgorithm;
+use notary_verifier::{Descriptor, Instant};
+
+use super::process::Plugin;
+use super::protocol::{
+    self, CAP_ENVELOPE, CAP_RAW, CONTRACT_VERSION, DescribeKeyRequest, DescribeKeyResponse,
+    GenerateEnvelopeRequest, GenerateEnvelopeResponse, GenerateSignatureRequest,
+    GenerateSignatureResponse, Metadata, MetadataRequest, PluginConfig,
+};
+
+/// How the plugin signs.
+#[derive(Clone, Debug)]
+enum Mode {
+    /// `SIGNATURE_GENERATOR.RAW`, with the key spec `describe-key` gave.
+    Raw {
+        key_spec: String,
+        algorithm: SignatureAlgorithm,
+    },
+    /// `SIGNATURE_GENERATOR.ENVELOPE`.
+    Envelope,
+}
+
+/// A key behind a plugin: `--plugin NAME --id KEY_ID [--plugin-config k=v]…`.
+#[derive(Clone, Debug)]
+pub struct PluginKey {
+    plugin: Plugin,
+    key_id: String,
+    config: PluginConfig,
+    metadata: Metadata,
+    mode: Mode,
+}
+
+impl PluginKey {
+    /// Find plugin `name` in `root`, ask its metadata and, for RAW, describe the key.
+    pub fn open(
+        root: &Path,
+        name: &str,
+        key_id: &str,
+        config: PluginConfig,
+        timeout: Duration,
+        for_blob: bool,
+    ) -> Result<Self> {
+        if key_id.is_empty() {
+            bail!("missing key id");
+        }
+        let path = super::locate(root, name)?;
+        let mut plugin = Plugin::new(name, &path);
+        plugin.timeout = timeout;
+        let metadata: Metadata = plugin.call(
+            protocol::GET_PLUGIN_METADATA,
+            &MetadataRequest {
+                plugin_config: config.clone(),
+            },
+        )?;
+        metadata
+            .validate()
+            .map_err(|e| anyhow!("plugin {name}: {e}"))?;
+        if metadata.name != name {
+            bail!(
+                "plugin executable file name must be \"notation-{}\" instead of \"notation-{name}\"",
+                metadata.name
+            );
+        }
+        let mode = if metadata.has(CAP_RAW) {
+            let described: DescribeKeyResponse = plugin.call(
+                protocol::DESCRIBE_KEY,
+                &DescribeKeyRequest {
+                    contract_version: CONTRACT_VERSION.to_owned(),
+                    key_id: key_id.to_owned(),
+                    plugin_config: config.clone(),
+                },
+            )?;
+            if described.key_id != key_id {
+                bail!(
+                    "keyID in describeKey response {:?} does not match request {key_id:?}",
+                    described.key_id
+                );
+            }
+            let algorithm = algorithm_of_spec(&described.key_spec).ok_or_else(|| {
+                anyhow!(
+                    "plugin {name} described key {key_id:?} with an unsupported key spec {:?}",
+                    described.key_spec
+                )
+            })?;
+            Mode::Raw {
+                key_spec: described.key_spec,
+                algorithm,
+            }
+        } else if metadata.has(CAP_ENVELOPE) && !for_blob {
+            Mode::Envelope
+        } else if for_blob {
+            bail!(
+                "the plugin {name:?} lacks the signature generator capability required for blob signing"
+            );
+        } else {
+            bail!("the plugin {name:?} has neither {CAP_RAW} nor {CAP_ENVELOPE}: it cannot sign");
+        };
+        Ok(Self {
+            plugin,
+            key_id: key_id.to_owned(),
+            config,
+            metadata,
+            mode,
+        })
+    }
+
+    /// The plugin's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The signing agent for envelopes this key makes (notation's form: the tool, then
+    /// `{plugin}/{version}`).
+    pub fn signing_agent(&self) -> String {
+        format!(
+            "{} {}/{}",
+            crate::sign::SIGNING_AGENT,
+            self.metadata.name,
+            self.metadata.version
+        )
+    }
+
+    /// The algorithm of a RAW key; `None` for an ENVELOPE plugin.
+    pub fn raw_algorithm(&self) -> Option<SignatureAlgorithm> {
+        match &self.mode {
+            Mode::Raw { algorithm, .. } => Some(*algorithm),
+            Mode::Envelope => None,
+        }
+    }
+
+    /// `generate-signature` over `to_sign`: the signature and the chain (DER, leaf
+    /// first), the chain checked against the certificate requirements and the key spec.
+    /// The signature itself is checked when the envelope is assembled.
+    pub fn sign_raw(
+        &self,
+        to_sign: &[u8],
+        signing_time: Instant,
+    ) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+        let Mode::Raw {
+            key_spec,
+            algorithm,
+        } = &self.mode
+        else {
+            bail!(
+                "plugin {} makes envelopes, not raw signatures",
+                self.plugin.name
+            );
+        };
+        let (hash, signing_algorithm) = protocol::algorithms_of(key_spec)
+            .ok_or_else(|| anyhow!("unsupported key spec {key_spec:?}"))?;
+        let response: GenerateSignatureResponse = self.plugin.call(
+            protocol::GENERATE_SIGNATURE,
+            &GenerateSignatureRequest {
+                contract_version: CONTRACT_VERSION.to_owned(),
+                key_id: self.key_id.clone(),
+                key_spec: key_spec.clone(),
+                hash_algorithm: hash.to_owned(),
+                payload: to_sign.to_vec(),
+                plugin_config: self.config.clone(),
+            },
+        )?;
+        if response.key_id != self.key_id {
+            bail!(
+                "keyID in generateSignature response {:?} does not match request {:?}",
+                response.key_id,
+                self.key_id
+            );
+        }
+        if response.signing_algorithm != signing_algorithm {
+            bail!(
+                "plugin {} signed with {:?}, but key spec {key_spec} requires {signing_algorithm}",
+                self.plugin.name,
+                response.signing_algorithm
+            );
+        }
+        if response.certificate_chain.is_empty() {
+            bail!("plugin {} returned no certificate chain", self.plugin.name);
+        }
+        let chain_algorithm =
+            notary_verifier::sign::check_signing_chain(&response.certificate_chain, signing_time)
+                .map_err(|e| {
+                anyhow!(
+                    "the certificate chain from plugin {} cannot be used: {e}",
+                    self.plugin.name
+                )
+            })?;
+        if chain_algorithm != *algorithm {
+            bail!(
+                "the leaf certificate from plugin {} does not hold a {key_spec} key",
+                self.plugin.name
+            );
+        }
+        Ok((response.signature, response.certificate_chain))
+    }
+
+    /// `generate-envelope` for `target`, checked by the verifier component against
+    /// `target` and `metadata` before it is returned, with the plugin's manifest
+    /// annotations.
+    pub fn generate_envelope(
+        &self,
+        format: notary_verifier::sign::Format,
+        target: &Descriptor,
+        expiry: Option<Duration>,
+        now: Instant,
+    ) -> Result<(Vec<u8>, BTreeMap<String, String>)> {
+        let payload = notary_verifier::payload::build(target);
+        let media_type = format.media_type();
+        let response: GenerateEnvelopeResponse = self.plugin.call(
+            protocol::GENERATE_ENVELOPE,
+            &GenerateEnvelopeRequest {
+                contract_version: CONTRACT_VERSION.to_owned(),
+                key_id: self.key_id.clone(),
+                payload_type: protocol::PAYLOAD_TYPE.to_owned(),
+                signature_envelope_type: media_type.to_owned(),
+                payload,
+                expiry_duration_in_seconds: expiry.map(|d| d.as_secs()).filter(|s| *s > 0),
+                plugin_config: self.config.clone(),
+            },
+        )?;
+        if response.signature_envelope_type != media_type {
+            bail!(
+                "signatureEnvelopeType in generateEnvelope response {:?} does not match request {media_type:?}",
+                response.signature_envelope_type
+            );
+        }
+        tracing::debug!("Verifying signature envelope generated by the plugin");
+        check_envelope(&response.signature_envelope, media_type, target, now).map_err(|e| {
+            anyhow!(
+                "the envelope generated by plugin {} is refused: {e:#}",
+                self.plugin.name
+            )
+        })?;
+        for key in response.annotations.keys() {
+            if key.starts_with("io.cncf.notary") {
+                bail!(
+                    "plugin {} returned a manifest annotation with the reserved prefix io.cncf.notary: {key}",
+                    self.plugin.name
+                );
+            }
+        }
+        Ok((response.signature_envelope, response.annotations))
+    }
+}
+
+/// The key spec's algorithm (`RSA-3072` → PS384, `EC-256` → ES256, …).
+fn algorithm_of_spec(spec: &str) -> Option<SignatureAlgorithm> {
+    Some(match spec {
+        "RSA-2048" => SignatureAlgorithm::RsassaPssSha256,
+        "RSA-3072" => SignatureAlgorithm::RsassaPssSha384,
+        "RSA-4096" => SignatureAlgorithm::RsassaPssSha512,
+        "EC-256" => SignatureAlgorithm::EcdsaSha256,
+        "EC-384" => SignatureAlgorithm::EcdsaSha384,
+        "EC-521" => SignatureAlgorithm::EcdsaSha512,
+        _ => return None,
+    })
+}
+
+/// Verify a plugin's envelope with the verifier component: integrity, a chain that meets
+/// the certificate requirements up to its own root, expiry, and a payload that names
+/// `target` with every annotation it was given. The trust decision is the verifier's
+/// later, against the user's trust policy; this says the plugin signed what was asked.
+fn check_envelope(
+    envelope: &[u8],
+    media_type: &str,
+    target: &Descriptor,
+    now: Instant,
+) -> Result<()> {
+    use notary_verifier::{
+        DocumentKind, NamedStore, PolicyInput, SignatureInput, StoreFile, StoreType, Target,
+        TrustStores, VerifyRequest,
+    };
+    let content = notary_verifier::envelope::Envelope::parse(media_type, envelope)
+        .and_then(|e| e.content())
+        .map_err(|e| anyhow!("integrity: {e}"))?;
+    let root = content
+        .signer_info
+        .certificate_chain
+        .last()
+        .ok_or_else(|| anyhow!("certificate chain is not present"))?
+        .der()
+        .to_vec();
+    let store = |store_type| NamedStore {
+        store_type,
+        name: "plugin".to_owned(),
+        files: vec![StoreFile {
+            name: "root.der".to_owned(),
+            content: root.clone(),
+        }],
+    };
+    let policy = serde_json::json!({"version": "1.0", "trustPolicies": [{
+        "name": "plugin-envelope",
+        "registryScopes": ["*"],
+        "signatureVerification": {"level": "strict", "override": {"revocation": "skip", "authenticTimestamp": "log"}},
+        "trustStores": ["ca:plugin", "signingAuthority:plugin"],
+        "trustedIdentities": ["*"],
+    }]});
+    let request = VerifyRequest {
+        policy: PolicyInput {
+            kind: DocumentKind::Oci,
+            content: serde_json::to_vec(&policy)?,
+        },
+        trust_stores: TrustStores {
+            stores: vec![store(StoreType::Ca), store(StoreType::SigningAuthority)],
+        },
+        target: Target::Oci {
+            reference: format!("plugin.invalid/signed@{}", target.digest),
+            descriptor: Descriptor {
+                annotations: BTreeMap::new(),
+                ..target.clone()
+            },
+        },
+        signatures: vec![SignatureInput {
+            media_type: media_type.to_owned(),
+            envelope: envelope.to_vec(),
+            manifest_digest: None,
+        }],
+        user_metadata: target
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        verification_time: now,
+        revocation_evidence: Vec::new(),
+        max_signatures: 1,
+    };
+    let engine = crate::engine::engine(crate::engine::EngineKind::Wasm)?;
+    let outcome = engine.verify(&request)?;
+    if outcome.decision != notary_verifier::Decision::Verified {
+        bail!("{}", crate::output::failure_reasons(&outcome));
+    }
+    Ok(())
+}
