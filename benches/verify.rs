@@ -84,6 +84,7 @@ fn cose_request() -> VerifyRequest {
         verification_time: now(),
         revocation_evidence: Vec::new(),
         max_signatures: 100,
+        plugin_evidence: Vec::new(),
     }
 }
 
@@ -149,6 +150,48 @@ fn policy_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// `notation-hsm-notary` installed in a temporary plugin directory, and its configuration
+/// for the bench token; `None` when the plugin binary is not built.
+fn plugin_setup(
+    hsm: &hsm_notary_suite::services::SoftHsm,
+    chain: &[Vec<u8>],
+) -> Option<(
+    std::path::PathBuf,
+    std::collections::BTreeMap<String, String>,
+)> {
+    let exe = std::env::current_exe().ok()?;
+    let binary = exe.parent()?.parent()?.join("notation-hsm-notary");
+    if !binary.exists() {
+        eprintln!("{} not built: skipping the plugin bench", binary.display());
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("hsm-notary-bench-plugins-{}", std::process::id()));
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(plugins.join("hsm-notary")).ok()?;
+    std::fs::copy(&binary, plugins.join("hsm-notary/notation-hsm-notary")).ok()?;
+    let chain_path = dir.join("chain.pem");
+    let pem: String = chain
+        .iter()
+        .map(|der| hsm_notary::certgen::pem("CERTIFICATE", der))
+        .collect();
+    std::fs::write(&chain_path, pem).ok()?;
+    let config = [
+        (
+            "module-path",
+            hsm_notary_suite::services::SOFTHSM_MODULE.to_owned(),
+        ),
+        (
+            "pin-source",
+            format!("file:{}", hsm.pin_file().ok()?.display()),
+        ),
+        ("certificate-chain", chain_path.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Some((plugins, config))
+}
+
 fn hsm_benches(c: &mut Criterion) {
     use hsm_notary_suite::services::{DistributionRegistry, SOFTHSM_MODULE, SoftHsm};
     if !Path::new(SOFTHSM_MODULE).exists() {
@@ -159,7 +202,9 @@ fn hsm_benches(c: &mut Criterion) {
     #[allow(unsafe_code)]
     // SAFETY: single-threaded bench setup, before the module is loaded.
     unsafe {
-        std::env::set_var("SOFTHSM2_CONF", hsm.conf())
+        std::env::set_var("SOFTHSM2_CONF", hsm.conf());
+        // The plugin process gets SoftHSM's configuration through the allow-list.
+        std::env::set_var("HSM_NOTARY_PLUGIN_ENV", "SOFTHSM2_CONF");
     };
     let uri = hsm_notary::pkcs11::Pkcs11Uri::parse(&format!(
         "{}?pin-source=file:{}",
@@ -201,6 +246,39 @@ fn hsm_benches(c: &mut Criterion) {
     group.bench_function("hsm-notary-envelope", |b| {
         b.iter(|| sign_descriptor(&signing, Format::Jws, &target, None, now(), None).unwrap())
     });
+    // The same key through the plugin protocol: notation-hsm-notary as a process per
+    // command (it loads the module and logs in each time), as notation runs plugins.
+    if let Some((plugins, config)) = plugin_setup(&hsm, &signing.chain) {
+        let open = || {
+            hsm_notary::plugin::signer::PluginKey::open(
+                &plugins,
+                "hsm-notary",
+                &hsm.uri("k"),
+                config.clone(),
+                std::time::Duration::from_secs(60),
+                false,
+            )
+            .unwrap()
+        };
+        let through_plugin = SigningKey {
+            source: KeySource::Plugin(Box::new(open())),
+            chain: Vec::new(),
+        };
+        group.bench_function("plugin-generate-signature", |b| {
+            b.iter(|| {
+                sign_descriptor(&through_plugin, Format::Jws, &target, None, now(), None).unwrap()
+            })
+        });
+        group.bench_function("plugin-metadata+describe+sign", |b| {
+            b.iter(|| {
+                let key = SigningKey {
+                    source: KeySource::Plugin(Box::new(open())),
+                    chain: Vec::new(),
+                };
+                sign_descriptor(&key, Format::Jws, &target, None, now(), None).unwrap()
+            })
+        });
+    }
     group.finish();
 
     let Ok(registry) = DistributionRegistry::start() else {

@@ -284,9 +284,38 @@ pub struct VerifyArgs {
     /// Revocation checking.
     #[command(flatten)]
     pub revocation: RevocationArgs,
+    /// Verification plugins.
+    #[command(flatten)]
+    pub plugins: VerificationPluginArgs,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Verification plugins, for signatures that name one (`io.cncf.notary.verificationPlugin`).
+#[derive(Debug, Args)]
+pub struct VerificationPluginArgs {
+    /// Configuration sent to verification plugins, `KEY=VALUE` (repeatable).
+    #[arg(long = "plugin-config", value_name = "KEY=VALUE")]
+    pub plugin_config: Vec<String>,
+    /// How long a plugin command may take (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub plugin_timeout: String,
+}
+
+impl VerificationPluginArgs {
+    /// The installed plugins of `config`, with this configuration.
+    pub fn plugins(
+        &self,
+        config: &crate::config::ConfigDir,
+    ) -> anyhow::Result<std::sync::Arc<crate::plugin::verifier::Plugins>> {
+        let pairs = crate::commands::parse_metadata(&self.plugin_config, "plugin-config")?;
+        Ok(std::sync::Arc::new(crate::plugin::verifier::Plugins::new(
+            crate::plugin::plugin_root(config.root()),
+            pairs.into_iter().collect(),
+            crate::sign::parse_go_duration(&self.plugin_timeout)?,
+        )))
+    }
 }
 
 /// Envelope formats.
@@ -778,6 +807,9 @@ pub enum BlobCommand {
         /// Revocation checking.
         #[command(flatten)]
         revocation: RevocationArgs,
+        /// Verification plugins.
+        #[command(flatten)]
+        plugins: VerificationPluginArgs,
     },
     /// Inspect a detached signature file.
     Inspect {

@@ -30,6 +30,11 @@ pub trait Verifier {
         &self,
         request: &VerifyRequest,
     ) -> Result<Vec<notary_verifier::revocation::Need>>;
+    /// What the verification plugins that signatures name must be asked.
+    fn plugin_needs(
+        &self,
+        request: &VerifyRequest,
+    ) -> Result<Vec<notary_verifier::plugin::PluginNeed>>;
     /// The revocation evidence `check_timestamp_token` would read that `request` lacks.
     fn timestamp_token_needs(
         &self,

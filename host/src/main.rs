@@ -291,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             engine,
             revocation,
+            plugins,
         }) => {
             let engine = engine::engine(engine.engine)?;
             let revocation = hsm_notary::revocation::Fetcher::new(revocation.options()?);
@@ -298,7 +299,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .map(|c| (c, trusted_identities.as_slice()));
             blob::verify(
-                &revocation.unbounded(),
+                &revocation
+                    .unbounded()
+                    .with_plugins(plugins.plugins(&config)?),
                 engine.as_ref(),
                 &config,
                 &blob,

@@ -8,6 +8,7 @@
 //!   `plugins/{name}/notation-{name}` layout;
 //! - [`signer`]: plugins as key providers (`SIGNATURE_GENERATOR.RAW` and `.ENVELOPE`),
 //!   every answer checked before anything is published;
+//! - [`verifier`]: verification plugins (`verify-signature`), asked for the component;
 //! - [`hsm`]: `notation-hsm-notary`, this project's PKCS#11 signer as a notation plugin.
 
 pub mod hsm;
@@ -15,6 +16,7 @@ pub mod install;
 pub mod process;
 pub mod protocol;
 pub mod signer;
+pub mod verifier;
 
 use std::path::{Path, PathBuf};
 

@@ -97,6 +97,7 @@ impl Fetcher {
         Bounded {
             shared: self.clone(),
             deadline: Some(deadline),
+            plugins: None,
         }
     }
 
@@ -105,6 +106,7 @@ impl Fetcher {
         Bounded {
             shared: self.clone(),
             deadline: None,
+            plugins: None,
         }
     }
 
@@ -160,26 +162,46 @@ impl Fetcher {
 pub struct Bounded {
     shared: Arc<Fetcher>,
     deadline: Option<Clock>,
+    plugins: Option<Arc<crate::plugin::verifier::Plugins>>,
 }
 
 impl Bounded {
-    /// Verify `request`, fetching the revocation evidence the engine asks for and asking
-    /// again until nothing is missing; the evidence ends up in `request`. With the
-    /// evidence at hand (cached), that is one engine call.
+    /// Verification plugins may be asked too (CLI, serve, Ratify and containerd modes).
+    pub fn with_plugins(mut self, plugins: Arc<crate::plugin::verifier::Plugins>) -> Self {
+        self.plugins = Some(plugins);
+        self
+    }
+
+    /// Verify `request`, fetching the revocation evidence the engine asks for (and asking
+    /// the verification plugins it names) again until nothing is missing; the evidence
+    /// ends up in `request`. With the evidence at hand (cached), that is one engine call.
     pub fn verify(&self, engine: &dyn Verifier, request: &mut VerifyRequest) -> Result<Outcome> {
         let now = request.verification_time;
         for _ in 0..MAX_ROUNDS {
             let (outcome, needs) = engine.verify_or_ask(request)?;
-            if needs.is_empty() {
+            // Plugins matter only while no signature verified.
+            let plugin_needs = match &self.plugins {
+                Some(_) if outcome.decision == notary_verifier::Decision::Failed => {
+                    engine.plugin_needs(request)?
+                }
+                _ => Vec::new(),
+            };
+            if needs.is_empty() && plugin_needs.is_empty() {
                 return Ok(outcome);
             }
             let wanted = unanswered(needs, &request.revocation_evidence);
-            if wanted.is_empty() {
+            if wanted.is_empty() && plugin_needs.is_empty() {
                 break;
             }
             for need in &wanted {
                 let evidence = self.fetch(need, now);
                 request.revocation_evidence.extend(evidence);
+            }
+            if let Some(plugins) = &self.plugins {
+                for need in &plugin_needs {
+                    tracing::debug!("Asking verification plugin: {need:?}");
+                    request.plugin_evidence.push(plugins.answer(need));
+                }
             }
         }
         // Whatever is still missing is decided as missing.

@@ -96,6 +96,8 @@ struct Service {
     slots: Arc<tokio::sync::Semaphore>,
     /// OCSP answers and CRLs, shared by every request until their `nextUpdate`.
     revocation: Arc<crate::revocation::Fetcher>,
+    /// Verification plugins of the configuration directory.
+    plugins: Arc<crate::plugin::verifier::Plugins>,
 }
 
 /// Run the server until the process is stopped.
@@ -111,6 +113,7 @@ pub fn run(settings: Settings, config: &ConfigDir) -> Result<()> {
     });
     let service = Arc::new(Service {
         revocation,
+        plugins: crate::plugin::verifier::Plugins::installed(config),
         engine,
         inputs,
         policy_digest,
@@ -387,7 +390,11 @@ impl Service {
             Vec::new(),
             crate::commands::verification_time(None)?,
             MAX_SIGNATURES,
-            &self.revocation.until(until),
+            // A plugin, like a fetch, has what is left of the request's deadline.
+            &self
+                .revocation
+                .until(until)
+                .with_plugins(Arc::new(self.plugins.until(until))),
         )?;
         let signer = outcome
             .verified_signature()

@@ -309,6 +309,7 @@ pub fn request_of(case: &Case) -> Result<VerifyRequest> {
         verification_time: time_of(case),
         revocation_evidence: Vec::new(),
         max_signatures: case.json["max_signature_attempts"].as_u64().unwrap_or(100) as u32,
+        plugin_evidence: Vec::new(),
     })
 }
 

@@ -1340,6 +1340,7 @@ impl Pki {
             verification_time: now,
             revocation_evidence: Vec::new(),
             max_signatures: 100,
+            plugin_evidence: Vec::new(),
         })
     }
 }

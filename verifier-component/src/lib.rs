@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod inspect;
 pub mod outcome;
 pub mod payload;
+pub mod plugin;
 pub mod quote;
 pub mod revocation;
 pub mod signature;
@@ -42,7 +43,8 @@ pub use trustpolicy::{Action, Actions, Check, DocumentKind, Level, VerifyTimesta
 pub use truststore::{NamedStore, StoreFile, StoreType, TrustStores};
 pub use verify::{
     PolicyInput, SignatureInput, Target, VerifyRequest, authentic_timestamp, check_policy,
-    revocation_needs, select_policy, timestamp_token, timestamp_token_needs, verify, verify_or_ask,
+    plugin_needs, revocation_needs, select_policy, timestamp_token, timestamp_token_needs, verify,
+    verify_or_ask,
 };
 
 /// Load one named trust store and summarise its certificates.

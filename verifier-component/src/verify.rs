@@ -20,6 +20,7 @@ use crate::outcome::{
     ValidationStatus,
 };
 use crate::payload::{self, Descriptor};
+use crate::plugin::{self, PluginEvidence, PluginNeed};
 use crate::quote::Q;
 use std::cell::RefCell;
 
@@ -114,11 +115,24 @@ pub struct VerifyRequest {
     pub revocation_evidence: Vec<Evidence>,
     /// Try at most this many signatures.
     pub max_signatures: u32,
+    /// What the host learned from verification plugins (see [`plugin_needs`]).
+    #[serde(default)]
+    pub plugin_evidence: Vec<PluginEvidence>,
 }
 
 /// Verify per the trust policy.
 pub fn verify(request: &VerifyRequest) -> Outcome {
-    run(request, None)
+    run(request, None, None)
+}
+
+/// What the verification plugins named by the signatures must be asked, that
+/// `request.plugin_evidence` does not answer: a plugin's metadata first, then, for a
+/// signature that passed every check the verifier makes itself, its `verify-signature`
+/// request. Signatures that name no plugin are not verified here (only parsed).
+pub fn plugin_needs(request: &VerifyRequest) -> Vec<PluginNeed> {
+    let needs = RefCell::new(Vec::new());
+    let _ = run(request, None, Some(&needs));
+    needs.into_inner()
 }
 
 /// The revocation evidence `verify` would read and `request` does not carry: OCSP
@@ -136,11 +150,15 @@ pub fn revocation_needs(request: &VerifyRequest) -> Vec<Need> {
 /// asks again. A host whose evidence is cached decides in one call.
 pub fn verify_or_ask(request: &VerifyRequest) -> (Outcome, Vec<Need>) {
     let needs = RefCell::new(Vec::new());
-    let outcome = run(request, Some(&needs));
+    let outcome = run(request, Some(&needs), None);
     (outcome, needs.into_inner())
 }
 
-fn run(request: &VerifyRequest, needs: Option<&RefCell<Vec<Need>>>) -> Outcome {
+fn run(
+    request: &VerifyRequest,
+    needs: Option<&RefCell<Vec<Need>>>,
+    plugin_needs: Option<&RefCell<Vec<PluginNeed>>>,
+) -> Outcome {
     let document = match trustpolicy::load(request.policy.kind, &request.policy.content) {
         Ok(d) => d,
         Err(e) => return Outcome::failed(FailureKind::TrustPolicy, e.to_string(), None),
@@ -188,6 +206,8 @@ fn run(request: &VerifyRequest, needs: Option<&RefCell<Vec<Need>>>) -> Outcome {
         needs,
         target: &request.target,
         user_metadata: &request.user_metadata,
+        plugins: &request.plugin_evidence,
+        plugin_needs,
     };
     let mut signatures = Vec::new();
     for (index, input) in request.signatures.iter().enumerate().take(max) {
@@ -276,6 +296,10 @@ pub(crate) struct Context<'a> {
     pub needs: Option<&'a RefCell<Vec<Need>>>,
     pub target: &'a Target,
     pub user_metadata: &'a [(String, String)],
+    /// Verification plugin answers the host gathered.
+    pub plugins: &'a [PluginEvidence],
+    /// Set when only what the plugins must be asked is wanted.
+    pub plugin_needs: Option<&'a RefCell<Vec<PluginNeed>>>,
 }
 
 /// Results of one signature so far.
@@ -353,7 +377,25 @@ impl Context<'_> {
         progress.outcome
     }
 
+    fn ask(&self, need: PluginNeed) {
+        if let Some(needs) = self.plugin_needs {
+            let mut needs = needs.borrow_mut();
+            if !needs.contains(&need) {
+                needs.push(need);
+            }
+        }
+    }
+
     fn run(&self, input: &SignatureInput, progress: &mut Progress) -> Result<(), ()> {
+        // Asked only for plugin needs: a signature that names no plugin has none.
+        if self.plugin_needs.is_some() {
+            let names_plugin = Envelope::parse(&input.media_type, &input.envelope)
+                .and_then(|e| e.content())
+                .is_ok_and(|c| plugin::required(&c.signer_info).is_some());
+            if !names_plugin {
+                return Err(());
+            }
+        }
         // Integrity: always enforced.
         let action = self.action(Check::Integrity);
         let content = match integrity(input) {
@@ -380,6 +422,34 @@ impl Context<'_> {
         };
         let si = &content.signer_info;
 
+        // A verification plugin, when the signature names one: installed, new enough,
+        // a verifier (plugin-extensibility.md §Verification workflow using plugin, 1).
+        let required = plugin::required(si);
+        let plugin_info = match &required {
+            None => None,
+            Some(required) => match plugin::resolve(required, self.plugins) {
+                Ok(Some(info)) => Some(info),
+                Ok(None) => {
+                    self.ask(PluginNeed::Metadata(required.name.clone()));
+                    progress.fail(
+                        FailureKind::Integrity,
+                        format!(
+                            "digital signature requires verification plugin {}, which the host did not provide",
+                            Q(&required.name)
+                        ),
+                    );
+                    return Err(());
+                }
+                Err((kind, message)) => {
+                    progress.fail(kind, message);
+                    return Err(());
+                }
+            },
+        };
+        let has = |capability: &str| {
+            plugin_info.is_some_and(|info| info.capabilities.iter().any(|c| c == capability))
+        };
+
         // Authenticity: trust store, then trusted identity, as one result.
         let action = self.action(Check::Authenticity);
         if action == Action::Skip {
@@ -387,7 +457,8 @@ impl Context<'_> {
         } else {
             // A trust store that cannot be loaded fails authenticity; its kind lets the
             // overall failure report the store problem itself, as notation does.
-            progress.record(Check::Authenticity, action, authenticity::check(self, si))?;
+            let result = authenticity::check(self, si, has(plugin::TRUSTED_IDENTITY));
+            progress.record(Check::Authenticity, action, result)?;
         }
 
         // Expiry.
@@ -422,10 +493,12 @@ impl Context<'_> {
             progress.record(Check::AuthenticTimestamp, action, result)?;
         }
 
-        // Revocation.
+        // Revocation (the plugin's, when it has SIGNATURE_VERIFIER.REVOCATION_CHECK).
         let action = self.action(Check::Revocation);
         if action == Action::Skip {
             progress.skipped(Check::Revocation);
+        } else if has(plugin::REVOCATION_CHECK) {
+            // Below, with the plugin's answer.
         } else {
             let inputs = revocation::Inputs {
                 evidence: self.evidence,
@@ -437,6 +510,11 @@ impl Context<'_> {
                 revocation::check_chain(&si.certificate_chain, ChainPurpose::CodeSigning, &inputs)
                     .map_err(|e| (FailureKind::Revocation, e.to_string()));
             progress.record(Check::Revocation, action, result)?;
+        }
+
+        // The plugin's verdicts, weighed under the same levels (step 5 and 6).
+        if let (Some(required), Some(info)) = (&required, plugin_info) {
+            self.plugin_verdicts(si, required, info, progress)?;
         }
 
         // The payload must describe this artifact.
@@ -484,8 +562,96 @@ impl Context<'_> {
     }
 }
 
+impl Context<'_> {
+    /// Ask the plugin `verify-signature` (or read its answer) and record its verdicts.
+    fn plugin_verdicts(
+        &self,
+        si: &crate::envelope::SignerInfo,
+        required: &plugin::Required,
+        info: &plugin::PluginInfo,
+        progress: &mut Progress,
+    ) -> Result<(), ()> {
+        let mut capabilities: Vec<String> = info
+            .capabilities
+            .iter()
+            .filter(|c| *c == plugin::TRUSTED_IDENTITY || *c == plugin::REVOCATION_CHECK)
+            .cloned()
+            .collect();
+        if self.action(Check::Revocation) == Action::Skip {
+            capabilities.retain(|c| c != plugin::REVOCATION_CHECK);
+        }
+        if self.action(Check::Authenticity) == Action::Skip {
+            capabilities.retain(|c| c != plugin::TRUSTED_IDENTITY);
+        }
+        // Critical attributes this verifier does not know are the plugin's to process.
+        let unprocessed: Vec<String> = si
+            .extended_attributes
+            .iter()
+            .filter(|a| {
+                a.critical
+                    && a.key != attr::VERIFICATION_PLUGIN
+                    && a.key != attr::VERIFICATION_PLUGIN_MIN_VERSION
+            })
+            .map(|a| a.key.clone())
+            .collect();
+        if capabilities.is_empty() && unprocessed.is_empty() {
+            return Ok(());
+        }
+        let request = plugin::request(
+            si,
+            required,
+            &unprocessed,
+            &self.policy.statement.trusted_identities,
+            &capabilities,
+        );
+        let response = match plugin::answer(&required.name, &request, self.plugins) {
+            Some(Ok(response)) => response,
+            Some(Err(reason)) => {
+                progress.fail(
+                    FailureKind::Integrity,
+                    format!("verification plugin {} failed: {reason}", Q(&required.name)),
+                );
+                return Err(());
+            }
+            None => {
+                self.ask(PluginNeed::VerifySignature {
+                    name: required.name.clone(),
+                    request,
+                });
+                progress.fail(
+                    FailureKind::Integrity,
+                    format!(
+                        "verification plugin {} was not asked to verify the signature",
+                        Q(&required.name)
+                    ),
+                );
+                return Err(());
+            }
+        };
+        let verdicts = match plugin::verdicts(&required.name, response, &capabilities, &unprocessed)
+        {
+            Ok(v) => v,
+            Err((kind, message)) => {
+                progress.fail(kind, message);
+                return Err(());
+            }
+        };
+        for verdict in verdicts {
+            let check = if verdict.capability == plugin::TRUSTED_IDENTITY {
+                Check::Authenticity
+            } else {
+                Check::Revocation
+            };
+            let note = format!("{} by plugin {}", verdict.capability, required.name);
+            progress.record(check, self.action(check), verdict.result.map(|()| note))?;
+        }
+        Ok(())
+    }
+}
+
 /// Integrity: parse by media type, verify the signature and chain, check the payload
-/// content type, and refuse critical attributes this verifier does not implement.
+/// content type, and refuse critical attributes this verifier does not implement
+/// (unless a verification plugin is named: they are then the plugin's to process).
 fn integrity(input: &SignatureInput) -> Result<EnvelopeContent, String> {
     let envelope = Envelope::parse(&input.media_type, &input.envelope)
         .map_err(|e| format!("unable to parse the digital signature, error : {e}"))?;
@@ -496,13 +662,10 @@ fn integrity(input: &SignatureInput) -> Result<EnvelopeContent, String> {
             Q(&content.payload.content_type)
         ));
     }
+    if plugin::required(&content.signer_info).is_some() {
+        return Ok(content);
+    }
     for extended in &content.signer_info.extended_attributes {
-        if extended.key == attr::VERIFICATION_PLUGIN {
-            return Err(format!(
-                "digital signature requires verification plugin {}; plugins are not supported by this verifier, so the signature cannot be verified",
-                Q(&extended.value)
-            ));
-        }
         if extended.critical && extended.key != attr::VERIFICATION_PLUGIN_MIN_VERSION {
             return Err(format!(
                 "signature envelope has critical attribute {} that this verifier does not understand",

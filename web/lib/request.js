@@ -65,6 +65,9 @@ export function verifyRequest({ policy, stores, target, signatures, userMetadata
     },
     revocationEvidence: [],
     maxSignatures,
+    // Verification plugins are executables: a browser or Node embedding has none to ask,
+    // so a signature that names one fails as the component reports.
+    pluginEvidence: [],
   };
 }
 

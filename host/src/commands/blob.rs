@@ -127,6 +127,7 @@ pub fn verify(
         verification_time: time,
         revocation_evidence: Vec::new(),
         max_signatures: 1,
+        plugin_evidence: Vec::new(),
     };
     let outcome = revocation.verify(engine, &mut request)?;
     Ok(report(&outcome, &blob.display().to_string(), format))

@@ -152,7 +152,9 @@ fn decide(args: &Args, stdin: &[u8]) -> Result<(bool, String)> {
         verification_time(None)?,
         MAX_SIGNATURES,
         // The disk CRL cache, shared by every image containerd asks about.
-        &crate::revocation::Fetcher::new(Default::default()).unbounded(),
+        &crate::revocation::Fetcher::new(Default::default())
+            .unbounded()
+            .with_plugins(crate::plugin::verifier::Plugins::installed(&config)),
     )?;
     Ok(reason(&outcome, &reference))
 }

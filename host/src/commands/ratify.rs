@@ -187,8 +187,20 @@ pub fn verify(env: &dyn Fn(&str) -> Option<String>, stdin: &[u8]) -> Result<Valu
             .unwrap_or(false),
         ..Options::default()
     };
-    let outcome = decide(&subject, &input.reference_desc, &config_inputs, &options)
-        .map_err(PluginError::failed)?;
+    let plugins = config_dir(&input.config)
+        .map(|dir| crate::plugin::verifier::Plugins::installed(&dir))
+        .map_err(|e| {
+            PluginError::new(Code::InvalidConfig, "the trust configuration is unusable")
+                .with_details(e)
+        })?;
+    let outcome = decide(
+        &subject,
+        &input.reference_desc,
+        &config_inputs,
+        &options,
+        plugins,
+    )
+    .map_err(PluginError::failed)?;
     let extensions = extensions(&outcome);
     Ok(match outcome.decision {
         Decision::Verified => result(
@@ -219,14 +231,19 @@ impl PluginError {
     }
 }
 
+/// `config.configDir`, or `HSM_NOTARY_CONFIG`, or the default.
+fn config_dir(config: &serde_json::Map<String, Value>) -> Result<ConfigDir> {
+    match config.get("configDir") {
+        Some(Value::String(dir)) => ConfigDir::resolve(Some(std::path::Path::new(dir))),
+        Some(_) => bail!("config.configDir must be a string"),
+        None => ConfigDir::resolve(None),
+    }
+}
+
 /// The trust policy (`config.trustPolicyDoc`, inline, or the configuration directory's)
 /// and trust stores (`config.configDir`, or `HSM_NOTARY_CONFIG`, or the default).
 fn trust_inputs(config: &serde_json::Map<String, Value>) -> Result<Inputs> {
-    let dir = match config.get("configDir") {
-        Some(Value::String(dir)) => ConfigDir::resolve(Some(std::path::Path::new(dir)))?,
-        Some(_) => bail!("config.configDir must be a string"),
-        None => ConfigDir::resolve(None)?,
-    };
+    let dir = config_dir(config)?;
     let mut loaded = match config.get("trustPolicyDoc") {
         Some(doc @ Value::Object(_)) => Inputs {
             policy: PolicyInput {
@@ -251,6 +268,7 @@ fn decide(
     signature: &oci::Descriptor,
     inputs: &Inputs,
     options: &Options,
+    plugins: std::sync::Arc<crate::plugin::verifier::Plugins>,
 ) -> Result<Outcome> {
     let artifact = ArtifactRef::parse(subject)
         .with_context(|| format!("RATIFY_VERIFIER_SUBJECT {subject:?}"))?;
@@ -271,7 +289,9 @@ fn decide(
         Vec::new(),
         verification_time(None)?,
         1,
-        &crate::revocation::Fetcher::new(Default::default()).unbounded(),
+        &crate::revocation::Fetcher::new(Default::default())
+            .unbounded()
+            .with_plugins(plugins),
     )
 }
 

@@ -164,7 +164,9 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
     let time = verification_time(args.verify_at.as_deref())?;
     let engine = engine::engine(args.engine.engine)?;
     let fetcher = crate::revocation::Fetcher::new(args.revocation.options()?);
-    let revocation = fetcher.unbounded();
+    let revocation = fetcher
+        .unbounded()
+        .with_plugins(args.plugins.plugins(config)?);
     let inputs = inputs(
         config,
         args.trust_policy.as_deref(),
@@ -322,6 +324,7 @@ pub fn verify_artifact(
         verification_time: time,
         revocation_evidence: Vec::new(),
         max_signatures: u32::try_from(max).unwrap_or(u32::MAX),
+        plugin_evidence: Vec::new(),
     };
     let skip = matches!(&selected, Ok(p) if p.level == Level::Skip);
     if selected.is_ok() && !skip {

@@ -289,6 +289,13 @@ impl Verifier for ComponentEngine {
         Ok(needs.into_iter().map(convert::need).collect())
     }
 
+    fn plugin_needs(&self, request: &nv::VerifyRequest) -> Result<Vec<nv::plugin::PluginNeed>> {
+        let request = convert::request(request);
+        let needs =
+            self.call(|i, s| i.notary_verifier_verifier().call_plugin_needs(s, &request))?;
+        Ok(needs.into_iter().map(convert::plugin_need).collect())
+    }
+
     fn timestamp_token_needs(
         &self,
         request: &nv::VerifyRequest,
@@ -550,6 +557,50 @@ mod convert {
                 })
                 .collect(),
             max_signatures: r.max_signatures,
+            plugin_evidence: r.plugin_evidence.iter().map(plugin_evidence).collect(),
+        }
+    }
+
+    fn plugin_evidence(e: &nv::plugin::PluginEvidence) -> wit::PluginEvidence {
+        use nv::plugin::PluginEvidence as E;
+        match e {
+            E::Metadata(m) => wit::PluginEvidence::Metadata(wit::PluginInfo {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                capabilities: m.capabilities.clone(),
+            }),
+            E::Missing { name, reason } => wit::PluginEvidence::Missing(wit::PluginMissing {
+                name: name.clone(),
+                reason: reason.clone(),
+            }),
+            E::Answer {
+                name,
+                request,
+                response,
+            } => wit::PluginEvidence::Answer(wit::PluginAnswer {
+                name: name.clone(),
+                request: request.clone(),
+                response: response.clone(),
+            }),
+            E::Failed {
+                name,
+                request,
+                reason,
+            } => wit::PluginEvidence::Failed(wit::PluginFailure {
+                name: name.clone(),
+                request: request.clone(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    pub fn plugin_need(n: wit::PluginNeed) -> nv::plugin::PluginNeed {
+        match n {
+            wit::PluginNeed::Metadata(name) => nv::plugin::PluginNeed::Metadata(name),
+            wit::PluginNeed::VerifySignature(call) => nv::plugin::PluginNeed::VerifySignature {
+                name: call.name,
+                request: call.request,
+            },
         }
     }
 

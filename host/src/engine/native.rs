@@ -27,6 +27,13 @@ impl Verifier for NativeEngine {
         Ok(notary_verifier::revocation_needs(request))
     }
 
+    fn plugin_needs(
+        &self,
+        request: &VerifyRequest,
+    ) -> Result<Vec<notary_verifier::plugin::PluginNeed>> {
+        Ok(notary_verifier::plugin_needs(request))
+    }
+
     fn timestamp_token_needs(
         &self,
         request: &VerifyRequest,

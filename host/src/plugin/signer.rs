@@ -338,6 +338,7 @@ fn check_envelope(
         verification_time: now,
         revocation_evidence: Vec::new(),
         max_signatures: 1,
+        plugin_evidence: Vec::new(),
     };
     let engine = crate::engine::engine(crate::engine::EngineKind::Wasm)?;
     let outcome = engine.verify(&request)?;

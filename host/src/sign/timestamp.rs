@@ -363,6 +363,7 @@ fn check_request(root: &[u8], now: Instant) -> VerifyRequest {
         verification_time: now,
         revocation_evidence: Vec::new(),
         max_signatures: 1,
+        plugin_evidence: Vec::new(),
     }
 }
 

@@ -49,6 +49,13 @@ impl Guest for Component {
         needs_out(notary_verifier::revocation_needs(&request_in(request)))
     }
 
+    fn plugin_needs(request: wit::VerifyRequest) -> Vec<wit::PluginNeed> {
+        notary_verifier::plugin_needs(&request_in(request))
+            .into_iter()
+            .map(plugin_need_out)
+            .collect()
+    }
+
     fn timestamp_token_revocation_needs(
         request: wit::VerifyRequest,
         token: Vec<u8>,
@@ -264,6 +271,46 @@ fn request_in(r: wit::VerifyRequest) -> VerifyRequest {
             })
             .collect(),
         max_signatures: r.max_signatures,
+        plugin_evidence: r
+            .plugin_evidence
+            .into_iter()
+            .map(plugin_evidence_in)
+            .collect(),
+    }
+}
+
+fn plugin_evidence_in(e: wit::PluginEvidence) -> notary_verifier::plugin::PluginEvidence {
+    use notary_verifier::plugin::{PluginEvidence, PluginInfo};
+    match e {
+        wit::PluginEvidence::Metadata(m) => PluginEvidence::Metadata(PluginInfo {
+            name: m.name,
+            version: m.version,
+            capabilities: m.capabilities,
+        }),
+        wit::PluginEvidence::Missing(m) => PluginEvidence::Missing {
+            name: m.name,
+            reason: m.reason,
+        },
+        wit::PluginEvidence::Answer(a) => PluginEvidence::Answer {
+            name: a.name,
+            request: a.request,
+            response: a.response,
+        },
+        wit::PluginEvidence::Failed(f) => PluginEvidence::Failed {
+            name: f.name,
+            request: f.request,
+            reason: f.reason,
+        },
+    }
+}
+
+fn plugin_need_out(n: notary_verifier::plugin::PluginNeed) -> wit::PluginNeed {
+    use notary_verifier::plugin::PluginNeed;
+    match n {
+        PluginNeed::Metadata(name) => wit::PluginNeed::Metadata(name),
+        PluginNeed::VerifySignature { name, request } => {
+            wit::PluginNeed::VerifySignature(wit::PluginCall { name, request })
+        }
     }
 }
 

@@ -246,6 +246,7 @@ pub fn parse(
         verification_time,
         revocation_evidence: revocation(bundle.revocation)?,
         max_signatures: bundle.max_signatures.unwrap_or(DEFAULT_MAX_SIGNATURES),
+        plugin_evidence: Vec::new(),
     })
 }
 

@@ -307,6 +307,8 @@ pub fn authentic_timestamp(request: &VerifyRequest) -> ValidationResult {
         needs: None,
         target: &request.target,
         user_metadata: &request.user_metadata,
+        plugins: &request.plugin_evidence,
+        plugin_needs: None,
     };
     result(
         action,
@@ -358,6 +360,8 @@ fn token_check(
         needs,
         target: &request.target,
         user_metadata: &request.user_metadata,
+        plugins: &request.plugin_evidence,
+        plugin_needs: None,
     };
     let outcome = (|| {
         let (timestamp, tsa_chain) = countersignature(&context, token, signature_value)?;

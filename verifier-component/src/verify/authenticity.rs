@@ -17,8 +17,16 @@ use crate::x509::Cert;
 /// The authenticity result: trust store match, then trusted identity. An enforced trust
 /// store failure stops there; when only logged, the identity is still checked and its
 /// error, if any, is the one reported (as notation does).
-pub fn check(context: &Context<'_>, si: &SignerInfo) -> Result<String, (FailureKind, String)> {
+pub fn check(
+    context: &Context<'_>,
+    si: &SignerInfo,
+    identity_by_plugin: bool,
+) -> Result<String, (FailureKind, String)> {
     let store_result = trusted_certificate(context, si);
+    // A verification plugin with SIGNATURE_VERIFIER.TRUSTED_IDENTITY checks the identity.
+    if identity_by_plugin {
+        return store_result;
+    }
     if store_result.is_err()
         && context.action(crate::trustpolicy::Check::Authenticity)
             == crate::trustpolicy::Action::Enforce
