@@ -11,6 +11,7 @@ use hsm_notary_suite::services::{
     DistributionRegistry, FakeRegistry, QueryRewrite, ReferrersRegistry, Response, SOFTHSM_MODULE,
     SoftHsm, Tsa, TsaOptions, free_port, independent_verify, tls_files,
 };
+use hsm_notary_suite::services::{fetch_envelope, push_image};
 use hsm_notary_suite::{binary, component_cache};
 
 const PIN: &str = "hsm-notary-test-pin-31415";
@@ -66,17 +67,6 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn push_image(registry: &DistributionRegistry, repository: &str, content: &str) -> String {
-    let reference = format!("{}/{repository}:v1", registry.host());
-    let artifact = ArtifactRef::parse(&reference).unwrap();
-    let remote = Registry::connect(&artifact, &Options::default()).unwrap();
-    let config = br#"{"architecture":"amd64","os":"linux"}"#;
-    let descriptor = remote
-        .push_image(config, &[content.as_bytes()], "v1")
-        .unwrap();
-    format!("{}/{repository}@{}", registry.host(), descriptor.digest)
-}
-
 fn write_policy(dir: &Path, scope: &str, level: &str, store: &str) -> String {
     let path = dir.join(format!("policy-{level}.json"));
     std::fs::write(
@@ -87,35 +77,6 @@ fn write_policy(dir: &Path, scope: &str, level: &str, store: &str) -> String {
     )
     .unwrap();
     path.display().to_string()
-}
-
-/// The envelope of the signature manifest `manifest_digest`, straight from the registry.
-fn fetch_envelope(reference: &str, manifest_digest: &str) -> (String, Vec<u8>, String) {
-    let artifact = ArtifactRef::parse(reference).unwrap();
-    let remote = Registry::connect(&artifact, &Options::default()).unwrap();
-    let (bytes, _) = remote.manifest(manifest_digest, None).unwrap();
-    let manifest: hsm_notary::oci::Manifest = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(
-        manifest.artifact_type.as_deref(),
-        Some("application/vnd.cncf.notary.signature")
-    );
-    assert_eq!(
-        manifest.config.media_type,
-        "application/vnd.oci.empty.v1+json"
-    );
-    assert!(
-        manifest
-            .annotations
-            .contains_key("io.cncf.notary.x509chain.thumbprint#S256")
-    );
-    assert!(
-        manifest
-            .annotations
-            .contains_key("org.opencontainers.image.created")
-    );
-    let layer = &manifest.layers[0];
-    let envelope = remote.blob(layer, 1 << 25, "envelope").unwrap();
-    (layer.media_type.clone(), envelope, layer.digest.clone())
 }
 
 #[test]

@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hsm_notary_suite::services::{SOFTHSM_MODULE, SoftHsm, path_str};
+use hsm_notary_suite::services::{
+    DistributionRegistry, SOFTHSM_MODULE, SoftHsm, fetch_envelope, independent_verify, path_str,
+    push_image,
+};
 use hsm_notary_suite::{binary, component_cache, copy_dir, plugin_binary, tree};
 
 const PIN: &str = "plugin-test-pin-27182";
@@ -170,21 +173,30 @@ fn with_flags<'a>(args: &[&'a str], flag: &'a str, values: &'a [String]) -> Vec<
     out
 }
 
-/// A shell-script plugin `name` answering metadata with `capabilities`, and running
-/// `body` (a `case` arm list over "$1") for the other commands.
 fn script_plugin(dir: &Path, name: &str, version: &str, capabilities: &str, body: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(format!("notation-{name}"));
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\ncase \"$1\" in\nget-plugin-metadata) printf '%s' '{{\"name\":\"{name}\",\"description\":\"a test plugin\",\"version\":\"{version}\",\"url\":\"https://example.com\",\"supportedContractVersions\":[\"1.0\"],\"capabilities\":[{capabilities}]}}';;\n{body}\n*) printf '%s' '{{\"errorCode\":\"ERROR\",\"errorMessage\":\"unsupported command\"}}' >&2; exit 1;;\nesac\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    hsm_notary_suite::script_plugin(dir, name, version, capabilities, body).unwrap()
+}
+
+/// Run `notation-hsm-notary COMMAND` as notation-go's plugin client does: the request on
+/// stdin, a clean environment but for SoftHSM's configuration.
+fn call_plugin(env: &Env, command: &str, request: &serde_json::Value) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(plugin_binary())
+        .arg(command)
+        .env_clear()
+        .env("SOFTHSM2_CONF", env.hsm.conf())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Run python3 `code` (archive fixtures are made with Python's zipfile and tarfile).
@@ -473,23 +485,7 @@ fn the_plugin_answers_the_contract_directly() {
     let pin_file = path_str(&env.hsm.pin_file().unwrap());
     let call =
         |command: &str, request: serde_json::Value| -> (Option<i32>, serde_json::Value, String) {
-            use std::io::Write;
-            let mut child = Command::new(plugin_binary())
-                .arg(command)
-                .env_clear()
-                .env("SOFTHSM2_CONF", env.hsm.conf())
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(request.to_string().as_bytes())
-                .unwrap();
-            let output = child.wait_with_output().unwrap();
+            let output = call_plugin(&env, command, &request);
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
             let stdout: serde_json::Value = if output.status.success() {
                 serde_json::from_slice(&output.stdout).unwrap()
@@ -859,7 +855,7 @@ fn hostile_plugin_answers_are_refused_before_anything_is_written() {
             format!(
                 "generate-envelope) printf '%s' '{{\"signatureEnvelope\":\"{envelope_for_other}\",\"signatureEnvelopeType\":\"application/jose+json\"}}';;"
             ),
-            "content descriptor mismatch",
+            "that was asked to be signed",
         ),
         (
             "wrong-type",
@@ -917,4 +913,73 @@ fn hostile_plugin_answers_are_refused_before_anything_is_written() {
         !seen.contains("registry-secret-4711"),
         "credentials reached the plugin:\n{seen}"
     );
+}
+
+#[test]
+fn plugin_signatures_round_trip_a_registry_and_pass_independent_checks() {
+    let env = Env::new();
+    env.install_own_plugin();
+    let registry = DistributionRegistry::start().unwrap();
+    for (name, key_type, format, capability) in [
+        ("ec256", "ec-p256", "jws", "raw"),
+        ("rsa3072", "rsa-3072", "cose", "raw"),
+        ("ec384", "ec-p384", "cose", "envelope"),
+        ("rsa2048", "rsa-2048", "jws", "envelope"),
+    ] {
+        let (uri, chain) = env.hsm_key(name, key_type);
+        let mut config = env.plugin_config(&chain);
+        config.push(format!("capability={capability}"));
+        let reference = push_image(&registry, name, &format!("layer of {name}"));
+        let args = [
+            "sign",
+            "--plugin",
+            "hsm-notary",
+            "--id",
+            &uri,
+            "--signature-format",
+            format,
+            &reference,
+        ];
+        let signed = env.ok(&with_flags(&args, "--plugin-config", &config));
+        let manifest_digest = hsm_notary_suite::pushed_signature_digest(&signed);
+        let (media_type, envelope, _) = fetch_envelope(&reference, &manifest_digest);
+        // jwcrypto, or cbor2 + cryptography, over the envelope as the registry holds it.
+        let digest = reference.rsplit_once('@').unwrap().1;
+        independent_verify(&media_type, &envelope, digest).unwrap();
+        let policy = env.work.path().join(format!("{name}.json"));
+        std::fs::write(
+            &policy,
+            serde_json::json!({"version": "1.0", "trustPolicies": [{
+                "name": name, "registryScopes": [reference.rsplit_once('@').unwrap().0],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": [format!("ca:{name}")], "trustedIdentities": ["*"]}]})
+            .to_string(),
+        )
+        .unwrap();
+        let verified = env.ok(&["verify", "--trust-policy", &path_str(&policy), &reference]);
+        assert!(
+            verified.contains("Successfully verified"),
+            "{name}: {verified}"
+        );
+    }
+}
+
+#[test]
+fn the_plugin_s_rsa_signatures_verify_with_python_cryptography() {
+    let env = Env::new();
+    let (uri, chain) = env.hsm_key("rsa", "rsa-3072");
+    let request = serde_json::json!({"contractVersion": "1.0", "keyId": uri, "keySpec": "RSA-3072",
+        "hashAlgorithm": "SHA-384", "payload": "aGVsbG8=", "pluginConfig": {
+            "module-path": SOFTHSM_MODULE,
+            "pin-source": format!("file:{}", env.hsm.pin_file().unwrap().display()),
+            "certificate-chain": path_str(&chain)}});
+    let output = call_plugin(&env, "generate-signature", &request);
+    assert!(output.status.success(), "{}", text(&output));
+    let response = env.work.path().join("response.json");
+    std::fs::write(&response, &output.stdout).unwrap();
+    // RSASSA-PSS, SHA-384, MGF1-SHA-384, salt = 48 bytes, by the leaf's key.
+    python(&format!(
+        "import json, base64\nfrom cryptography import x509\nfrom cryptography.hazmat.primitives import hashes\nfrom cryptography.hazmat.primitives.asymmetric import padding\nr = json.load(open({:?}))\nassert r['signingAlgorithm'] == 'RSASSA-PSS-SHA-384'\nleaf = x509.load_der_x509_certificate(base64.b64decode(r['certificateChain'][0]))\nleaf.public_key().verify(base64.b64decode(r['signature']), b'hello', padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48), hashes.SHA384())",
+        path_str(&response)
+    ));
 }

@@ -431,3 +431,81 @@ fn serve_fetches_each_crl_once_for_many_images_and_denies_a_revoked_signer() {
         "{answer}"
     );
 }
+
+fn script_plugin(config: &Path, name: &str, capabilities: &str, body: &str) {
+    hsm_notary_suite::script_plugin(
+        &config.join("plugins").join(name),
+        name,
+        "1.0.0",
+        capabilities,
+        body,
+    )
+    .unwrap();
+}
+
+#[test]
+fn serve_asks_the_verification_plugin_a_signature_names() {
+    use base64ct::{Base64, Encoding};
+    let world = World::new();
+    // The verification plugin: it verifies the identity and revocation, and processes
+    // `io.example.claim` only when it is `good`.
+    script_plugin(
+        world.config.path(),
+        "vp",
+        "\"SIGNATURE_VERIFIER.TRUSTED_IDENTITY\",\"SIGNATURE_VERIFIER.REVOCATION_CHECK\"",
+        "verify-signature) if grep -q '\"io.example.claim\":\"good\"'; then p='[\"io.example.claim\"]'; else p='[]'; fi; printf '%s' \"{\\\"verificationResults\\\":{\\\"SIGNATURE_VERIFIER.TRUSTED_IDENTITY\\\":{\\\"success\\\":true},\\\"SIGNATURE_VERIFIER.REVOCATION_CHECK\\\":{\\\"success\\\":true}},\\\"processedAttributes\\\":$p}\";;",
+    );
+    let keys = world.config.path().join("localkeys");
+    let mut images = Vec::new();
+    for claim in ["good", "bad"] {
+        let (reference, descriptor) = world.image(&format!("needs a plugin, {claim}"), None);
+        let target = notary_verifier::Descriptor {
+            media_type: descriptor.media_type.clone(),
+            digest: descriptor.digest.clone(),
+            size: descriptor.size,
+            ..Default::default()
+        };
+        let envelope = hsm_notary_suite::envelope_with_attributes(
+            &keys.join("signer.key"),
+            &keys.join("signer.crt"),
+            &target,
+            &[
+                ("io.cncf.notary.verificationPlugin", "vp", true),
+                ("io.example.claim", claim, true),
+            ],
+        )
+        .unwrap();
+        // Published through an envelope plugin that hands back this envelope: signing
+        // checks what was generated, with no trust decision (that needs `vp`, below).
+        let name = format!("env-{claim}");
+        script_plugin(
+            world.config.path(),
+            &name,
+            "\"SIGNATURE_GENERATOR.ENVELOPE\"",
+            &format!(
+                "generate-envelope) printf '%s' '{{\"signatureEnvelope\":\"{}\",\"signatureEnvelopeType\":\"application/jose+json\"}}';;",
+                Base64::encode_string(&envelope)
+            ),
+        );
+        world.cli(&["sign", "--plugin", &name, "--id", "k", &reference]);
+        images.push(reference);
+    }
+    let server = world.serve(&[]);
+    let response = server.json(
+        "/gatekeeper/verify",
+        &gatekeeper_request(&[&images[0], &images[1]]),
+    );
+    let items = response["response"]["items"].as_array().unwrap();
+    let item = |key: &str| items.iter().find(|i| i["key"] == key).unwrap().clone();
+    let good = item(&images[0]);
+    assert_eq!(good["value"]["verified"], true, "{good}");
+    let bad = item(&images[1]);
+    assert_eq!(bad["value"]["verified"], false, "{bad}");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not process the critical attribute"),
+        "{bad}"
+    );
+}

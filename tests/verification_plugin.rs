@@ -9,12 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hsm_notary::sign::local::LocalKey;
 use hsm_notary_suite::services::path_str;
 use hsm_notary_suite::{binary, component_cache};
-use notary_verifier::envelope::ExtendedAttribute;
-use notary_verifier::sign::{Format, SignRequest, SignedAttributes, assemble, prepare};
-use notary_verifier::{Descriptor, Instant};
+use notary_verifier::Descriptor;
 
 struct Env {
     config: tempfile::TempDir,
@@ -61,9 +58,6 @@ impl Env {
 
     /// A detached JWS over the blob with `extended` signed attributes.
     fn signature(&self, name: &str, extended: &[(&str, &str, bool)]) -> PathBuf {
-        let key = LocalKey::read(&self.config.path().join("localkeys/vp.key")).unwrap();
-        let chain =
-            hsm_notary::sign::read_chain(&self.config.path().join("localkeys/vp.crt")).unwrap();
         let bytes = std::fs::read(&self.blob).unwrap();
         let target = Descriptor {
             media_type: "application/octet-stream".to_owned(),
@@ -71,55 +65,27 @@ impl Env {
             size: bytes.len() as u64,
             ..Descriptor::default()
         };
-        let payload = notary_verifier::payload::build(&target);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let algorithm =
-            notary_verifier::sign::check_signing_chain(&chain, Instant::from_unix(now, 0)).unwrap();
-        let request = SignRequest {
-            format: Format::Jws,
-            attributes: SignedAttributes {
-                algorithm,
-                content_type: notary_verifier::sign::payload_content_type().to_owned(),
-                signing_time: Instant::from_unix(now, 0),
-                expiry: None,
-                extended: extended
-                    .iter()
-                    .map(|(key, value, critical)| ExtendedAttribute {
-                        key: (*key).to_owned(),
-                        value: (*value).to_owned(),
-                        critical: *critical,
-                    })
-                    .collect(),
-            },
-            payload: &payload,
-            certificate_chain: chain,
-            signing_agent: "verification-plugin-test".to_owned(),
-            timestamp_token: None,
-        };
-        let prepared = prepare(&request);
-        let signature = key.sign(&prepared.to_sign).unwrap();
+        let envelope = hsm_notary_suite::envelope_with_attributes(
+            &self.config.path().join("localkeys/vp.key"),
+            &self.config.path().join("localkeys/vp.crt"),
+            &target,
+            extended,
+        )
+        .unwrap();
         let path = self.work.path().join(format!("{name}.jws.sig"));
-        std::fs::write(&path, assemble(&request, &prepared, &signature)).unwrap();
+        std::fs::write(&path, envelope).unwrap();
         path
     }
 
     /// Install the script plugin `vp` at `version` with `capabilities`, whose
     /// `verify-signature` records its request and then runs `answer` (shell).
     fn plugin(&self, version: &str, capabilities: &str, answer: &str) {
-        let dir = self.config.path().join("plugins/vp");
-        std::fs::create_dir_all(&dir).unwrap();
-        let request = self.request_path();
-        let script = format!(
-            "#!/bin/sh\ncase \"$1\" in\nget-plugin-metadata) printf '%s' '{{\"name\":\"vp\",\"description\":\"a verification plugin\",\"version\":\"{version}\",\"url\":\"https://example.com\",\"supportedContractVersions\":[\"1.0\"],\"capabilities\":[{capabilities}]}}';;\nverify-signature) cat > {}; {answer};;\n*) exit 1;;\nesac\n",
-            path_str(&request)
+        let body = format!(
+            "verify-signature) cat > {}; {answer};;",
+            path_str(&self.request_path())
         );
-        let path = dir.join("notation-vp");
-        std::fs::write(&path, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = self.config.path().join("plugins/vp");
+        hsm_notary_suite::script_plugin(&dir, "vp", version, capabilities, &body).unwrap();
     }
 
     fn request_path(&self) -> PathBuf {

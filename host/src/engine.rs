@@ -58,6 +58,13 @@ pub trait Verifier {
         store_type: StoreType,
         name: &str,
     ) -> Result<Result<Vec<CertificateSummary>, Failure>>;
+    /// Check an envelope a signer did not assemble (an envelope plugin's) before it is
+    /// published: integrity, the payload names `target`, certificate requirements.
+    fn check_generated_envelope(
+        &self,
+        signature: &SignatureInput,
+        target: &notary_verifier::Descriptor,
+    ) -> Result<Result<EnvelopeInfo, Failure>>;
     /// Describe an envelope.
     fn inspect(&self, signature: &SignatureInput) -> Result<Result<EnvelopeInfo, Failure>>;
     /// Only the authentic-timestamp validation.

@@ -116,7 +116,7 @@ pub fn sign_descriptor(
             );
         }
         let (envelope, annotations) =
-            plugin.generate_envelope(format, target, expiry.filter(|d| !d.is_zero()), now)?;
+            plugin.generate_envelope(format, target, expiry.filter(|d| !d.is_zero()))?;
         let content = Envelope::parse(format.media_type(), &envelope)
             .and_then(|e| e.content())
             .map_err(|e| anyhow!("{e}"))?;

@@ -51,6 +51,82 @@ pub fn plugin_binary() -> PathBuf {
     binary
 }
 
+/// A JWS over `target`, signed by the local key `key` with its `chain` file and the
+/// `extended` signed attributes (key, value, critical), made with the signing library:
+/// for signatures no signer here makes (ones that name a verification plugin).
+pub fn envelope_with_attributes(
+    key: &Path,
+    chain: &Path,
+    target: &notary_verifier::Descriptor,
+    extended: &[(&str, &str, bool)],
+) -> Result<Vec<u8>> {
+    use notary_verifier::envelope::ExtendedAttribute;
+    use notary_verifier::sign::{Format, SignRequest, SignedAttributes, assemble, prepare};
+    let key = hsm_notary::sign::local::LocalKey::read(key)?;
+    let chain = hsm_notary::sign::read_chain(chain)?;
+    let payload = notary_verifier::payload::build(target);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let signing_time = Instant::from_unix(now, 0);
+    let algorithm = notary_verifier::sign::check_signing_chain(&chain, signing_time)
+        .map_err(anyhow::Error::msg)?;
+    let request = SignRequest {
+        format: Format::Jws,
+        attributes: SignedAttributes {
+            algorithm,
+            content_type: notary_verifier::sign::payload_content_type().to_owned(),
+            signing_time,
+            expiry: None,
+            extended: extended
+                .iter()
+                .map(|(key, value, critical)| ExtendedAttribute {
+                    key: (*key).to_owned(),
+                    value: (*value).to_owned(),
+                    critical: *critical,
+                })
+                .collect(),
+        },
+        payload: &payload,
+        certificate_chain: chain,
+        signing_agent: "hsm-notary-tests".to_owned(),
+        timestamp_token: None,
+    };
+    let prepared = prepare(&request);
+    let signature = key.sign(&prepared.to_sign)?;
+    Ok(assemble(&request, &prepared, &signature))
+}
+
+/// Write `text` to `path` as an executable file (0755).
+pub fn write_executable(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// A shell-script plugin `dir/notation-{name}` whose `get-plugin-metadata` names
+/// `version` and `capabilities` (JSON strings, comma-separated), `body` (`case` arms
+/// over "$1") answering the other commands, and anything else failing with an error
+/// response. Plugins as a test writes them: real processes, any behaviour.
+pub fn script_plugin(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    capabilities: &str,
+    body: &str,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("notation-{name}"));
+    write_executable(
+        &path,
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in\nget-plugin-metadata) printf '%s' '{{\"name\":\"{name}\",\"description\":\"a test plugin\",\"version\":\"{version}\",\"url\":\"https://example.com\",\"supportedContractVersions\":[\"1.0\"],\"capabilities\":[{capabilities}]}}';;\n{body}\n*) printf '%s' '{{\"errorCode\":\"ERROR\",\"errorMessage\":\"unsupported command\"}}' >&2; exit 1;;\nesac\n"
+        ),
+    )?;
+    Ok(path)
+}
+
 /// Copy the directory tree `from` to `to`.
 pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;

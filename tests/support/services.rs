@@ -764,3 +764,47 @@ fn ferro_binary() -> PathBuf {
         .unwrap_or_default();
     cargo_home.join("bin").join(name)
 }
+
+/// Push a one-layer image to `repository` of `registry`; its `HOST/REPOSITORY@DIGEST`.
+pub fn push_image(registry: &DistributionRegistry, repository: &str, content: &str) -> String {
+    use hsm_notary::registry::{ArtifactRef, Options, Registry};
+    let reference = format!("{}/{repository}:v1", registry.host());
+    let artifact = ArtifactRef::parse(&reference).expect("reference");
+    let remote = Registry::connect(&artifact, &Options::default()).expect("registry");
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let descriptor = remote
+        .push_image(config, &[content.as_bytes()], "v1")
+        .expect("push");
+    format!("{}/{repository}@{}", registry.host(), descriptor.digest)
+}
+
+/// The envelope of the signature manifest `manifest_digest`, straight from the registry,
+/// with its media type and digest; the manifest checked to be a Notary Project signature
+/// manifest with hsm-notary's annotations.
+pub fn fetch_envelope(reference: &str, manifest_digest: &str) -> (String, Vec<u8>, String) {
+    use hsm_notary::registry::{ArtifactRef, Options, Registry};
+    let artifact = ArtifactRef::parse(reference).expect("reference");
+    let remote = Registry::connect(&artifact, &Options::default()).expect("registry");
+    let (bytes, _) = remote.manifest(manifest_digest, None).expect("manifest");
+    let manifest: hsm_notary::oci::Manifest = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(
+        manifest.artifact_type.as_deref(),
+        Some("application/vnd.cncf.notary.signature")
+    );
+    assert_eq!(
+        manifest.config.media_type,
+        "application/vnd.oci.empty.v1+json"
+    );
+    for annotation in [
+        "io.cncf.notary.x509chain.thumbprint#S256",
+        "org.opencontainers.image.created",
+    ] {
+        assert!(
+            manifest.annotations.contains_key(annotation),
+            "{annotation}"
+        );
+    }
+    let layer = &manifest.layers[0];
+    let envelope = remote.blob(layer, 1 << 25, "envelope").expect("envelope");
+    (layer.media_type.clone(), envelope, layer.digest.clone())
+}

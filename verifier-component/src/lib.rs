@@ -30,7 +30,7 @@ pub mod x509;
 pub mod sign;
 
 pub use envelope::{Envelope, EnvelopeContent, EnvelopeError, SignerInfo, SigningScheme};
-pub use inspect::inspect;
+pub use inspect::{check_generated, inspect};
 pub use outcome::{
     AppliedPolicy, CertificateSummary, Decision, EnvelopeInfo, Failure, FailureKind, Outcome,
     SignatureOutcome, TimestampInfo, ValidationResult, ValidationStatus,

@@ -99,6 +99,18 @@ pub fn required(si: &SignerInfo) -> Option<Required> {
     Some(Required { name, min_version })
 }
 
+/// The critical extended attributes other than the two plugin headers: the ones this
+/// verifier does not know, which a plugin must process.
+pub fn plugin_attributes(
+    si: &SignerInfo,
+) -> impl Iterator<Item = &crate::envelope::ExtendedAttribute> {
+    si.extended_attributes.iter().filter(|a| {
+        a.critical
+            && a.key != attr::VERIFICATION_PLUGIN
+            && a.key != attr::VERIFICATION_PLUGIN_MIN_VERSION
+    })
+}
+
 /// The installed plugin's metadata checked against the signature's requirement: found,
 /// new enough, a verifier. `Ok(None)`: not known yet (ask for it).
 pub fn resolve<'e>(
@@ -206,14 +218,7 @@ pub fn request(
     if let Some(min) = &required.min_version {
         critical.insert("verificationPluginMinVersion".into(), min.clone().into());
     }
-    let extended: serde_json::Map<String, serde_json::Value> = si
-        .extended_attributes
-        .iter()
-        .filter(|a| {
-            a.critical
-                && a.key != attr::VERIFICATION_PLUGIN
-                && a.key != attr::VERIFICATION_PLUGIN_MIN_VERSION
-        })
+    let extended: serde_json::Map<String, serde_json::Value> = plugin_attributes(si)
         .map(|a| (a.key.clone(), a.value.clone().into()))
         .collect();
     critical.insert("extendedAttributes".into(), extended.into());

@@ -584,14 +584,7 @@ impl Context<'_> {
             capabilities.retain(|c| c != plugin::TRUSTED_IDENTITY);
         }
         // Critical attributes this verifier does not know are the plugin's to process.
-        let unprocessed: Vec<String> = si
-            .extended_attributes
-            .iter()
-            .filter(|a| {
-                a.critical
-                    && a.key != attr::VERIFICATION_PLUGIN
-                    && a.key != attr::VERIFICATION_PLUGIN_MIN_VERSION
-            })
+        let unprocessed: Vec<String> = plugin::plugin_attributes(si)
             .map(|a| a.key.clone())
             .collect();
         if capabilities.is_empty() && unprocessed.is_empty() {

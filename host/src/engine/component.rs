@@ -363,6 +363,20 @@ impl Verifier for ComponentEngine {
             .map_err(convert::failure))
     }
 
+    fn check_generated_envelope(
+        &self,
+        signature: &nv::SignatureInput,
+        target: &nv::Descriptor,
+    ) -> Result<Result<nv::EnvelopeInfo, nv::Failure>> {
+        let signature = convert::signature(signature);
+        let target = convert::descriptor_in(target);
+        let result = self.call(|i, s| {
+            i.notary_verifier_verifier()
+                .call_check_generated_envelope(s, &signature, &target)
+        })?;
+        Ok(result.map(convert::envelope).map_err(convert::failure))
+    }
+
     fn inspect(
         &self,
         signature: &nv::SignatureInput,
@@ -427,7 +441,7 @@ mod convert {
         }
     }
 
-    fn descriptor_in(d: &nv::Descriptor) -> wit::Descriptor {
+    pub fn descriptor_in(d: &nv::Descriptor) -> wit::Descriptor {
         wit::Descriptor {
             media_type: d.media_type.clone(),
             digest: d.digest.clone(),

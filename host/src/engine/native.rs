@@ -70,6 +70,14 @@ impl Verifier for NativeEngine {
         Ok(notary_verifier::load_trust_store(stores, store_type, name))
     }
 
+    fn check_generated_envelope(
+        &self,
+        signature: &SignatureInput,
+        target: &notary_verifier::Descriptor,
+    ) -> Result<Result<EnvelopeInfo, Failure>> {
+        Ok(notary_verifier::check_generated(signature, target))
+    }
+
     fn inspect(&self, signature: &SignatureInput) -> Result<Result<EnvelopeInfo, Failure>> {
         Ok(notary_verifier::inspect(signature))
     }

@@ -107,6 +107,15 @@ impl Guest for Component {
             .map_err(failure_out)
     }
 
+    fn check_generated_envelope(
+        signature: wit::Signature,
+        target: wit::Descriptor,
+    ) -> Result<wit::EnvelopeInfo, wit::Failure> {
+        notary_verifier::check_generated(&signature_in(signature), &descriptor_in(target))
+            .map(envelope_out)
+            .map_err(failure_out)
+    }
+
     fn check_authentic_timestamp(request: wit::VerifyRequest) -> wit::ValidationResult {
         result_out(notary_verifier::authentic_timestamp(&request_in(request)))
     }
