@@ -561,6 +561,37 @@ fn the_plugin_answers_the_contract_directly() {
         key.verify(b"hello", &signature).unwrap();
     }
 
+    // The chain kept on the token instead of in a file (`key import-cert`).
+    let no_file = serde_json::json!({"module-path": SOFTHSM_MODULE, "pin-source": format!("file:{pin_file}")});
+    let (code, error, _) = call(
+        "generate-signature",
+        sign_request(serde_json::json!({"pluginConfig": no_file})),
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("no certificate for key"),
+        "{error}"
+    );
+    let mut import = env.command(&[
+        "key",
+        "import-cert",
+        "--pkcs11",
+        &uri,
+        "--cert",
+        &path_str(&chain),
+    ]);
+    let out = import.env("HSM_NOTARY_PKCS11_PIN", PIN).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, from_token, _) = call(
+        "generate-signature",
+        sign_request(serde_json::json!({"pluginConfig": no_file})),
+    );
+    assert_eq!(code, Some(0), "{from_token}");
+    assert_eq!(from_token["certificateChain"], signed["certificateChain"]);
+
     let wrong_pin = env.work.path().join("wrong-pin");
     std::fs::write(&wrong_pin, "not-the-pin-9999").unwrap();
     for (command, request, code_expected, needle) in [

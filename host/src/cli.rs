@@ -609,6 +609,19 @@ pub enum KeyCommand {
         #[arg(long, value_name = "PATH")]
         pkcs11_module: Option<PathBuf>,
     },
+    /// Store a certificate chain on the token beside a key (certificate objects), where
+    /// `notation-hsm-notary` finds it without a chain file.
+    ImportCert {
+        /// The key's PKCS#11 URI.
+        #[arg(long)]
+        pkcs11: String,
+        /// The chain (PEM, leaf first); the leaf must hold the key.
+        #[arg(long)]
+        cert: PathBuf,
+        /// PKCS#11 module.
+        #[arg(long, value_name = "PATH")]
+        pkcs11_module: Option<PathBuf>,
+    },
     /// Register a key under a name: a PKCS#11 key or a local key file with its
     /// certificate chain, or a key a notation plugin holds (`--plugin P --id KEY_ID`).
     Add(KeyAddArgs),

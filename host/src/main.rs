@@ -270,6 +270,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             pkcs11_module,
         }) => key::csr(&pkcs11, &subject, &output, pkcs11_module.as_deref()),
+        Command::Key(KeyCommand::ImportCert {
+            pkcs11,
+            cert,
+            pkcs11_module,
+        }) => key::import_cert(&pkcs11, &cert, pkcs11_module.as_deref()),
         Command::Key(KeyCommand::Add(args)) => key::add(&config, &args),
         Command::Key(KeyCommand::List { output }) => key::list(&config, output),
         Command::Key(KeyCommand::Delete { names }) => key::delete(&config, &names),

@@ -15,7 +15,9 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeType, CertificateType, KeyType, ObjectClass, ObjectHandle,
+};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
@@ -461,6 +463,60 @@ impl Token {
         })
     }
 
+    /// Store X.509 certificates (DER) on the token as certificate objects: the first
+    /// labelled `label` with the key's id (beside the key, where PKCS#11 tools look), the
+    /// others `{label}-ca-{n}`. Existing objects of those labels are refused.
+    pub fn import_certificates(&self, label: &str, chain: &[Vec<u8>]) -> Result<()> {
+        self.with_session(|session| {
+            for (i, der) in chain.iter().enumerate() {
+                let object_label = if i == 0 {
+                    label.to_owned()
+                } else {
+                    format!("{label}-ca-{i}")
+                };
+                if !find(session, ObjectClass::CERTIFICATE, &object_label)?.is_empty() {
+                    bail!(
+                        "a certificate labelled {object_label:?} already exists on token {:?}",
+                        self.label
+                    );
+                }
+                let cert = x509_cert::Certificate::from_der(der)
+                    .map_err(|e| anyhow!("certificate {i} of the chain: {e}"))?;
+                let subject = cert.tbs_certificate().subject().to_der()?;
+                session
+                    .create_object(&[
+                        Attribute::Class(ObjectClass::CERTIFICATE),
+                        Attribute::CertificateType(CertificateType::X_509),
+                        Attribute::Token(true),
+                        Attribute::Label(object_label.as_bytes().to_vec()),
+                        Attribute::Id(object_label.as_bytes().to_vec()),
+                        Attribute::Subject(subject),
+                        Attribute::Value(der.clone()),
+                    ])
+                    .map_err(|e| anyhow!("storing certificate {object_label:?}: {e}"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every X.509 certificate object on the token (DER), at most 256.
+    pub fn certificates(&self) -> Result<Vec<Vec<u8>>> {
+        self.with_session(|session| {
+            let handles = session
+                .find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE)])
+                .map_err(|e| anyhow!("listing certificates: {e}"))?;
+            let mut out = Vec::new();
+            for handle in handles.into_iter().take(256) {
+                for attribute in session.get_attributes(handle, &[AttributeType::Value])? {
+                    if let Attribute::Value(der) = attribute {
+                        out.push(der);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Labels of the private keys on the token.
     pub fn key_labels(&self) -> Result<Vec<String>> {
         self.with_session(|session| {
@@ -573,6 +629,11 @@ pub struct HsmKey {
 }
 
 impl HsmKey {
+    /// The token the key is on.
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
     /// The key label.
     pub fn label(&self) -> &str {
         &self.label

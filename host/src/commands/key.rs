@@ -63,6 +63,31 @@ pub fn csr(uri: &str, subject: &str, output: &Path, module: Option<&Path>) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// `key import-cert`: the chain stored on the token, its leaf checked to hold the key.
+pub fn import_cert(uri: &str, cert: &Path, module: Option<&Path>) -> Result<ExitCode> {
+    let (uri, token, _) = token(uri, module)?;
+    let label = object(&uri)?;
+    let key = token.key(&label)?;
+    let chain = crate::sign::read_chain(cert)?;
+    let leaf =
+        notary_verifier::x509::Cert::from_der(&chain[0]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if der::Encode::to_der(leaf.parsed().tbs_certificate().subject_public_key_info())?
+        != der::Encode::to_der(&key.spki)?
+    {
+        bail!(
+            "the leaf certificate of {} does not hold the key {label:?}",
+            cert.display()
+        );
+    }
+    token.import_certificates(&label, &chain)?;
+    println!(
+        "Stored {} certificate(s) beside key {label:?} on token {:?}",
+        chain.len(),
+        token.label()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `key add`.
 pub fn add(config: &ConfigDir, args: &crate::cli::KeyAddArgs) -> Result<ExitCode> {
     let absolute = |p: &Path| {

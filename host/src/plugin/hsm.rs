@@ -15,7 +15,8 @@
 //!   `HSM_NOTARY_PKCS11_PIN`); the plugin never prompts, and a PIN in the configuration
 //!   (`pin`, `pin-value`) is refused, as the spec advises;
 //! - `token`: the token label, over the URI's;
-//! - `certificate-chain`: the PEM chain, leaf first, whose leaf must hold the key;
+//! - `certificate-chain`: the PEM chain, leaf first, whose leaf must hold the key; without
+//!   it, the certificate objects on the token (`hsm-notary key import-cert`);
 //! - `capability`: `raw` (default: `SIGNATURE_GENERATOR.RAW`, notation assembles and
 //!   timestamps) or `envelope` (`SIGNATURE_GENERATOR.ENVELOPE`: the plugin builds the
 //!   envelope, timestamped by the TSA of `timestamp-url` and `timestamp-root-cert`).
@@ -228,32 +229,72 @@ fn open_key(key_id: &str, config: &PluginConfig) -> Result<HsmKey, Failure> {
     token.key(&label).map_err(Failure::from_hsm)
 }
 
-/// The chain of `certificate-chain`, its leaf checked to hold `key`.
+/// The chain: the `certificate-chain` file, else the certificate objects on the token
+/// (`hsm-notary key import-cert`): the one holding the key, then its issuers. Either
+/// way the leaf is checked to hold `key`.
 fn chain_for(key: &HsmKey, config: &PluginConfig) -> Result<Vec<Vec<u8>>, Failure> {
-    let path = config
-        .get("certificate-chain")
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            Failure::validation(
-                "pluginConfig certificate-chain (a PEM file, leaf first) is required",
-            )
-        })?;
-    let chain =
-        crate::sign::read_chain(&path).map_err(|e| Failure::validation(format!("{e:#}")))?;
-    let leaf = notary_verifier::x509::Cert::from_der(&chain[0])
-        .map_err(|e| Failure::validation(format!("{}: {e}", path.display())))?;
-    let leaf_spki = der::Encode::to_der(leaf.parsed().tbs_certificate().subject_public_key_info())
-        .map_err(|e| Failure::new(ErrorCode::Error, e.to_string()))?;
     let key_spki = der::Encode::to_der(&key.spki)
         .map_err(|e| Failure::new(ErrorCode::Error, e.to_string()))?;
-    if leaf_spki != key_spki {
+    let spki_of = |der: &[u8]| -> Option<Vec<u8>> {
+        let cert = notary_verifier::x509::Cert::from_der(der).ok()?;
+        der::Encode::to_der(cert.parsed().tbs_certificate().subject_public_key_info()).ok()
+    };
+    let (chain, source) = match config.get("certificate-chain") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let chain = crate::sign::read_chain(&path)
+                .map_err(|e| Failure::validation(format!("{e:#}")))?;
+            (chain, path.display().to_string())
+        }
+        None => {
+            let certs = key.token().certificates().map_err(Failure::from_hsm)?;
+            let leaf = certs
+                .iter()
+                .find(|der| spki_of(der).as_deref() == Some(key_spki.as_slice()))
+                .cloned()
+                .ok_or_else(|| {
+                    Failure::validation(format!(
+                        "no certificate for key {} on the token: store one (hsm-notary key import-cert) or give pluginConfig certificate-chain",
+                        key.label()
+                    ))
+                })?;
+            (issuers(leaf, &certs), "the token".to_owned())
+        }
+    };
+    if spki_of(&chain[0]).as_deref() != Some(key_spki.as_slice()) {
         return Err(Failure::validation(format!(
-            "the leaf certificate of {} does not hold the key {}",
-            path.display(),
+            "the leaf certificate of {source} does not hold the key {}",
             key.label()
         )));
     }
     Ok(chain)
+}
+
+/// `leaf` and its issuers among `certs`, up to a self-issued one (at most 10).
+fn issuers(leaf: Vec<u8>, certs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let names = |der: &[u8]| {
+        let cert = x509_cert::Certificate::from_der(der).ok()?;
+        let tbs = cert.tbs_certificate();
+        Some((tbs.subject().to_der().ok()?, tbs.issuer().to_der().ok()?))
+    };
+    use der::{Decode, Encode};
+    let mut chain = vec![leaf];
+    while chain.len() < 10 {
+        let Some((subject, issuer)) = chain.last().and_then(|c| names(c)) else {
+            break;
+        };
+        if subject == issuer {
+            break;
+        }
+        let next = certs
+            .iter()
+            .find(|der| !chain.contains(der) && names(der).is_some_and(|(s, _)| s == issuer));
+        match next {
+            Some(der) => chain.push(der.clone()),
+            None => break,
+        }
+    }
+    chain
 }
 
 fn describe_key(request: &DescribeKeyRequest) -> Result<DescribeKeyResponse, Failure> {
