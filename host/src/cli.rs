@@ -63,6 +63,34 @@ pub enum Command {
     /// Manage notation plugins (`plugins/NAME/notation-NAME`).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage the signatures of an artifact in a registry.
+    #[command(subcommand)]
+    Signature(SignatureCommand),
+}
+
+/// `signature`
+#[derive(Debug, Subcommand)]
+pub enum SignatureCommand {
+    /// Delete a signature (`REGISTRY/REPOSITORY@SIGNATURE_MANIFEST_DIGEST`), or with
+    /// `--all` every Notary Project signature of an artifact (`…@ARTIFACT_DIGEST`).
+    #[command(aliases = ["rm", "remove"])]
+    Delete(SignatureDeleteArgs),
+}
+
+/// `signature delete`
+#[derive(Debug, Args)]
+pub struct SignatureDeleteArgs {
+    /// The signature manifest, or with --all the signed artifact, by digest.
+    pub reference: String,
+    /// Delete every signature of the artifact.
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub all: bool,
+    /// Do not ask.
+    #[arg(short = 'y', long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub yes: bool,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `component`

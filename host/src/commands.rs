@@ -10,6 +10,7 @@ pub mod plugin;
 pub mod policy;
 pub mod ratify;
 pub mod sign;
+pub mod signature;
 pub mod verify;
 
 use std::io::{BufRead, Write};

@@ -370,6 +370,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(command) => hsm_notary::commands::plugin::run(&command, &config),
+        Command::Signature(hsm_notary::cli::SignatureCommand::Delete(args)) => {
+            hsm_notary::commands::signature::delete(&args, &config)
+        }
         Command::Cache(CacheCommand::Crl(CrlCacheCommand::List)) => cache::list(),
         Command::Cache(CacheCommand::Crl(CrlCacheCommand::Purge)) => cache::purge(),
         Command::Cache(CacheCommand::Crl(CrlCacheCommand::Import { file, url })) => {

@@ -549,6 +549,62 @@ impl Registry {
         Ok(())
     }
 
+    /// Delete signature manifest `digest` of `subject`, then take it out of the referrers
+    /// tag index if that lists it (an index left empty is deleted; a rewritten one
+    /// replaces the old, which is then deleted). The manifest goes first: a registry that
+    /// refuses `DELETE` changes nothing. Returns what was done, step by step, even on
+    /// failure. The envelope blob is left to the registry's garbage collection.
+    pub fn delete_signature(&self, digest: &str, subject: &str) -> (Result<()>, Vec<String>) {
+        tracing::debug!(
+            "Request: DELETE {}/v2/{}/manifests/{digest}",
+            self.connection.host,
+            self.connection.repository
+        );
+        let mut done = Vec::new();
+        let result = (|| -> Result<()> {
+            self.delete_manifest(digest)
+                .map_err(|e| self.describe("deleting signature manifest", digest, e))?;
+            done.push(format!("deleted signature manifest {digest}"));
+            let tag = oci::referrers_tag(subject);
+            let (bytes, old) = match self.manifest(&tag, None) {
+                Ok(found) => found,
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let mut index: Index = serde_json::from_slice(&bytes)
+                .with_context(|| format!("referrers index {tag} is not an image index"))?;
+            let before = index.manifests.len();
+            index.manifests.retain(|d| d.digest != digest);
+            if index.manifests.len() == before {
+                return Ok(());
+            }
+            if index.manifests.is_empty() {
+                self.delete_manifest(&old.digest)
+                    .map_err(|e| self.describe("deleting referrers index", &tag, e))?;
+                done.push(format!(
+                    "deleted the referrers index {tag}, left empty ({})",
+                    old.digest
+                ));
+            } else {
+                let new = self.push_manifest(
+                    &serde_json::to_vec(&index)?,
+                    oci::MEDIA_TYPE_IMAGE_INDEX,
+                    Some(&tag),
+                )?;
+                done.push(format!(
+                    "rewrote the referrers index {tag} without it ({new})"
+                ));
+                if new != old.digest && self.delete_manifest(&old.digest).is_err() {
+                    eprintln!(
+                        "Warning: Removal of outdated referrers index from remote registry failed. Garbage collection may be required."
+                    );
+                }
+            }
+            Ok(())
+        })();
+        (result, done)
+    }
+
     /// `DELETE /v2/<repo>/manifests/<digest>` (oci-client has no delete).
     fn delete_manifest(&self, digest: &str) -> Result<()> {
         let scheme = if self.connection.http {

@@ -109,13 +109,22 @@ pub struct DistributionRegistry {
 impl DistributionRegistry {
     /// Start one with deletes enabled (so superseded referrers indexes can be removed).
     pub fn start() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    /// Start one that refuses `DELETE` (distribution's default: 405 Unsupported).
+    pub fn start_without_delete() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    fn start_with(delete: bool) -> Result<Self> {
         let storage = tempfile::tempdir()?;
         let port = free_port()?;
         let config = storage.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {delete}\nhttp:\n  addr: 127.0.0.1:{port}\n",
                 storage.path().join("data").display()
             ),
         )?;
