@@ -306,6 +306,9 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: VerifyOutput,
+    /// For an image index: also verify the manifest of this platform (`os/arch[/variant]`).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     /// Engine.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -407,6 +410,10 @@ pub struct SignArgs {
     /// Always use the referrers tag schema, even on registries with a referrers API.
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub force_referrers_tag: bool,
+    /// For an image index: sign the index and each platform manifest it lists (all
+    /// signed before any is pushed).
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub recursive: bool,
     /// Key, format, expiry, metadata, timestamping.
     #[command(flatten)]
     pub signing: SigningArgs,

@@ -56,6 +56,33 @@ pub struct Descriptor {
     /// `data` (base64, embedded content).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
+    /// `platform` (in an image index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+/// An image index entry's `platform`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    /// `architecture` (`amd64`, `arm64`, …).
+    pub architecture: String,
+    /// `os` (`linux`, …).
+    pub os: String,
+    /// `variant` (`v8`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// Whether `wanted` (`os/arch` or `os/arch/variant`, as `--platform` takes it) names
+    /// this platform.
+    pub fn matches(&self, wanted: &str) -> bool {
+        let mut parts = wanted.split('/');
+        let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
+        os == Some(self.os.as_str())
+            && arch == Some(self.architecture.as_str())
+            && variant.is_none_or(|v| self.variant.as_deref() == Some(v))
+    }
 }
 
 /// An image manifest (`application/vnd.oci.image.manifest.v1+json`).

@@ -442,6 +442,34 @@ impl Registry {
         })
     }
 
+    /// Push an image index of `manifests` (with their platforms) tagged `tag`; for tests
+    /// and samples.
+    pub fn push_index(&self, manifests: Vec<Descriptor>, tag: &str) -> Result<Descriptor> {
+        let index = Index {
+            schema_version: 2,
+            media_type: oci::MEDIA_TYPE_IMAGE_INDEX.to_owned(),
+            manifests,
+            ..Index::default()
+        };
+        let bytes = serde_json::to_vec(&index)?;
+        let digest = self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_INDEX, Some(tag))?;
+        Ok(Descriptor {
+            media_type: oci::MEDIA_TYPE_IMAGE_INDEX.to_owned(),
+            digest,
+            size: bytes.len() as u64,
+            ..Descriptor::default()
+        })
+    }
+
+    /// The manifests an image index lists (the index checked against `index`'s digest
+    /// and size).
+    pub fn index_manifests(&self, index: &Descriptor) -> Result<Vec<Descriptor>> {
+        let (bytes, _) = self.manifest(&index.digest, Some(index))?;
+        let parsed: Index = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an image index", index.digest))?;
+        Ok(parsed.manifests)
+    }
+
     /// Publish a signature: envelope blob, empty config, signature manifest with
     /// `subject`, then — where the registry has no referrers API, or when forced — the
     /// referrers tag index. Returns what was pushed, step by step, even on failure.
@@ -534,7 +562,7 @@ impl Registry {
             size,
             artifact_type: Some(oci::ARTIFACT_TYPE_NOTARY.to_owned()),
             annotations: manifest.annotations.clone(),
-            data: None,
+            ..Descriptor::default()
         });
         let bytes = serde_json::to_vec(&index)?;
         let index_digest = self.push_manifest(&bytes, oci::MEDIA_TYPE_IMAGE_INDEX, Some(&tag))?;

@@ -196,6 +196,11 @@ impl Signer {
 
 /// Run `sign`.
 pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
+    if args.oci_layout && args.recursive {
+        bail!(
+            "--recursive signs image indexes in registries; it is not supported with --oci-layout yet"
+        );
+    }
     if args.oci_layout {
         let (path, _) = layout::parse_reference(&args.reference)?;
         if !path.is_dir() {
@@ -249,26 +254,57 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
     if let Some(tag) = &artifact.tag {
         tag_warning(tag);
     }
-    let (signed, manifest) = sign(&subject)?;
-    let (result, pushed) =
-        registry.push_signature(&manifest, &signed.envelope, args.force_referrers_tag);
-    match result {
-        Ok(digest) => {
-            println!("Successfully signed {}@{}", artifact.name(), subject.digest);
-            println!("Pushed the signature to {}@{digest}", artifact.name());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            let done = if pushed.is_empty() {
-                "nothing was pushed".to_owned()
-            } else {
-                format!("pushed before the failure: {}", pushed.join(", "))
-            };
-            Err(anyhow!(
-                "failed to push signature to registry with error: {e:#}\n({done}; the signature is not discoverable until its manifest and index are pushed)"
-            ))
+    let mut subjects = Vec::new();
+    if args.recursive {
+        if subject.media_type == oci::MEDIA_TYPE_IMAGE_INDEX {
+            // Platform manifests, not attestations (`unknown/unknown`) or nested indexes.
+            subjects.extend(
+                registry
+                    .index_manifests(&subject)?
+                    .into_iter()
+                    .filter(|child| {
+                        child.media_type == oci::MEDIA_TYPE_IMAGE_MANIFEST
+                            && child.platform.as_ref().is_some_and(|p| p.os != "unknown")
+                    }),
+            );
+        } else {
+            eprintln!(
+                "Warning: --recursive: {}@{} is not an image index; only it is signed",
+                artifact.name(),
+                subject.digest
+            );
         }
     }
+    // The index last: its signature appears once its platforms' have.
+    subjects.push(subject);
+    // Everything is signed before anything is pushed: a key or TSA that fails on the
+    // third platform leaves the registry as it was.
+    let signed = subjects.iter().map(&sign).collect::<Result<Vec<_>>>()?;
+    let mut published = Vec::new();
+    for (subject, (signed, manifest)) in subjects.iter().zip(&signed) {
+        let (result, pushed) =
+            registry.push_signature(manifest, &signed.envelope, args.force_referrers_tag);
+        match result {
+            Ok(digest) => {
+                println!("Successfully signed {}@{}", artifact.name(), subject.digest);
+                println!("Pushed the signature to {}@{digest}", artifact.name());
+                published.push(format!("the signature {digest} of {}", subject.digest));
+            }
+            Err(e) => {
+                let mut done: Vec<String> = published.clone();
+                done.extend(pushed);
+                let done = if done.is_empty() {
+                    "nothing was pushed".to_owned()
+                } else {
+                    format!("pushed before the failure: {}", done.join(", "))
+                };
+                return Err(anyhow!(
+                    "failed to push signature to registry with error: {e:#}\n({done}; the signature is not discoverable until its manifest and index are pushed)"
+                ));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Add the signature to an OCI layout: blobs first, then `index.json` replaced atomically;

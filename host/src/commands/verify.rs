@@ -184,14 +184,54 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
             &inputs,
             &target,
             &reference,
+            metadata.clone(),
+            time,
+            max,
+            &revocation,
+        )?;
+        let Some(platform) = &args.platform else {
+            return Ok(report(&outcome, &reference, args.output));
+        };
+        // The index's signature and the platform manifest's: both must verify.
+        if target.media_type != oci::MEDIA_TYPE_IMAGE_INDEX {
+            bail!("--platform {platform}: {reference} is not an image index");
+        }
+        let child = registry
+            .index_manifests(&target)?
+            .into_iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
+            .ok_or_else(|| {
+                anyhow::anyhow!("{reference} has no manifest for platform {platform}")
+            })?;
+        let child_reference = format!("{}@{}", artifact.name(), child.digest);
+        let child_outcome = verify_artifact(
+            engine.as_ref(),
+            &registry,
+            &inputs,
+            &child,
+            &child_reference,
             metadata,
             time,
             max,
             &revocation,
         )?;
-        return Ok(report(&outcome, &reference, args.output));
+        let index_code = report(&outcome, &reference, args.output);
+        let child_code = report(&child_outcome, &child_reference, args.output);
+        let failed = |o: &Outcome| o.decision == notary_verifier::Decision::Failed;
+        return Ok(if failed(&outcome) {
+            index_code
+        } else if failed(&child_outcome) {
+            child_code
+        } else {
+            ExitCode::SUCCESS
+        });
     };
 
+    if args.platform.is_some() {
+        bail!(
+            "--platform verifies image indexes in registries; it is not supported with --oci-layout yet"
+        );
+    }
     let (path, reference) = layout::parse_reference(&args.reference)?;
     let layout = Layout::open(&path)?;
     let target = layout.resolve(&reference)?;
