@@ -509,3 +509,52 @@ fn serve_asks_the_verification_plugin_a_signature_names() {
         "{bad}"
     );
 }
+
+#[test]
+fn with_a_platform_an_index_is_admitted_only_with_that_platform_s_manifest_signed() {
+    use hsm_notary::oci::Platform;
+    let world = World::new();
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let config = format!(r#"{{"architecture":"{arch}","os":"linux"}}"#);
+        let image = world
+            .remote
+            .push_image(
+                config.as_bytes(),
+                &[format!("layer for {arch}").as_bytes()],
+                arch,
+            )
+            .unwrap();
+        children.push(Descriptor {
+            platform: Some(Platform {
+                architecture: arch.to_owned(),
+                os: "linux".to_owned(),
+                variant: None,
+            }),
+            ..image
+        });
+    }
+    let arm64 = format!("{}/app@{}", world.registry.host(), children[1].digest);
+    let index = world.remote.push_index(children, "multi").unwrap();
+    let index = format!("{}/app@{}", world.registry.host(), index.digest);
+    world.cli(&["sign", "--key", "signer", &index]);
+    let server = world.serve(&["--platform", "linux/arm64"]);
+
+    let denied = server.json("/gatekeeper/verify", &gatekeeper_request(&[&index]));
+    let item = &denied["response"]["items"][0];
+    assert_eq!(item["value"]["verified"], false, "{denied}");
+    let error = item["error"].as_str().unwrap();
+    assert!(
+        error.contains("its linux/arm64 manifest") && error.contains(&arm64),
+        "{error}"
+    );
+    assert!(error.contains("no signature is associated"), "{error}");
+
+    // Signing the platform's manifest admits the index (a denial is not cached).
+    world.cli(&["sign", "--key", "signer", &arm64]);
+    let admitted = server.json("/gatekeeper/verify", &gatekeeper_request(&[&index]));
+    assert_eq!(
+        admitted["response"]["items"][0]["value"]["verified"], true,
+        "{admitted}"
+    );
+}

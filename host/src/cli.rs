@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// Images verified at once.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
+    /// The nodes' platform (`os/arch[/variant]`): for an image index, the manifest of
+    /// this platform must verify too (it is what the node runs).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -365,6 +365,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 workers: args.workers,
                 registry: args.registry.options_in(&config)?,
                 revocation: args.revocation.options()?,
+                platform: args.platform,
             };
             hsm_notary::serve::run(settings, &config)?;
             Ok(ExitCode::SUCCESS)

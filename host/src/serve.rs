@@ -70,6 +70,9 @@ pub struct Settings {
     /// Revocation fetching: answers are kept in memory until their `nextUpdate`, and
     /// fetches count against each request's deadline.
     pub revocation: crate::revocation::Options,
+    /// The nodes' platform (`os/arch[/variant]`): an image index must also have a
+    /// verified signature on that platform's manifest, the one the node will run.
+    pub platform: Option<String>,
 }
 
 /// One image's answer.
@@ -381,21 +384,49 @@ impl Service {
             None => resolve_remote(registry, &artifact, "verify")?,
         };
         let engine = self.engine.until(until);
-        let outcome = verify_artifact(
-            &engine,
-            registry,
-            &self.inputs,
-            &target,
-            &reference,
-            Vec::new(),
-            crate::commands::verification_time(None)?,
-            MAX_SIGNATURES,
-            // A plugin, like a fetch, has what is left of the request's deadline.
-            &self
-                .revocation
-                .until(until)
-                .with_plugins(Arc::new(self.plugins.until(until))),
-        )?;
+        let verify = |target: &crate::oci::Descriptor, reference: &str| {
+            verify_artifact(
+                &engine,
+                registry,
+                &self.inputs,
+                target,
+                reference,
+                Vec::new(),
+                crate::commands::verification_time(None)?,
+                MAX_SIGNATURES,
+                // A plugin, like a fetch, has what is left of the request's deadline.
+                &self
+                    .revocation
+                    .until(until)
+                    .with_plugins(Arc::new(self.plugins.until(until))),
+            )
+        };
+        let outcome = verify(&target, &reference)?;
+        // An index admits a node's image only with its platform's manifest verified too.
+        if let Some(platform) = &self.settings.platform
+            && target.media_type == crate::oci::MEDIA_TYPE_IMAGE_INDEX
+            && outcome.decision == Decision::Verified
+        {
+            let child = registry
+                .index_manifests(&target)?
+                .into_iter()
+                .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)));
+            let Some(child) = child else {
+                return Ok(failed(
+                    image,
+                    format!("{reference}: the index has no manifest for platform {platform}"),
+                ));
+            };
+            let child_reference = format!("{}@{}", artifact.name(), child.digest);
+            let child_outcome = verify(&child, &child_reference)?;
+            if child_outcome.decision == Decision::Failed {
+                let why = crate::output::failure_reasons(&child_outcome);
+                return Ok(failed(
+                    image,
+                    format!("{reference}: its {platform} manifest {child_reference}: {why}"),
+                ));
+            }
+        }
         let signer = outcome
             .verified_signature()
             .and_then(|s| s.envelope.as_ref())
