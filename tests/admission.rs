@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use hsm_notary::oci::{Descriptor, Manifest};
 use hsm_notary::registry::{ArtifactRef, Options, Registry};
 use hsm_notary_suite::services::DistributionRegistry;
+use hsm_notary_suite::text;
 use hsm_notary_suite::{binary, component_cache, static_binary};
 use serde_json::{Value, json};
 
@@ -141,14 +142,6 @@ fn run(mut command: Command, stdin: &[u8]) -> Output {
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn ratify_env(subject: &str) -> Vec<(&'static str, &str)> {

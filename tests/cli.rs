@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use hsm_notary_suite::text;
 use hsm_notary_suite::{binary, component_cache, root};
 
 fn case_dir(name: &str) -> PathBuf {
@@ -18,14 +19,6 @@ fn run(config: &Path, args: &[&str]) -> Output {
         .env("HSM_NOTARY_CACHE", component_cache())
         .output()
         .expect("binary runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 const DIGEST: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";

@@ -12,6 +12,7 @@ use hsm_notary_suite::services::{
     SoftHsm, Tsa, TsaOptions, free_port, independent_verify, tls_files,
 };
 use hsm_notary_suite::services::{fetch_envelope, push_image};
+use hsm_notary_suite::text;
 use hsm_notary_suite::{binary, component_cache};
 
 const PIN: &str = "hsm-notary-test-pin-31415";
@@ -57,14 +58,6 @@ impl Env {
         );
         text(&output)
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn write_policy(dir: &Path, scope: &str, level: &str, store: &str) -> String {

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use hsm_notary_suite::text;
 use hsm_notary_suite::{binary, component_cache, root};
 
 /// The binary with `config` as its configuration directory and no standard input.
@@ -25,14 +26,6 @@ fn run_env(config: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
         command.env(k, v);
     }
     command.output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn ok(config: &Path, args: &[&str]) -> String {

@@ -12,6 +12,7 @@ use hsm_notary_suite::services::{
     DistributionRegistry, SOFTHSM_MODULE, SoftHsm, fetch_envelope, independent_verify, path_str,
     push_image,
 };
+use hsm_notary_suite::text;
 use hsm_notary_suite::{binary, component_cache, copy_dir, plugin_binary, tree};
 
 const PIN: &str = "plugin-test-pin-27182";
@@ -154,14 +155,6 @@ impl Env {
             "{installed}"
         );
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn with_flags<'a>(args: &[&'a str], flag: &'a str, values: &'a [String]) -> Vec<&'a str> {

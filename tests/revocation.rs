@@ -19,6 +19,7 @@ use hsm_notary_suite::pki::{
     TsaServer, crl_cache_file, ocsp_url, unix_now,
 };
 use hsm_notary_suite::services::free_port;
+use hsm_notary_suite::text;
 use hsm_notary_suite::{binary, component_cache, root};
 use serde_json::Value;
 
@@ -444,14 +445,6 @@ impl Verdict {
         );
         self
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use hsm_notary_suite::services::path_str;
+use hsm_notary_suite::{assert_fails_with, text};
 use hsm_notary_suite::{binary, component_cache};
 use notary_verifier::Descriptor;
 
@@ -18,14 +19,6 @@ struct Env {
     work: tempfile::TempDir,
     blob: PathBuf,
     root: PathBuf,
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 impl Env {
@@ -258,12 +251,7 @@ fn plugin_verdicts_failures_and_misbehaviour_fail_the_signature_clearly() {
     // Not installed.
     std::fs::remove_dir_all(env.config.path().join("plugins/vp")).unwrap();
     let out = env.verify(&signature, "native", &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains(r#"error while locating the verification plugin "vp""#),
-        "{}",
-        text(&out)
-    );
+    assert_fails_with(&out, r#"error while locating the verification plugin "vp""#);
 }
 
 #[test]
@@ -271,13 +259,9 @@ fn critical_attributes_nobody_processes_still_fail_integrity() {
     let env = Env::new();
     let signature = env.signature("unknown", &[("io.example.claim", "build-42", true)]);
     let out = env.verify(&signature, "wasm", &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains(
-            r#"critical attribute "io.example.claim" that this verifier does not understand"#
-        ),
-        "{}",
-        text(&out)
+    assert_fails_with(
+        &out,
+        r#"critical attribute "io.example.claim" that this verifier does not understand"#,
     );
     // A non-critical one is ignored, as the spec says.
     let signature = env.signature("optional", &[("io.example.claim", "build-42", false)]);

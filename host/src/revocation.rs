@@ -179,9 +179,19 @@ impl Bounded {
         let now = request.verification_time;
         for _ in 0..MAX_ROUNDS {
             let (outcome, needs) = engine.verify_or_ask(request)?;
-            // Plugins matter only while no signature verified.
+            // Plugins matter only while no signature verified, and only when one of the
+            // signatures tried names a verification plugin (as the component read it).
+            let names_plugin = outcome.signatures.iter().any(|s| {
+                s.envelope.as_ref().is_some_and(|e| {
+                    e.extended_attributes.iter().any(|(key, _, _)| {
+                        key == notary_verifier::envelope::attr::VERIFICATION_PLUGIN
+                    })
+                })
+            });
             let plugin_needs = match &self.plugins {
-                Some(_) if outcome.decision == notary_verifier::Decision::Failed => {
+                Some(_)
+                    if outcome.decision == notary_verifier::Decision::Failed && names_plugin =>
+                {
                     engine.plugin_needs(request)?
                 }
                 _ => Vec::new(),

@@ -115,22 +115,17 @@ pub fn sign_descriptor(
                 plugin.metadata().name
             );
         }
-        let (envelope, annotations) =
+        let (envelope, info, annotations) =
             plugin.generate_envelope(format, target, expiry.filter(|d| !d.is_zero()))?;
-        let content = Envelope::parse(format.media_type(), &envelope)
-            .and_then(|e| e.content())
-            .map_err(|e| anyhow!("{e}"))?;
-        let chain: Vec<Vec<u8>> = content
-            .signer_info
-            .certificate_chain
-            .iter()
-            .map(|c| c.der().to_vec())
-            .collect();
         return Ok(SignedEnvelope {
             envelope,
             media_type: format.media_type(),
-            signing_time: content.signer_info.signing_time,
-            thumbprints: thumbprints(&chain),
+            signing_time: info
+                .signing_time
+                .or(info.authentic_signing_time)
+                .unwrap_or(signing_time),
+            // The component's SHA-256 fingerprints of the chain, leaf first.
+            thumbprints: info.certificates.iter().map(|c| c.sha256.clone()).collect(),
             annotations,
         });
     }

@@ -97,6 +97,25 @@ pub fn envelope_with_attributes(
     Ok(assemble(&request, &prepared, &signature))
 }
 
+/// A command's stdout then stderr, as text (what a user sees).
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The command failed with exit status 1 and said `needle`.
+pub fn assert_fails_with(output: &std::process::Output, needle: &str) {
+    assert_eq!(output.status.code(), Some(1), "{}", text(output));
+    assert!(
+        text(output).contains(needle),
+        "expected {needle:?} in:\n{}",
+        text(output)
+    );
+}
+
 /// Write `text` to `path` as an executable file (0755).
 pub fn write_executable(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

@@ -318,9 +318,10 @@ fn generate_signature(
             request.key_spec
         )));
     }
-    let (hash, signing_algorithm) = protocol::algorithms_of(&spec).ok_or_else(|| {
+    let algorithm = key.spec.signature_algorithm().ok_or_else(|| {
         Failure::validation(format!("{spec} keys cannot sign Notary Project signatures"))
     })?;
+    let (hash, signing_algorithm) = (protocol::hash_name(algorithm), algorithm.notation_name());
     if request.hash_algorithm != hash {
         return Err(Failure::validation(format!(
             "hashAlgorithm {:?} is not the one key spec {spec} uses ({hash})",

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use notary_verifier::signature::SignatureAlgorithm;
 use serde::{Deserialize, Serialize};
 
 /// The one contract version this side speaks.
@@ -241,18 +242,31 @@ impl ErrorCode {
     }
 }
 
-/// Key spec → (hash algorithm, signing algorithm), as `signature-specification.md`
-/// §Algorithm Selection pairs them.
-pub fn algorithms_of(key_spec: &str) -> Option<(&'static str, &'static str)> {
-    Some(match key_spec {
-        "RSA-2048" => ("SHA-256", "RSASSA-PSS-SHA-256"),
-        "RSA-3072" => ("SHA-384", "RSASSA-PSS-SHA-384"),
-        "RSA-4096" => ("SHA-512", "RSASSA-PSS-SHA-512"),
-        "EC-256" => ("SHA-256", "ECDSA-SHA-256"),
-        "EC-384" => ("SHA-384", "ECDSA-SHA-384"),
-        "EC-521" => ("SHA-512", "ECDSA-SHA-512"),
-        _ => return None,
-    })
+/// The algorithm `signature-specification.md` §Algorithm Selection pairs with a key
+/// spec name (`RSA-3072` → RSASSA-PSS-SHA-384, …), from the verifier's own table.
+pub fn algorithm_of(key_spec: &str) -> Option<SignatureAlgorithm> {
+    use notary_verifier::signature::{Curve, KeySpec};
+    [
+        KeySpec::Rsa(2048),
+        KeySpec::Rsa(3072),
+        KeySpec::Rsa(4096),
+        KeySpec::Ec(Curve::P256),
+        KeySpec::Ec(Curve::P384),
+        KeySpec::Ec(Curve::P521),
+    ]
+    .into_iter()
+    .find(|spec| spec.name() == key_spec)
+    .and_then(KeySpec::signature_algorithm)
+}
+
+/// The contract's name of the hash `algorithm` uses (`SHA-256`, …).
+pub fn hash_name(algorithm: SignatureAlgorithm) -> &'static str {
+    use notary_verifier::signature::HashAlgorithm;
+    match algorithm.hash() {
+        HashAlgorithm::Sha256 => "SHA-256",
+        HashAlgorithm::Sha384 => "SHA-384",
+        HashAlgorithm::Sha512 => "SHA-512",
+    }
 }
 
 /// Base64 (standard, padded) for `Vec<u8>` fields, as Go's `[]byte` JSON.
