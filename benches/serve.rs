@@ -28,12 +28,27 @@ const IMAGES: usize = 100;
 struct Prefetched(Vec<SignatureInput>);
 
 impl SignatureSource for Prefetched {
-    fn signatures(
+    fn candidates(
         &self,
         _: &hsm_notary::oci::Descriptor,
         _: usize,
-    ) -> anyhow::Result<(Vec<SignatureInput>, bool)> {
-        Ok((self.0.clone(), false))
+    ) -> anyhow::Result<(Vec<hsm_notary::oci::Descriptor>, bool)> {
+        let listed = (0..self.0.len())
+            .map(|i| hsm_notary::oci::Descriptor {
+                digest: i.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        Ok((listed, false))
+    }
+
+    fn read(
+        &self,
+        candidate: &hsm_notary::oci::Descriptor,
+        _: &hsm_notary::oci::Descriptor,
+    ) -> anyhow::Result<Option<SignatureInput>> {
+        let index: usize = candidate.digest.parse()?;
+        Ok(self.0.get(index).cloned())
     }
 }
 
@@ -137,7 +152,7 @@ fn main() {
     let engine = ComponentEngine::load_default().unwrap();
     let dir = ConfigDir::resolve(Some(config.path())).unwrap();
     let loaded = inputs(&dir, None, None, DocumentKind::Oci).unwrap();
-    let (signatures, _) = remote.signatures(&descriptors[0], 10).unwrap();
+    let (signatures, _, _) = remote.signatures(&descriptors[0], 10).unwrap();
     assert_eq!(signatures.len(), 2);
     let source = Prefetched(signatures);
     let time = hsm_notary::commands::verification_time(None).unwrap();

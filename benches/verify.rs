@@ -17,7 +17,7 @@ use hsm_notary::engine::{ComponentEngine, NativeEngine, Verifier};
 use hsm_notary::sign::local::LocalKey;
 use hsm_notary::sign::{KeySource, SigningKey, sign_descriptor};
 use hsm_notary_suite::wasi_http::{HttpComponent, bundle_of};
-use hsm_notary_suite::{cases, component_cache, component_engine, request_of, root};
+use hsm_notary_suite::{cases, component_engine, request_of, root};
 use notary_verifier::sign::Format;
 use notary_verifier::signature::{Curve, KeySpec};
 use notary_verifier::{
@@ -79,7 +79,7 @@ fn cose_request() -> VerifyRequest {
             }],
         },
         target: Target::Oci { reference: format!("registry.example/app@{}", target.digest), descriptor: target },
-        signatures: vec![SignatureInput { media_type: signed.media_type.into(), envelope: signed.envelope, manifest_digest: None }],
+        signatures: vec![SignatureInput { media_type: signed.media_type.into(), envelope: signed.envelope, manifest_digest: None, prior_failure: None,}],
         user_metadata: Vec::new(),
         verification_time: now(),
         revocation_evidence: Vec::new(),
@@ -117,7 +117,7 @@ fn verify_benches(c: &mut Criterion) {
         group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(&request).unwrap()));
         group.bench_function("wasm-fresh", |b| {
             b.iter(|| {
-                let engine = ComponentEngine::new(COMPONENT, Some(&component_cache())).unwrap();
+                let engine = ComponentEngine::new(COMPONENT).unwrap();
                 engine.verify(&request).unwrap()
             })
         });

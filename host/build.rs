@@ -12,6 +12,9 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "src/engine/wasmtime_config.rs"]
+mod wasmtime_config;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=HSM_NOTARY_COMPONENT");
     println!("cargo:rerun-if-env-changed=HSM_NOTARY_HTTP_ADAPTER");
@@ -29,8 +32,15 @@ fn main() {
     for path in [&wasm, &adapter] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
-    let http = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("verifier-http.wasm");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
+    let http = out_dir.join("verifier-http.wasm");
     compose_http(&wasm, &adapter, &http);
+    let precompiled = out_dir.join("verifier.cwasm");
+    precompile(&wasm, &precompiled);
+    println!(
+        "cargo:rustc-env=HSM_NOTARY_COMPONENT_CWASM={}",
+        precompiled.display()
+    );
     println!(
         "cargo:rustc-env=HSM_NOTARY_COMPONENT_WASM={}",
         wasm.display()
@@ -39,6 +49,30 @@ fn main() {
         "cargo:rustc-env=HSM_NOTARY_HTTP_COMPONENT_WASM={}",
         http.display()
     );
+}
+
+/// Compile the component to native code for the target now, so the binary embeds it: no
+/// compile at start-up, and no compiled code read from a cache directory someone else may
+/// write (wasmtime's deserialize trusts its input as code). The target's baseline CPU
+/// features only, so the binary runs on any machine of its architecture. Where this
+/// wasmtime cannot compile for the target (a cross build), an empty file is embedded and
+/// the component is compiled in memory at start-up instead.
+fn precompile(wasm: &Path, out: &Path) {
+    let target = env::var("TARGET").expect("set by cargo");
+    let bytes = (|| -> Result<Vec<u8>, String> {
+        let mut config = wasmtime_config::config();
+        config.target(&target).map_err(|e| e.to_string())?;
+        let engine = wasmtime::Engine::new(&config).map_err(|e| e.to_string())?;
+        let component = std::fs::read(wasm).map_err(|e| e.to_string())?;
+        engine
+            .precompile_component(&component)
+            .map_err(|e| e.to_string())
+    })()
+    .unwrap_or_else(|e| {
+        println!("cargo:warning=not precompiling the verifier component for {target}: {e}");
+        Vec::new()
+    });
+    std::fs::write(out, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }
 
 /// Plugs the verifier component's exports into the adapter's imports (what `wac plug`

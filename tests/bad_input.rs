@@ -29,6 +29,7 @@ fn with_envelope(media_type: &str, envelope: Vec<u8>) -> VerifyRequest {
         media_type: media_type.to_owned(),
         envelope,
         manifest_digest: None,
+        prior_failure: None,
     }];
     request
 }

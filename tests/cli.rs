@@ -320,3 +320,67 @@ fn a_reader_that_stops_reading_ends_the_output_quietly() {
         assert!(output.stderr.is_empty(), "{args:?}: {}", text(&output));
     }
 }
+
+/// ADA-NOT-23-1 and ADA-NOT-23-7: `ls` and `inspect` read at most `--max-signatures`, say so
+/// on stderr (stdout stays JSON), and refuse a limit that is not positive.
+#[test]
+fn list_and_inspect_read_at_most_max_signatures() {
+    let config = tempfile::tempdir().unwrap();
+    let layout = format!(
+        "{}@{DIGEST}",
+        case_dir("multi-sig-one-trusted")
+            .join("oci-layout")
+            .display()
+    );
+    let ls = run(
+        config.path(),
+        &[
+            "ls",
+            "--oci-layout",
+            "-o",
+            "json",
+            "--max-signatures",
+            "1",
+            &layout,
+        ],
+    );
+    assert!(ls.status.success(), "{}", text(&ls));
+    let listed: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(
+        listed["signatures"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    assert_eq!(listed["truncated"], true);
+    let inspect = run(
+        config.path(),
+        &[
+            "inspect",
+            "--oci-layout",
+            "-o",
+            "json",
+            "--max-signatures",
+            "1",
+            &layout,
+        ],
+    );
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&inspect.stdout).expect("stdout is JSON only");
+    assert_eq!(inspected["signatures"].as_array().unwrap().len(), 1);
+    assert!(
+        String::from_utf8_lossy(&inspect.stderr)
+            .contains("exceeded configured limit of max signatures 1"),
+        "{}",
+        text(&inspect)
+    );
+    let zero = run(
+        config.path(),
+        &["ls", "--oci-layout", "--max-signatures", "0", &layout],
+    );
+    assert!(!zero.status.success());
+    assert!(
+        text(&zero).contains("must be a positive number"),
+        "{}",
+        text(&zero)
+    );
+}

@@ -521,6 +521,7 @@ fn a_tls_registry_with_basic_auth_takes_credentials_from_stdin_env_and_docker_co
     let options = Options {
         username: Some(USER.to_owned()),
         password: Some(secrecy::SecretString::from(PASSWORD.to_owned())),
+        binding: hsm_notary::registry::Binding::Reference,
         ca_files: vec![ca.clone()],
         ..Options::default()
     };

@@ -20,7 +20,7 @@ use hsm_notary_suite::pki::{
 };
 use hsm_notary_suite::services::free_port;
 use hsm_notary_suite::text;
-use hsm_notary_suite::{binary, component_cache, root};
+use hsm_notary_suite::{binary, root};
 use serde_json::Value;
 
 /// The leaf's CRL (issued by the intermediate).
@@ -140,7 +140,7 @@ impl World {
             work,
         };
         world.publish_crls();
-        seed_component_cache(&world.cache());
+        std::fs::create_dir_all(world.cache()).unwrap();
         let key = world.pki.leaf_key().display().to_string();
         let chain = world.pki.chain.display().to_string();
         world.ok(&["key", "add", "rev", "--key-file", &key, "--cert", &chain]);
@@ -472,49 +472,6 @@ fn tagged_digest(dir: &Path, tag: &str) -> String {
         .and_then(|m| m["digest"].as_str())
         .unwrap_or_else(|| panic!("no tag {tag} in {}", dir.display()))
         .to_owned()
-}
-
-/// Link the compiled component of the shared test cache into `dir` (a per-test
-/// `HSM_NOTARY_CACHE`), compiling it there first if needed, so that each CLI run loads it
-/// instead of compiling it again.
-fn seed_component_cache(dir: &Path) {
-    static COMPILED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    let shared = component_cache();
-    let compiled = |dir: &Path| -> Vec<PathBuf> {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
-            .collect()
-    };
-    COMPILED.get_or_init(|| {
-        if compiled(&shared).is_empty() {
-            // Any command that loads the component compiles it into $HSM_NOTARY_CACHE.
-            let config = tempfile::tempdir().unwrap();
-            let policy = config.path().join("policy.json");
-            std::fs::write(
-                &policy,
-                r#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"skip"}}]}"#,
-            )
-            .unwrap();
-            let _ = Command::new(binary())
-                .arg("--config-dir")
-                .arg(config.path())
-                .args(["policy", "import"])
-                .arg(&policy)
-                .env("HSM_NOTARY_CACHE", &shared)
-                .output();
-        }
-    });
-    std::fs::create_dir_all(dir).unwrap();
-    for path in compiled(&shared) {
-        let target = dir.join(path.file_name().unwrap());
-        if std::fs::hard_link(&path, &target).is_err() {
-            let _ = std::fs::copy(&path, &target);
-        }
-    }
 }
 
 // ---- OCSP ------------------------------------------------------------------------------

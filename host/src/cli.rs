@@ -182,6 +182,11 @@ pub struct RegistryArgs {
     /// Extra CA certificate (PEM) to trust for the registry's TLS (repeatable).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Vec<PathBuf>,
+    /// The registry (`host[:port]`) that --username/--password-stdin and
+    /// $HSM_NOTARY_USERNAME/$HSM_NOTARY_PASSWORD are for; no other registry gets them
+    /// (default: the reference's registry; `serve` sends them nowhere without it).
+    #[arg(long, value_name = "HOST")]
+    pub registry_host: Option<String>,
 }
 
 impl RegistryArgs {
@@ -200,6 +205,10 @@ impl RegistryArgs {
             insecure: self.insecure_registry,
             username: self.username.clone(),
             password,
+            binding: match &self.registry_host {
+                Some(host) => crate::registry::Binding::Host(host.clone()),
+                None => crate::registry::Binding::Reference,
+            },
             ca_files: self.ca_file.clone(),
             insecure_registries: Vec::new(),
         })

@@ -24,8 +24,9 @@ use crate::output::Rendered;
 /// Print a rendering and turn it into an exit code.
 pub fn emit(rendered: &Rendered) -> ExitCode {
     // Warnings first, as notation prints them before the result.
-    eprint!("{}", rendered.stderr);
-    if let Err(e) = write_stdout(rendered.stdout.as_bytes()) {
+    eprint!("{}", crate::output::escape_controls(&rendered.stderr, true));
+    let stdout = crate::output::escape_controls(&rendered.stdout, true);
+    if let Err(e) = write_stdout(stdout.as_bytes()) {
         eprintln!("Error: writing the result to stdout: {e}");
         return ExitCode::FAILURE;
     }
@@ -84,7 +85,17 @@ pub fn max_signatures(value: i64) -> Result<usize> {
     if value <= 0 {
         bail!("max-signatures value {value} must be a positive number");
     }
-    Ok(usize::try_from(value).unwrap_or(usize::MAX))
+    // The component takes at most this many per request; notation has no cap, but a
+    // registry listing a million referrers must not make one verification read them all.
+    let cap = notary_verifier::verify::MAX_SIGNATURES;
+    let wanted = usize::try_from(value).unwrap_or(usize::MAX);
+    if wanted > cap {
+        eprintln!(
+            "Warning: max-signatures {value} is over the cap of {cap}; at most {cap} signatures are examined"
+        );
+        return Ok(cap);
+    }
+    Ok(wanted)
 }
 
 /// Ask `question [y/N]` on stdout; only `y`/`yes` confirm. EOF declines.

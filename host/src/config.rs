@@ -39,6 +39,21 @@ pub struct Settings {
     pub signature_format: Option<String>,
 }
 
+/// The user's home: `$HOME`, else the password database's entry for this user (services
+/// and containers often run without `HOME`; notation#449).
+pub fn home_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(home));
+    }
+    let uid = rustix::process::getuid().as_raw().to_string();
+    let passwd = crate::files::read_regular(Path::new("/etc/passwd"), 16 << 20).ok()?;
+    String::from_utf8_lossy(&passwd).lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 7 && fields[2] == uid && fields[5].starts_with('/'))
+            .then(|| PathBuf::from(fields[5]))
+    })
+}
+
 /// The configuration directory.
 #[derive(Clone, Debug)]
 pub struct ConfigDir {
@@ -57,10 +72,10 @@ impl ConfigDir {
         {
             return Ok(Self::at(Path::new(&path)));
         }
-        let base = match std::env::var_os("XDG_CONFIG_HOME") {
+        let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
             Some(dir) => PathBuf::from(dir),
-            None => match std::env::var_os("HOME") {
-                Some(home) => PathBuf::from(home).join(".config"),
+            None => match home_dir() {
+                Some(home) => home.join(".config"),
                 None => bail!(
                     "cannot locate a configuration directory: set HSM_NOTARY_CONFIG, XDG_CONFIG_HOME or HOME, or pass --config-dir"
                 ),

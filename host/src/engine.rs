@@ -4,6 +4,7 @@
 
 pub mod component;
 pub mod native;
+pub mod wasmtime_config;
 
 use anyhow::Result;
 use notary_verifier::{

@@ -94,14 +94,15 @@ impl Layout {
             );
         }
         let marker = root.join("oci-layout");
-        let marker_text = std::fs::read_to_string(&marker).with_context(|| {
+        // A regular file of a few bytes: a symlink to /dev/zero is not read forever.
+        let marker_text = read_limited(&marker, 64 * 1024).with_context(|| {
             format!(
                 "{} is not an OCI image layout: cannot read {}",
                 root.display(),
                 marker.display()
             )
         })?;
-        let marker_json: serde_json::Value = serde_json::from_str(&marker_text)
+        let marker_json: serde_json::Value = serde_json::from_slice(&marker_text)
             .with_context(|| format!("{} is not valid JSON", marker.display()))?;
         if marker_json
             .get("imageLayoutVersion")
@@ -200,49 +201,63 @@ impl Layout {
         Ok(bytes)
     }
 
-    /// Every manifest/index descriptor reachable from `index.json`, in discovery order.
+    /// Every manifest/index descriptor reachable from `index.json`, in discovery order:
+    /// breadth first, each digest once, at most [`MAX_LAYOUT_MANIFESTS`] (a hostile layout's
+    /// indexes that list each other, or list one manifest a million times, end there).
     fn all_descriptors(&self) -> Result<Vec<Descriptor>> {
         let mut out: Vec<Descriptor> = Vec::new();
-        let mut queue: Vec<Descriptor> = self.index.manifests.clone();
-        let mut visited = 0usize;
-        while let Some(descriptor) = (!queue.is_empty()).then(|| queue.remove(0)) {
-            if out.iter().any(|d| d.digest == descriptor.digest) {
-                continue;
+        let mut seen = std::collections::HashSet::new();
+        let mut queue: std::collections::VecDeque<Descriptor> = Default::default();
+        let mut enqueue = |queue: &mut std::collections::VecDeque<Descriptor>,
+                           descriptor: Descriptor|
+         -> Result<()> {
+            if seen.insert(descriptor.digest.clone()) {
+                if seen.len() > MAX_LAYOUT_MANIFESTS {
+                    bail!(
+                        "OCI layout {} has more than {MAX_LAYOUT_MANIFESTS} manifests",
+                        self.root.display()
+                    );
+                }
+                queue.push_back(descriptor);
             }
-            visited += 1;
-            if visited > 10_000 {
-                bail!(
-                    "OCI layout {} has more than 10000 manifests",
-                    self.root.display()
-                );
-            }
+            Ok(())
+        };
+        for descriptor in self.index.manifests.iter().cloned() {
+            enqueue(&mut queue, descriptor)?;
+        }
+        while let Some(descriptor) = queue.pop_front() {
             if descriptor.media_type == oci::MEDIA_TYPE_IMAGE_INDEX
                 && let Ok(bytes) = self.read_blob(&descriptor, oci::MAX_MANIFEST_SIZE, "index")
                 && let Ok(index) = serde_json::from_slice::<Index>(&bytes)
             {
-                queue.extend(index.manifests);
+                for child in index.manifests {
+                    enqueue(&mut queue, child)?;
+                }
             }
             out.push(descriptor);
         }
         Ok(out)
     }
 
-    /// Signature manifests whose `subject` is `subject_digest`, in discovery order (at most
-    /// `limit` are read; the bool says whether more exist).
-    pub fn signatures(
+    /// Descriptors of the signature manifests whose `subject` is `subject_digest`, in
+    /// discovery order (at most `limit`; the bool says whether more exist). A manifest
+    /// that cannot be read or parsed is passed over: it is not known to be a signature.
+    pub fn signature_manifests(
         &self,
         subject_digest: &str,
         limit: usize,
-    ) -> Result<(Vec<FoundSignature>, bool)> {
-        let mut found: Vec<FoundSignature> = Vec::new();
-        let mut more = false;
+    ) -> Result<(Vec<Descriptor>, bool)> {
+        let mut found = Vec::new();
         for descriptor in self.all_descriptors()? {
             if descriptor.media_type != oci::MEDIA_TYPE_IMAGE_MANIFEST {
                 continue;
             }
-            let bytes = self.read_blob(&descriptor, oci::MAX_MANIFEST_SIZE, "manifest")?;
-            let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else {
-                continue;
+            let manifest = match self.read_manifest(&descriptor) {
+                Ok(manifest) => manifest,
+                Err(e) => {
+                    tracing::debug!("passing over manifest {}: {e:#}", descriptor.digest);
+                    continue;
+                }
             };
             if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject_digest)
                 || !manifest.is_notary_signature()
@@ -250,41 +265,71 @@ impl Layout {
                 continue;
             }
             if found.len() == limit {
-                more = true;
-                break;
+                return Ok((found, true));
             }
-            let [layer] = manifest.layers.as_slice() else {
-                bail!(
-                    "signature manifest {} must have exactly one layer, found {}",
-                    descriptor.digest,
-                    manifest.layers.len()
-                );
-            };
-            found.push(FoundSignature {
-                manifest: descriptor.clone(),
-                media_type: layer.media_type.clone(),
-                envelope: layer.clone(),
-            });
+            found.push(descriptor);
+        }
+        Ok((found, false))
+    }
+
+    fn read_manifest(&self, descriptor: &Descriptor) -> Result<Manifest> {
+        let bytes = self.read_blob(descriptor, oci::MAX_MANIFEST_SIZE, "manifest")?;
+        serde_json::from_slice::<Manifest>(&bytes).with_context(|| {
+            format!(
+                "manifest {} is not an OCI image manifest",
+                descriptor.digest
+            )
+        })
+    }
+
+    /// Signature manifest `descriptor`, if it is a Notary Project signature of
+    /// `subject_digest`; an error when it cannot be read or has other than one layer.
+    pub fn signature(
+        &self,
+        descriptor: &Descriptor,
+        subject_digest: &str,
+    ) -> Result<Option<FoundSignature>> {
+        let manifest = self.read_manifest(descriptor)?;
+        if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject_digest)
+            || !manifest.is_notary_signature()
+        {
+            return Ok(None);
+        }
+        let [layer] = manifest.layers.as_slice() else {
+            bail!(
+                "signature manifest {} must have exactly one layer, found {}",
+                descriptor.digest,
+                manifest.layers.len()
+            );
+        };
+        Ok(Some(FoundSignature {
+            manifest: descriptor.clone(),
+            media_type: layer.media_type.clone(),
+            envelope: layer.clone(),
+        }))
+    }
+
+    /// The signatures of `subject_digest` (at most `limit`; the bool says whether more
+    /// exist); one that cannot be read is an error.
+    pub fn signatures(
+        &self,
+        subject_digest: &str,
+        limit: usize,
+    ) -> Result<(Vec<FoundSignature>, bool)> {
+        let (descriptors, more) = self.signature_manifests(subject_digest, limit)?;
+        let mut found = Vec::new();
+        for descriptor in &descriptors {
+            found.extend(self.signature(descriptor, subject_digest)?);
         }
         Ok((found, more))
     }
 }
 
+/// The most manifests and indexes a layout walk visits.
+pub const MAX_LAYOUT_MANIFESTS: usize = 10_000;
+
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let meta = path
-        .symlink_metadata()
-        .with_context(|| format!("cannot access {}", path.display()))?;
-    if !meta.is_file() {
-        bail!("{} is not a regular file", path.display());
-    }
-    if meta.len() > limit {
-        bail!(
-            "{} is {} bytes, over the limit of {limit} bytes",
-            path.display(),
-            meta.len()
-        );
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    crate::files::read_regular(path, limit)
 }
 
 #[cfg(test)]

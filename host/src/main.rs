@@ -36,7 +36,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!(
+                "Error: {}",
+                hsm_notary::output::escape_controls(&format!("{e:#}"), true)
+            );
             ExitCode::FAILURE
         }
     }

@@ -138,7 +138,32 @@ pub fn verify(outcome: &Outcome, reference: &str) -> Rendered {
 }
 
 /// notation's user metadata table (tabwriter, three spaces of padding).
+/// `text` with control characters written as escapes (`\u{1b}`), so attacker-chosen
+/// strings (signed attributes, subjects, registry messages) cannot move the cursor, recolour
+/// or rewrite the terminal. Newlines and tabs are kept when `keep_lines`.
+pub fn escape_controls(text: &str, keep_lines: bool) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !(keep_lines && (c == '\n' || c == '\t')))
+    {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !(keep_lines && (c == '\n' || c == '\t')) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn metadata_table(annotations: &BTreeMap<String, String>) -> String {
+    let annotations: BTreeMap<String, String> = annotations
+        .iter()
+        .map(|(k, v)| (escape_controls(k, false), escape_controls(v, false)))
+        .collect();
     let key_width = annotations
         .keys()
         .map(String::len)
@@ -158,7 +183,7 @@ fn metadata_table(annotations: &BTreeMap<String, String>) -> String {
         kw = key_width,
         vw = value_width
     );
-    for (k, v) in annotations {
+    for (k, v) in &annotations {
         out.push_str(&format!("{k:<key_width$}   {v:<value_width$}   \n"));
     }
     out
@@ -172,10 +197,11 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// A node.
+    /// A node. Its text comes from signatures and certificates: control characters
+    /// (a newline included, which would forge tree lines) are escaped.
     pub fn new(text: impl Into<String>) -> Self {
         Self {
-            text: text.into(),
+            text: escape_controls(&text.into(), false),
             children: Vec::new(),
         }
     }

@@ -1,22 +1,37 @@
-//! OCI registries through `oci-client`: resolving references, discovering signatures
-//! (referrers API, falling back to the `sha256-<hex>` referrers tag schema), fetching
-//! manifests and envelopes with their digests and sizes checked, and publishing signature
-//! manifests (with the tag-schema index where the registry has no referrers API).
+//! OCI registries: resolving references, discovering signatures (referrers API, falling
+//! back to the `sha256-<hex>` referrers tag schema), fetching manifests and envelopes with
+//! their digests and sizes checked, and publishing signature manifests (with the tag-schema
+//! index where the registry has no referrers API). The HTTP exchanges are in [`client`]:
+//! bounded while reading, with credentials bound to their registry.
 
 pub mod auth;
+pub mod client;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use reqwest::Method;
 use secrecy::SecretString;
 
 use crate::oci::{self, Descriptor, Index, Manifest};
+use client::{Access, Client};
+
+/// Which registry `--username`/`--password-stdin` and `HSM_NOTARY_USERNAME`/`_PASSWORD`
+/// are for. Any other registry gets only its own credentials from the docker config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Binding {
+    /// The registry a one-shot command connects to (the reference's).
+    Reference,
+    /// This `host[:port]` (`--registry-host`).
+    Host(String),
+    /// None (the default): `serve`, Ratify and containerd modes, whose hosts come from
+    /// pod specs.
+    #[default]
+    Nowhere,
+}
 
 /// How to reach a registry.
 #[derive(Clone, Debug, Default)]
@@ -27,12 +42,18 @@ pub struct Options {
     pub username: Option<String>,
     /// `--password-stdin` (or `HSM_NOTARY_PASSWORD`).
     pub password: Option<SecretString>,
+    /// Where explicit credentials may go.
+    pub binding: Binding,
     /// Extra CA certificates (PEM files) to trust.
     pub ca_files: Vec<PathBuf>,
     /// `host[:port]`s reached over plain HTTP (`insecureRegistries` of notation's
     /// `config.json`), compared case-insensitively.
     pub insecure_registries: Vec<String>,
 }
+
+/// How long one registry exchange, body included, may take unless
+/// `HSM_NOTARY_REGISTRY_TIMEOUT` (a Go duration) says otherwise.
+const DEFAULT_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A connection to one repository. Clones share it (connections, tokens, the I/O runtime
 /// and credentials are not copied), so each request can carry its own deadline
@@ -46,17 +67,11 @@ pub struct Registry {
 
 struct Connection {
     client: Client,
-    auth: RegistryAuth,
     runtime: tokio::runtime::Runtime,
     /// The host (`registry[:port]`).
     host: String,
     /// The repository.
     repository: String,
-    username: Option<String>,
-    password: Option<SecretString>,
-    http: bool,
-    /// `--ca-file` contents, for requests made outside oci-client.
-    ca_pems: Vec<Vec<u8>>,
 }
 
 /// A parsed artifact reference.
@@ -156,53 +171,55 @@ impl Registry {
                 .insecure_registries
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(&artifact.host));
-        let protocol = if insecure {
-            ClientProtocol::Http
-        } else if localhost {
-            ClientProtocol::HttpsExcept(vec![artifact.host.clone()])
-        } else {
-            ClientProtocol::Https
-        };
-        let mut extra = Vec::new();
+        let mut ca_pems = Vec::new();
         for file in &options.ca_files {
-            extra.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: std::fs::read(file)
+            ca_pems.push(
+                std::fs::read(file)
                     .with_context(|| format!("reading CA file {}", file.display()))?,
-            });
+            );
         }
-        let ca_pems = extra.iter().map(|c| c.data.clone()).collect();
-        let config = ClientConfig {
-            protocol,
-            extra_root_certificates: extra,
-            connect_timeout: Some(std::time::Duration::from_secs(10)),
-            read_timeout: Some(std::time::Duration::from_secs(60)),
-            user_agent: concat!("hsm-notary/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
+        let credentials = auth::credentials(&artifact.host, options)?;
+        let timeout = match std::env::var("HSM_NOTARY_REGISTRY_TIMEOUT") {
+            Ok(text) => crate::sign::parse_go_duration(&text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow!("HSM_NOTARY_REGISTRY_TIMEOUT={text:?} is not a positive duration")
+                })?,
+            Err(_) => DEFAULT_EXCHANGE_TIMEOUT,
         };
-        let (username, password) = auth::credentials(&artifact.host, options)?;
-        let auth = match (&username, &password) {
-            (Some(u), Some(p)) => {
-                use secrecy::ExposeSecret;
-                RegistryAuth::Basic(u.clone(), p.expose_secret().to_owned())
-            }
-            _ => RegistryAuth::Anonymous,
-        };
+        let token_realms = std::env::var("HSM_NOTARY_TOKEN_REALMS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the I/O runtime")?;
+        // reqwest's timers need the runtime's context when the client is built.
+        let client = {
+            let _context = runtime.enter();
+            Client::new(client::Settings {
+                host: artifact.host.clone(),
+                http: insecure || localhost,
+                credentials,
+                token_realms,
+                ca_pems,
+                timeout,
+                user_agent: concat!("hsm-notary/", env!("CARGO_PKG_VERSION")).to_owned(),
+            })
+            .map_err(|e| anyhow!("registry {}: {e}", artifact.host))?
+        };
         Ok(Self {
             connection: Arc::new(Connection {
-                client: Client::new(config),
-                auth,
+                client,
                 runtime,
                 host: artifact.host.clone(),
                 repository: artifact.repository.clone(),
-                username,
-                password,
-                http: insecure || localhost,
-                ca_pems,
             }),
             deadline: None,
         })
@@ -218,9 +235,9 @@ impl Registry {
     }
 
     /// Run one registry exchange to completion, or until the deadline.
-    fn wait<T, E: Into<anyhow::Error>>(
+    fn wait<T>(
         &self,
-        exchange: impl Future<Output = std::result::Result<T, E>>,
+        exchange: impl Future<Output = std::result::Result<T, client::Error>>,
     ) -> Result<T> {
         let runtime = &self.connection.runtime;
         match self.deadline {
@@ -232,37 +249,12 @@ impl Registry {
         }
     }
 
-    /// [`Registry::wait`] for an oci-client call that reads its credentials from the
-    /// client's store (the calls without an `auth` argument): they are stored first.
-    fn wait_authed<'a, T, E, F>(&'a self, exchange: impl FnOnce(&'a Client) -> F) -> Result<T>
-    where
-        F: Future<Output = std::result::Result<T, E>>,
-        E: Into<anyhow::Error>,
-    {
-        let connection = &self.connection;
-        self.wait(async {
-            connection
-                .client
-                .store_auth_if_needed(&connection.host, &connection.auth)
-                .await;
-            exchange(&connection.client).await
-        })
-    }
-
-    fn reference(&self, digest_or_tag: &str) -> Reference {
-        if digest_or_tag.contains(':') {
-            Reference::with_digest(
-                self.connection.host.clone(),
-                self.connection.repository.clone(),
-                digest_or_tag.to_owned(),
-            )
-        } else {
-            Reference::with_tag(
-                self.connection.host.clone(),
-                self.connection.repository.clone(),
-                digest_or_tag.to_owned(),
-            )
-        }
+    /// `/v2/<repository>/<kind>/<object>`.
+    fn url(&self, kind: &str, object: &str) -> Result<reqwest::Url> {
+        Ok(self
+            .connection
+            .client
+            .url(&format!("{}/{kind}/{object}", self.connection.repository))?)
     }
 
     /// The error with the registry, the object and the whole cause chain (a TLS failure
@@ -278,7 +270,7 @@ impl Registry {
     }
 
     /// Fetch a manifest by digest or tag; returns the bytes, checked against `expected`
-    /// (digest and size) when given, and its descriptor.
+    /// (digest and size) when given, and its descriptor. At most 4 MiB is read.
     pub fn manifest(
         &self,
         digest_or_tag: &str,
@@ -289,24 +281,27 @@ impl Registry {
             self.connection.host,
             self.connection.repository
         );
-        let reference = self.reference(digest_or_tag);
-        let accepted = [oci::MEDIA_TYPE_IMAGE_MANIFEST, oci::MEDIA_TYPE_IMAGE_INDEX];
-        let (bytes, _) = self
-            .wait(self.connection.client.pull_manifest_raw(
-                &reference,
-                &self.connection.auth,
-                &accepted,
-            ))
+        let accept = format!(
+            "{}, {}",
+            oci::MEDIA_TYPE_IMAGE_MANIFEST,
+            oci::MEDIA_TYPE_IMAGE_INDEX
+        );
+        // A descriptor's size, when known, is the most that may come.
+        let limit = expected
+            .map(|d| d.size.min(oci::MAX_MANIFEST_SIZE))
+            .unwrap_or(oci::MAX_MANIFEST_SIZE);
+        let bytes = self
+            .url("manifests", digest_or_tag)
+            .and_then(|url| {
+                self.wait(self.connection.client.get(
+                    url,
+                    &self.connection.repository,
+                    Some(&accept),
+                    limit,
+                ))
+            })
+            .map(|(bytes, _)| bytes)
             .map_err(|e| self.describe("fetching manifest", digest_or_tag, e))?;
-        if bytes.len() as u64 > oci::MAX_MANIFEST_SIZE {
-            bail!(
-                "registry {}: manifest {}@{digest_or_tag} is {} bytes, over the limit of {} bytes",
-                self.connection.host,
-                self.connection.repository,
-                bytes.len(),
-                oci::MAX_MANIFEST_SIZE
-            );
-        }
         let media_type = oci::manifest_media_type(&bytes);
         let descriptor = Descriptor {
             media_type,
@@ -329,10 +324,11 @@ impl Registry {
             oci::check_content(expected, &bytes, "manifest")
                 .map_err(|e| self.describe("fetching manifest", digest_or_tag, e))?;
         }
-        Ok((bytes.to_vec(), descriptor))
+        Ok((bytes, descriptor))
     }
 
-    /// Fetch a blob, at most `limit` bytes, checked against its descriptor.
+    /// Fetch a blob, at most `limit` bytes (and never more than its descriptor says),
+    /// checked against its descriptor.
     pub fn blob(&self, descriptor: &Descriptor, limit: u64, what: &str) -> Result<Vec<u8>> {
         tracing::debug!(
             "Request: GET {}/v2/{}/blobs/{} ({what}, at most {limit} bytes)",
@@ -349,15 +345,17 @@ impl Registry {
                 descriptor.size
             );
         }
-        let reference = self.reference(&descriptor.digest);
-        let layer = oci_client::manifest::OciDescriptor {
-            media_type: descriptor.media_type.clone(),
-            digest: descriptor.digest.clone(),
-            size: descriptor.size as i64,
-            ..Default::default()
-        };
-        let mut out: Vec<u8> = Vec::new();
-        self.wait_authed(|client| client.pull_blob(&reference, &layer, &mut out))
+        let out = self
+            .url("blobs", &descriptor.digest)
+            .and_then(|url| {
+                self.wait(self.connection.client.get(
+                    url,
+                    &self.connection.repository,
+                    None,
+                    descriptor.size,
+                ))
+            })
+            .map(|(bytes, _)| bytes)
             .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
         oci::check_content(descriptor, &out, what)
             .map_err(|e| self.describe(&format!("fetching {what}"), &descriptor.digest, e))?;
@@ -365,48 +363,151 @@ impl Registry {
     }
 
     /// The Notary Project signature manifests that refer to `subject`, in registry order
-    /// (referrers API, else the referrers tag schema).
+    /// (referrers API, following its pages, else the referrers tag schema). Each page is
+    /// an index of at most 4 MiB.
     pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
         tracing::debug!(
             "Request: GET {}/v2/{}/referrers/{subject}",
             self.connection.host,
             self.connection.repository
         );
-        let reference = self.reference(subject);
-        let index = self
-            .wait_authed(|client| {
-                client.pull_referrers(&reference, Some(oci::ARTIFACT_TYPE_NOTARY))
-            })
+        let mut url = self
+            .url("referrers", subject)
             .map_err(|e| self.describe("listing signatures of", subject, e))?;
-        let value = serde_json::to_value(&index)?;
-        let index: Index = serde_json::from_value(value).unwrap_or_default();
+        url.query_pairs_mut()
+            .append_pair("artifactType", oci::ARTIFACT_TYPE_NOTARY);
+        let mut found = Vec::new();
+        for page in 0.. {
+            if page == Client::max_referrer_pages() {
+                bail!(
+                    "registry {}: the referrers of {}@{subject} run over {page} pages",
+                    self.connection.host,
+                    self.connection.repository
+                );
+            }
+            let answer = self.wait(self.connection.client.get(
+                url.clone(),
+                &self.connection.repository,
+                Some(oci::MEDIA_TYPE_IMAGE_INDEX),
+                oci::MAX_MANIFEST_SIZE,
+            ));
+            let (bytes, headers) = match answer {
+                Ok(answer) => answer,
+                // No referrers API: the tag schema (only before any page was read).
+                Err(e) if page == 0 && is_not_found(&e) => return self.referrers_by_tag(subject),
+                Err(e) => return Err(self.describe("listing signatures of", subject, e)),
+            };
+            let index: Index = serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "registry {}: the referrers of {}@{subject} are not an image index",
+                    self.connection.host, self.connection.repository
+                )
+            })?;
+            found.extend(index.manifests);
+            match client::next_link(&headers, &url) {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        Ok(found.into_iter().filter(is_notary_referrer).collect())
+    }
+
+    /// The referrers tag schema: the `sha256-<hex>` index, or none.
+    fn referrers_by_tag(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        let tag = oci::referrers_tag(subject);
+        let (bytes, found) = match self.manifest(&tag, None) {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        // A registry that answers the tag with the subject (oras-go#1396) lists nothing.
+        let index = match referrers_index(&bytes, &tag, &found, subject) {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::debug!("no referrers: {e:#}");
+                return Ok(Vec::new());
+            }
+        };
         Ok(index
             .manifests
             .into_iter()
-            .filter(|d| {
-                d.artifact_type.as_deref() == Some(oci::ARTIFACT_TYPE_NOTARY)
-                    || d.artifact_type.is_none()
-            })
+            .filter(is_notary_referrer)
             .collect())
     }
 
     fn push_blob(&self, bytes: &[u8], what: &str) -> Result<String> {
         let digest = oci::sha256_digest(bytes);
-        let reference = self.reference(&digest);
-        self.wait_authed(|client| client.push_blob(&reference, bytes.to_vec(), &digest))
+        self.wait(self.upload(bytes, &digest))
             .map_err(|e| self.describe(&format!("pushing {what}"), &digest, e))?;
         Ok(digest)
     }
 
+    /// `HEAD` the blob; when absent, `POST` an upload and `PUT` it whole.
+    async fn upload(&self, bytes: &[u8], digest: &str) -> std::result::Result<(), client::Error> {
+        let client = &self.connection.client;
+        let repository = &self.connection.repository;
+        let request = |method, url, body| client::Request {
+            method,
+            url,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body,
+        };
+        let blob = client.url(&format!("{repository}/blobs/{digest}"))?;
+        match client.send(request(Method::HEAD, blob, None)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let start = client.url(&format!("{repository}/blobs/uploads/"))?;
+        let started = client.send(request(Method::POST, start, None)).await?;
+        let location = started
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                client::Error::Protocol("the upload was started without a Location".to_owned())
+            })?;
+        let mut put = client.location(location)?;
+        put.query_pairs_mut().append_pair("digest", digest);
+        client
+            .send(request(
+                Method::PUT,
+                put,
+                Some((bytes.to_vec(), "application/octet-stream")),
+            ))
+            .await?;
+        Ok(())
+    }
+
     fn push_manifest(&self, bytes: &[u8], media_type: &str, tag: Option<&str>) -> Result<String> {
         let digest = oci::sha256_digest(bytes);
-        let reference = self.reference(tag.unwrap_or(&digest));
-        let content_type = reqwest::header::HeaderValue::from_str(media_type)?;
-        self.wait_authed(|client| {
-            client.push_manifest_raw(&reference, bytes.to_vec(), content_type)
-        })
-        .map_err(|e| self.describe("pushing manifest", tag.unwrap_or(&digest), e))?;
+        let object = tag.unwrap_or(&digest);
+        self.url("manifests", object)
+            .and_then(|url| {
+                self.wait(self.connection.client.send(client::Request {
+                    method: Method::PUT,
+                    url,
+                    repository: &self.connection.repository,
+                    access: Access::Push,
+                    accept: None,
+                    body: Some((bytes.to_vec(), media_type)),
+                }))
+            })
+            .map_err(|e| self.describe("pushing manifest", object, e))?;
         Ok(digest)
+    }
+
+    /// Push manifest `bytes` as they are (tagged `tag`, else by digest); for tests and
+    /// samples. Returns its digest.
+    pub fn push_manifest_bytes(
+        &self,
+        bytes: &[u8],
+        media_type: &str,
+        tag: Option<&str>,
+    ) -> Result<String> {
+        self.push_manifest(bytes, media_type, tag)
     }
 
     /// Push an artifact (config blob, layer blobs, manifest); for tests and samples.
@@ -539,8 +640,7 @@ impl Registry {
         let tag = oci::referrers_tag(subject);
         let (mut index, previous) = match self.manifest(&tag, None) {
             Ok((bytes, descriptor)) => (
-                serde_json::from_slice::<Index>(&bytes)
-                    .with_context(|| format!("referrers index {tag} is not an image index"))?,
+                referrers_index(&bytes, &tag, &descriptor, subject)?,
                 Some(descriptor.digest),
             ),
             Err(e) if is_not_found(&e) => (
@@ -599,8 +699,7 @@ impl Registry {
                 Err(e) if is_not_found(&e) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let mut index: Index = serde_json::from_slice(&bytes)
-                .with_context(|| format!("referrers index {tag} is not an image index"))?;
+            let mut index = referrers_index(&bytes, &tag, &old, subject)?;
             let before = index.manifests.len();
             index.manifests.retain(|d| d.digest != digest);
             if index.manifests.len() == before {
@@ -633,48 +732,51 @@ impl Registry {
         (result, done)
     }
 
-    /// `DELETE /v2/<repo>/manifests/<digest>` (oci-client has no delete).
+    /// `DELETE /v2/<repo>/manifests/<digest>`.
     fn delete_manifest(&self, digest: &str) -> Result<()> {
-        let scheme = if self.connection.http {
-            "http"
-        } else {
-            "https"
-        };
-        let url = format!(
-            "{scheme}://{}/v2/{}/manifests/{digest}",
-            self.connection.host, self.connection.repository
-        );
-        // reqwest's timers need the runtime's context when the client is built.
-        let _context = self.connection.runtime.enter();
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(60));
-        for pem in &self.connection.ca_pems {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder.build()?;
-        let mut request = client.delete(&url);
-        if let (Some(user), Some(password)) = (&self.connection.username, &self.connection.password)
-        {
-            use secrecy::ExposeSecret;
-            request = request.basic_auth(user, Some(password.expose_secret()));
-        }
-        let response = self.wait(request.send())?;
-        if !response.status().is_success() {
-            bail!("DELETE {url}: {}", response.status());
-        }
+        let url = self.url("manifests", digest)?;
+        self.wait(self.connection.client.send(client::Request {
+            method: Method::DELETE,
+            url,
+            repository: &self.connection.repository,
+            access: Access::Delete,
+            accept: None,
+            body: None,
+        }))?;
         Ok(())
     }
 }
 
+/// The referrers tag's index, refusing anything else: some registries answer an unknown
+/// `sha256-<hex>` tag with the subject itself (oras-go#1396), and rewriting that as an
+/// index, then deleting the "old index", would delete the signed image.
+fn referrers_index(bytes: &[u8], tag: &str, found: &Descriptor, subject: &str) -> Result<Index> {
+    if found.digest == subject || found.media_type != oci::MEDIA_TYPE_IMAGE_INDEX {
+        bail!(
+            "the referrers tag {tag} names a {} ({}), not a referrers index: left as it is",
+            found.media_type,
+            found.digest
+        );
+    }
+    serde_json::from_slice::<Index>(bytes)
+        .with_context(|| format!("referrers index {tag} is not an image index"))
+}
+
+fn is_notary_referrer(d: &Descriptor) -> bool {
+    d.artifact_type.as_deref() == Some(oci::ARTIFACT_TYPE_NOTARY) || d.artifact_type.is_none()
+}
+
+/// Whether the registry answered 404 (typed when the error came straight from the
+/// client, else by the status in its text).
 fn is_not_found(e: &anyhow::Error) -> bool {
+    if e.chain()
+        .filter_map(|c| c.downcast_ref::<client::Error>())
+        .any(client::Error::is_not_found)
+    {
+        return true;
+    }
     let text = format!("{e:#}").to_lowercase();
-    text.contains("not found")
-        || text.contains("manifest unknown")
-        || text.contains("manifest_unknown")
-        || text.contains("404")
+    text.contains("404 not found") || text.contains("manifest_unknown")
 }
 
 #[cfg(test)]

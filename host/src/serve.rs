@@ -103,9 +103,30 @@ struct Service {
     plugins: Arc<crate::plugin::verifier::Plugins>,
 }
 
+/// Pod specs name the registries here, so explicit credentials go only to the one
+/// `--registry-host` names; without it, flags are refused and variables ignored (only the
+/// docker config's per-host entries apply).
+fn bind_credentials(options: &mut Options) -> Result<()> {
+    if options.binding == crate::registry::Binding::Reference {
+        if options.username.is_some() || options.password.is_some() {
+            anyhow::bail!(
+                "serve takes credentials per registry: give --registry-host with --username/--password-stdin, or use the docker config"
+            );
+        }
+        if crate::registry::auth::has_explicit(options) {
+            eprintln!(
+                "Warning: HSM_NOTARY_USERNAME/NOTATION_USERNAME are ignored by serve without --registry-host: credentials come from the docker config, per registry"
+            );
+        }
+        options.binding = crate::registry::Binding::Nowhere;
+    }
+    Ok(())
+}
+
 /// Run the server until the process is stopped.
-pub fn run(settings: Settings, config: &ConfigDir) -> Result<()> {
+pub fn run(mut settings: Settings, config: &ConfigDir) -> Result<()> {
     crate::registry::install_crypto_provider();
+    bind_credentials(&mut settings.registry)?;
     let inputs = inputs(config, None, None, DocumentKind::Oci)?;
     let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
     let tls = tls_config(&settings)?;

@@ -351,6 +351,7 @@ fn signatures_of(case: &Case) -> Result<Vec<SignatureInput>> {
                 .to_owned(),
             envelope: std::fs::read(&path).with_context(|| path.display().to_string())?,
             manifest_digest: s["manifest_digest"].as_str().map(str::to_owned),
+            prior_failure: None,
         });
     }
     Ok(out)
@@ -1011,8 +1012,8 @@ pub fn run_cli(case: &Case, binary: &Path) -> Result<Option<Vec<String>>> {
     Ok(Some(problems))
 }
 
-/// One cache directory for the compiled component, shared by the in-process engine and
-/// every CLI run of the test suite (keys include the component hash).
+/// One cache directory (CRLs) shared by the CLI runs of the test suite that do not need
+/// their own.
 pub fn component_cache() -> PathBuf {
     root().join("target").join("test-component-cache")
 }
@@ -1023,13 +1024,10 @@ fn tempfile_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The component engine, compiled once into [`component_cache`].
+/// The component engine, from the binary's precompiled component.
 pub fn component_engine() -> hsm_notary::engine::ComponentEngine {
-    hsm_notary::engine::ComponentEngine::new(
-        hsm_notary::engine::component::COMPONENT,
-        Some(&component_cache()),
-    )
-    .expect("the embedded component loads")
+    hsm_notary::engine::ComponentEngine::new(hsm_notary::engine::component::COMPONENT)
+        .expect("the embedded component loads")
 }
 
 /// Known divergences: cases we believe the reference gets wrong (each with a reason). They

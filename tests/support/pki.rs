@@ -214,6 +214,10 @@ pub enum Profile {
     /// A delegated OCSP responder: `extendedKeyUsage` critical `OCSPSigning` and
     /// `id-pkix-ocsp-nocheck`.
     OcspSigning,
+    /// [`Profile::CodeSigning`] plus these `openssl x509v3_config` lines.
+    CodeSigningWith(&'static str),
+    /// [`Profile::Ca`] (`pathlen:0`) plus these lines.
+    CaWith(&'static str),
 }
 
 impl Profile {
@@ -226,6 +230,13 @@ impl Profile {
             Self::CodeSigning => "basicConstraints = CA:false\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = codeSigning\n".to_owned(),
             Self::Timestamping => "basicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = critical,timeStamping\n".to_owned(),
             Self::OcspSigning => "basicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = critical,OCSPSigning\nnoCheck = ignored\n".to_owned(),
+            Self::CodeSigningWith(extra) => {
+                format!("{}{extra}\n", Self::CodeSigning.extension_lines())
+            }
+            Self::CaWith(extra) => format!(
+                "{}{extra}\n",
+                Self::Ca { path_len: Some(0) }.extension_lines()
+            ),
         }
     }
 }
@@ -584,10 +595,21 @@ impl Ca {
     /// Issue a subordinate CA (profile [`Profile::Ca`] with `pathlen:0`) with a database of
     /// its own.
     pub fn issue_ca(&self, name: &str, subject: &str, locations: Locations) -> Result<Ca> {
+        self.issue_ca_as(name, subject, locations, Profile::Ca { path_len: Some(0) })
+    }
+
+    /// [`Ca::issue_ca`] with another CA profile ([`Profile::CaWith`]).
+    pub fn issue_ca_as(
+        &self,
+        name: &str,
+        subject: &str,
+        locations: Locations,
+        profile: Profile,
+    ) -> Result<Ca> {
         let identity = self.issue(&IssueSpec {
             name: name.to_owned(),
             subject: subject.to_owned(),
-            profile: Profile::Ca { path_len: Some(0) },
+            profile,
             locations,
             days: 1825,
         })?;
@@ -1335,6 +1357,7 @@ impl Pki {
                 media_type: signed.media_type.into(),
                 envelope: signed.envelope,
                 manifest_digest: None,
+                prior_failure: None,
             }],
             user_metadata: Vec::new(),
             verification_time: now,

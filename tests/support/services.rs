@@ -183,35 +183,104 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// How a hostile registry sends a body (a `Response` header the server acts on and does
+/// not send).
+const STREAM: &str = "X-Fake-Stream";
+
+impl Response {
+    /// 200 with bytes that never end (no `Content-Length`; the server stops after 1 GiB or
+    /// when the client leaves).
+    pub fn endless(content_type: &str) -> Self {
+        Self {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), content_type.into()),
+                (STREAM.into(), "endless".into()),
+            ],
+            body: Vec::new(),
+        }
+    }
+
+    /// 200 with `body`, one byte per second (`Content-Length` sent).
+    pub fn slow(content_type: &str, body: Vec<u8>) -> Self {
+        Self {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), content_type.into()),
+                (STREAM.into(), "slow".into()),
+            ],
+            body,
+        }
+    }
+}
+
+/// One request as the fake registry received it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// `GET`, `PUT`, ...
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with what `answer`
-/// returns for its path — a registry that misbehaves on purpose.
+/// returns for its path — a registry that misbehaves on purpose. Every request is kept
+/// ([`FakeRegistry::requests`]).
 pub struct FakeRegistry {
     /// The port.
     pub port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeRegistry {
     /// Start it.
-    pub fn start(answer: impl Fn(&str, &str) -> Response + Send + 'static) -> Result<Self> {
-        Self::start_with_body(move |method, path, _| answer(method, path))
+    pub fn start(answer: impl Fn(&str, &str) -> Response + Send + Sync + 'static) -> Result<Self> {
+        Self::start_with_request(move |r| answer(&r.method, &r.path))
     }
 
     /// Start it, with each request's body passed to `answer` too.
     pub fn start_with_body(
-        answer: impl Fn(&str, &str, &[u8]) -> Response + Send + 'static,
+        answer: impl Fn(&str, &str, &[u8]) -> Response + Send + Sync + 'static,
+    ) -> Result<Self> {
+        Self::start_with_request(move |r| answer(&r.method, &r.path, &r.body))
+    }
+
+    /// Start it, with the whole request (headers included) passed to `answer`. Each
+    /// connection is served on its own thread, so a slow answer holds up no other.
+    pub fn start_with_request(
+        answer: impl Fn(&Request) -> Response + Send + Sync + 'static,
     ) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         listener.set_nonblocking(true)?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answer = std::sync::Arc::new(answer);
+        let (flag, log) = (stop.clone(), seen.clone());
         let thread = std::thread::spawn(move || {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let _ = serve(stream, &answer);
+                        let (answer, log, flag) = (answer.clone(), log.clone(), flag.clone());
+                        std::thread::spawn(move || {
+                            let _ = serve(stream, &*answer, &log, &flag);
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -220,6 +289,7 @@ impl FakeRegistry {
         Ok(Self {
             port,
             stop,
+            seen,
             thread: Some(thread),
         })
     }
@@ -228,9 +298,19 @@ impl FakeRegistry {
     pub fn host(&self) -> String {
         format!("localhost:{}", self.port)
     }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
 }
 
-fn serve(stream: TcpStream, answer: &impl Fn(&str, &str, &[u8]) -> Response) -> Result<()> {
+fn serve(
+    stream: TcpStream,
+    answer: &dyn Fn(&Request) -> Response,
+    log: &std::sync::Mutex<Vec<Request>>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -243,11 +323,15 @@ fn serve(stream: TcpStream, answer: &impl Fn(&str, &str, &[u8]) -> Response) -> 
         let method = parts.next().unwrap_or_default().to_owned();
         let path = parts.next().unwrap_or_default().to_owned();
         let mut length = 0usize;
+        let mut headers = Vec::new();
         loop {
             let mut header = String::new();
             reader.read_line(&mut header)?;
             if header.trim().is_empty() {
                 break;
+            }
+            if let Some((k, v)) = header.split_once(':') {
+                headers.push((k.trim().to_lowercase(), v.trim().to_owned()));
             }
             if let Some(v) = header.to_lowercase().strip_prefix("content-length:") {
                 length = v.trim().parse().unwrap_or(0);
@@ -255,19 +339,56 @@ fn serve(stream: TcpStream, answer: &impl Fn(&str, &str, &[u8]) -> Response) -> 
         }
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body)?;
-        let response = answer(&method, &path, &body);
-        let mut out = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-            response.status,
-            response.body.len()
-        );
-        for (k, v) in &response.headers {
+        let request = Request {
+            method,
+            path,
+            headers,
+            body,
+        };
+        if let Ok(mut log) = log.lock() {
+            log.push(request.clone());
+        }
+        let response = answer(&request);
+        let stream_mode = response
+            .headers
+            .iter()
+            .find(|(k, _)| k == STREAM)
+            .map(|(_, v)| v.clone());
+        let mut out = format!("HTTP/1.1 {} X\r\n", response.status);
+        if stream_mode.as_deref() != Some("endless") {
+            out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+        } else {
+            out.push_str("Connection: close\r\n");
+        }
+        for (k, v) in response.headers.iter().filter(|(k, _)| k != STREAM) {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
         let mut writer = stream.try_clone()?;
         writer.write_all(out.as_bytes())?;
-        writer.write_all(&response.body)?;
+        match stream_mode.as_deref() {
+            Some("endless") => {
+                let chunk = vec![b' '; 64 * 1024];
+                for _ in 0..(1 << 14) {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    writer.write_all(&chunk)?;
+                }
+                return Ok(());
+            }
+            Some("slow") => {
+                for byte in &response.body {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    writer.write_all(&[*byte])?;
+                    writer.flush()?;
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+            _ => writer.write_all(&response.body)?,
+        }
         writer.flush()?;
     }
 }

@@ -60,6 +60,7 @@ pub fn validate_chain(
     }
     if chain.len() == 1 {
         let cert = &chain[0];
+        extensions_handled(cert)?;
         if let Err(e) = cert.verifies_with_own_key() {
             return Err(err(format!(
                 "invalid self-signed certificate. subject: {}. Error: {e}",
@@ -77,6 +78,9 @@ pub fn validate_chain(
         signing_time_check(cert, signing_time)?;
         return leaf(cert, purpose)
             .map_err(|e| err(format!("invalid self-signed certificate. Error: {e}")));
+    }
+    for cert in chain {
+        extensions_handled(cert)?;
     }
     let last = chain.len() - 1;
     for (i, cert) in chain.iter().enumerate() {
@@ -126,6 +130,24 @@ pub fn validate_chain(
         } else {
             ca(cert, purpose, i - 1)?;
         }
+    }
+    Ok(())
+}
+
+/// A critical extension nothing here understands, or name constraints (not honoured
+/// here), make the certificate unusable rather than silently ignored.
+fn extensions_handled(cert: &Cert) -> Result<(), RequirementError> {
+    if let Some(id) = cert.unhandled_critical.first() {
+        return Err(err(format!(
+            "certificate with subject {} has an unhandled critical extension {id}",
+            Q(&cert.subject)
+        )));
+    }
+    if cert.name_constraints {
+        return Err(err(format!(
+            "certificate with subject {} has name constraints, which are not supported",
+            Q(&cert.subject)
+        )));
     }
     Ok(())
 }

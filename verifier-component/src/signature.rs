@@ -196,6 +196,9 @@ impl Curve {
     }
 }
 
+/// The largest RSA modulus accepted, in bits (as Go's crypto/rsa).
+pub const MAX_RSA_BITS: u32 = 8192;
+
 /// A subject public key the verifier can use.
 #[derive(Clone, Debug)]
 pub enum PublicKey {
@@ -250,8 +253,16 @@ impl PublicKey {
             let key = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(key_bytes)
                 .map_err(|e| format!("invalid RSA public key: {e}"))?;
             let n = rsa::BoxedUint::from_be_slice_vartime(key.modulus.as_bytes());
+            // Go caps RSA keys at 8192 bits: a bigger modulus only makes a hostile chain
+            // expensive to check.
+            let bits = n.bit_width_vartime();
+            if bits > MAX_RSA_BITS {
+                return Err(format!(
+                    "RSA key of {bits} bits exceeds the limit of {MAX_RSA_BITS} bits"
+                ));
+            }
             let e = rsa::BoxedUint::from_be_slice_vartime(key.public_exponent.as_bytes());
-            let key = rsa::PublicKey::new_with_size_limits(n, e, 1024..=16384)
+            let key = rsa::PublicKey::new_with_size_limits(n, e, 1024..=MAX_RSA_BITS as usize)
                 .map_err(|e| format!("invalid RSA public key: {e}"))?;
             return Ok(Self::Rsa(Box::new(key)));
         }

@@ -273,7 +273,10 @@ pub fn split_store_ref(value: &str) -> Option<(&str, &str)> {
 
 /// Whether a named store name is acceptable (`[a-zA-Z0-9_.-]+`).
 pub fn is_valid_store_name(name: &str) -> bool {
+    // `.` and `..` match the pattern but name the store's parent directories.
     !name.is_empty()
+        && name != "."
+        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))

@@ -94,6 +94,13 @@ pub struct SignatureInput {
     pub envelope: Vec<u8>,
     /// The signature manifest digest, if known.
     pub manifest_digest: Option<String>,
+    /// Set when this signature has already failed: the host could not read it (its
+    /// manifest or envelope failed to fetch, was malformed or over a limit), or it failed
+    /// in an earlier request over the same artifact. It is recorded as failed with this
+    /// reason, without being evaluated, and verification goes on to the next: one bad
+    /// signature never hides a good one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_failure: Option<Failure>,
 }
 
 /// Everything `verify` needs.
@@ -372,6 +379,10 @@ impl Context<'_> {
                 envelope: None,
             },
         };
+        if let Some(failure) = &input.prior_failure {
+            progress.outcome.failure = Some(failure.clone());
+            return progress.outcome;
+        }
         // The checks stop at the first enforced failure.
         let _ = self.run(input, &mut progress);
         progress.outcome

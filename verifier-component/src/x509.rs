@@ -43,7 +43,30 @@ pub enum CertificateParseError {
     /// A known extension does not decode.
     #[error("x509: invalid {0} extension")]
     InvalidExtension(&'static str),
+    /// `signatureAlgorithm` differs from `tbsCertificate.signature` (as Go refuses).
+    #[error("x509: inner and outer signature algorithm identifiers don't match")]
+    SignatureAlgorithmMismatch,
 }
+
+/// `nameConstraints` (RFC 5280 4.2.1.10).
+const ID_CE_NAME_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.30");
+
+/// Extensions whose meaning the rules here take into account, or that constrain nothing
+/// they check (names are not matched against a host, policies are not required), so a
+/// critical one is not refused: basic constraints, key usage, extended key usage,
+/// authority information access, CRL distribution points, subject and authority key
+/// identifiers, subject alternative name and certificate policies.
+const HANDLED_EXTENSIONS: &[&str] = &[
+    "2.5.29.19",
+    "2.5.29.15",
+    "2.5.29.37",
+    "1.3.6.1.5.5.7.1.1",
+    "2.5.29.31",
+    "2.5.29.14",
+    "2.5.29.35",
+    "2.5.29.17",
+    "2.5.29.32",
+];
 
 /// `basicConstraints` as found in a certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +132,11 @@ pub struct Cert {
     pub ocsp_urls: Vec<String>,
     /// CRL distribution point URLs.
     pub crl_urls: Vec<String>,
+    /// Critical extensions the rules here do not handle (a chain holding one is refused,
+    /// as RFC 5280 and Go require).
+    pub unhandled_critical: Vec<String>,
+    /// Whether it carries `nameConstraints`: not honoured here, so refused in a chain.
+    pub name_constraints: bool,
 }
 
 impl PartialEq for Cert {
@@ -131,7 +159,12 @@ impl Cert {
             CertificateParseError::Malformed("cannot locate tbsCertificate".to_owned())
         })?;
         let tbs = parsed.tbs_certificate();
+        if parsed.signature_algorithm() != tbs.signature() {
+            return Err(CertificateParseError::SignatureAlgorithmMismatch);
+        }
         let mut basic_constraints = None;
+        let mut unhandled_critical = Vec::new();
+        let mut name_constraints = false;
         let mut key_usage = None;
         let mut ext_key_usage = None;
         let mut ocsp_urls = Vec::new();
@@ -142,6 +175,12 @@ impl Cert {
                 return Err(CertificateParseError::DuplicateExtension);
             }
             seen.push(ext.extn_id);
+            let id = ext.extn_id.to_string();
+            if ext.extn_id == ID_CE_NAME_CONSTRAINTS {
+                name_constraints = true;
+            } else if ext.critical && !HANDLED_EXTENSIONS.contains(&id.as_str()) {
+                unhandled_critical.push(id);
+            }
             let value = ext.extn_value.as_bytes();
             match ext.extn_id {
                 ID_CE_BASIC_CONSTRAINTS => {
@@ -217,6 +256,8 @@ impl Cert {
             ext_key_usage,
             ocsp_urls,
             crl_urls,
+            unhandled_critical,
+            name_constraints,
             der: der.to_vec(),
             tbs_range,
             parsed,

@@ -39,7 +39,8 @@ export function guessMediaType(envelope) {
  * - policy: `{ kind: 'oci'|'blob', content }` (string or bytes)
  * - stores: `[{ storeType: 'ca'|'signing-authority'|'tsa', name, files: [{ name, content }] }]`
  * - target: `{ tag: 'oci', val: { reference, descriptor } }` or `{ tag: 'blob', val: {...} }`
- * - signatures: `[{ mediaType, envelope, manifestDigest? }]`
+ * - signatures: `[{ mediaType, envelope, manifestDigest?, priorFailure? }]` (priorFailure:
+ *   `{ kind, message }` for a signature the caller could not read)
  * - time: Date or unix seconds
  */
 export function verifyRequest({ policy, stores, target, signatures, userMetadata = [], time, maxSignatures = 100 }) {
@@ -56,6 +57,7 @@ export function verifyRequest({ policy, stores, target, signatures, userMetadata
       mediaType: s.mediaType,
       envelope: bytes(s.envelope),
       manifestDigest: s.manifestDigest ?? undefined,
+      priorFailure: s.priorFailure ?? undefined,
     })),
     userMetadata,
     verificationTime: {

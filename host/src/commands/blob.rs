@@ -47,6 +47,7 @@ fn read_signature(path: &Path) -> Result<SignatureInput> {
         media_type: media_type.to_owned(),
         envelope: std::fs::read(path)?,
         manifest_digest: None,
+        prior_failure: None,
     })
 }
 

@@ -19,6 +19,20 @@ fn store_dir(config: &ConfigDir, store_type: StoreType, store: &str) -> std::pat
         .join(store)
 }
 
+/// A certificate file name inside a store: one path component, not `.` or `..`, so
+/// `cert show`/`cert delete` never reach outside the store.
+fn check_file_name(file: &str) -> Result<()> {
+    if file.is_empty()
+        || file == "."
+        || file == ".."
+        || file.contains(['/', '\\'])
+        || file.contains('\0')
+    {
+        bail!("certificate file name {file:?} must be a file name in the store, not a path");
+    }
+    Ok(())
+}
+
 fn check_store_name(store: &str) -> Result<()> {
     if !notary_verifier::trustpolicy::is_valid_store_name(store) {
         bail!("named store name needs to follow [a-zA-Z0-9_.-]+ format");
@@ -167,8 +181,9 @@ pub fn show(
     file: &str,
 ) -> Result<ExitCode> {
     check_store_name(store)?;
+    check_file_name(file)?;
     let path = store_dir(config, store_type, store).join(file);
-    let content = std::fs::read(&path)
+    let content = crate::files::read_regular(&path, 1 << 20)
         .with_context(|| format!("failed to show details of certificate {file}"))?;
     let probe = TrustStores {
         stores: vec![NamedStore {
@@ -238,9 +253,7 @@ pub fn delete(
             println!("Successfully deleted {}", dir.display());
         }
         (Some(file), false) => {
-            if file.contains('/') {
-                bail!("certificate file name {file:?} must not contain a path");
-            }
+            check_file_name(file)?;
             if !yes
                 && !confirm(&format!(
                     "Are you sure you want to delete {file:?} in {store:?} of type {:?}?",

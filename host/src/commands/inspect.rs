@@ -53,10 +53,24 @@ pub fn inspect(
 ) -> Result<ExitCode> {
     let max = max_signatures(max)?;
     let (source, target, display) = open(reference, oci_layout, "inspect", registry)?;
-    let (found, more): (Vec<SignatureInput>, bool) = source.signatures(&target, max)?;
+    // One envelope held at a time: each is read, inspected and dropped (1024 signatures of
+    // 32 MiB are never all in memory); one that cannot be read is skipped with its reason.
+    let (candidates, more) = source.candidates(&target, max)?;
     let mut skipped = false;
     let mut entries = Vec::new();
-    for input in found {
+    for candidate in &candidates {
+        let input: SignatureInput = match source.read(candidate, &target) {
+            Ok(Some(input)) => input,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!(
+                    "Warning: Skipping signature {} because of error: {e:#}",
+                    candidate.digest
+                );
+                skipped = true;
+                continue;
+            }
+        };
         let digest = input.manifest_digest.clone().unwrap_or_default();
         match engine.inspect(&input)? {
             Ok(info) => entries.push((digest, info)),
@@ -97,7 +111,8 @@ pub fn inspect(
         }
     }
     if more {
-        println!("Warning: exceeded configured limit of max signatures {max} to examine");
+        // On stderr: stdout may be JSON.
+        eprintln!("Warning: exceeded configured limit of max signatures {max} to examine");
     }
     if skipped {
         bail!("at least one signature was skipped and not displayed");
@@ -115,7 +130,7 @@ pub fn list(
 ) -> Result<ExitCode> {
     let max = max_signatures(max)?;
     let (source, target, display) = open(reference, oci_layout, "list", registry)?;
-    let (found, more) = source.signatures(&target, max)?;
+    let (found, more, _unreadable) = source.signatures(&target, max)?;
     if format == crate::cli::ListOutput::Json {
         let signatures: Vec<serde_json::Value> = found
             .iter()

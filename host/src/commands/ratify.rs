@@ -276,9 +276,11 @@ fn decide(
     let target = resolve_remote(&registry, &artifact, "verify")?;
     let reference = format!("{}@{}", artifact.name(), target.digest);
     let engine = engine::engine(EngineKind::Wasm)?;
+    // Read first: Ratify named this one signature, so a registry that cannot produce it
+    // intact is an error of the plugin (failing closed), not a failed signature.
     let source = OneSignature {
-        registry: &registry,
-        manifest: signature,
+        manifest: signature.clone(),
+        signature: registry.signature(signature, &target)?,
     };
     verify_artifact(
         engine.as_ref(),
@@ -295,20 +297,27 @@ fn decide(
     )
 }
 
-/// The signature manifest Ratify named, and nothing else.
-struct OneSignature<'a> {
-    registry: &'a Registry,
-    manifest: &'a oci::Descriptor,
+/// The signature manifest Ratify named, already read, and nothing else.
+struct OneSignature {
+    manifest: oci::Descriptor,
+    signature: Option<SignatureInput>,
 }
 
-impl SignatureSource for OneSignature<'_> {
-    fn signatures(
+impl SignatureSource for OneSignature {
+    fn candidates(
         &self,
-        subject: &oci::Descriptor,
+        _subject: &oci::Descriptor,
         _max: usize,
-    ) -> Result<(Vec<SignatureInput>, bool)> {
-        let found = self.registry.signature(self.manifest, subject)?;
-        Ok((found.into_iter().collect(), false))
+    ) -> Result<(Vec<oci::Descriptor>, bool)> {
+        Ok((vec![self.manifest.clone()], false))
+    }
+
+    fn read(
+        &self,
+        _candidate: &oci::Descriptor,
+        _subject: &oci::Descriptor,
+    ) -> Result<Option<SignatureInput>> {
+        Ok(self.signature.clone())
     }
 }
 

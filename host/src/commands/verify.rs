@@ -49,51 +49,98 @@ pub fn inputs(
 
 /// Where signatures come from: an OCI layout on disk or a registry.
 pub trait SignatureSource {
-    /// The signatures of `subject` (at most `max`; the bool says more exist).
+    /// The signature manifests that may be signatures of `subject`, in order (at most
+    /// `max`; the bool says more exist). Cheap: no envelope is read.
+    fn candidates(
+        &self,
+        subject: &oci::Descriptor,
+        max: usize,
+    ) -> Result<(Vec<oci::Descriptor>, bool)>;
+
+    /// The envelope of `candidate`: `Ok(None)` when it turns out not to be a Notary
+    /// Project signature of `subject` (it is not counted), an error when it cannot be
+    /// read (it is counted, and reported as skipped).
+    fn read(
+        &self,
+        candidate: &oci::Descriptor,
+        subject: &oci::Descriptor,
+    ) -> Result<Option<SignatureInput>>;
+
+    /// Every readable signature of `subject` (at most `max` candidates; the bool says
+    /// more exist) and how many could not be read (each named in a warning).
     fn signatures(
         &self,
         subject: &oci::Descriptor,
         max: usize,
-    ) -> Result<(Vec<SignatureInput>, bool)>;
+    ) -> Result<(Vec<SignatureInput>, bool, usize)> {
+        let (candidates, more) = self.candidates(subject, max)?;
+        let mut out = Vec::new();
+        let mut unreadable = 0;
+        for candidate in &candidates {
+            match self.read(candidate, subject) {
+                Ok(found) => out.extend(found),
+                Err(e) => {
+                    eprintln!(
+                        "Warning: Skipping signature {} because of error: {e:#}",
+                        candidate.digest
+                    );
+                    unreadable += 1;
+                }
+            }
+        }
+        Ok((out, more, unreadable))
+    }
 }
 
 impl SignatureSource for Layout {
-    fn signatures(
+    fn candidates(
         &self,
         subject: &oci::Descriptor,
         max: usize,
-    ) -> Result<(Vec<SignatureInput>, bool)> {
-        let (found, more) = Layout::signatures(self, &subject.digest, max)?;
-        let mut out = Vec::new();
-        for signature in found {
-            let envelope = self.read_blob(
-                &signature.envelope,
-                oci::MAX_ENVELOPE_SIZE,
-                "signature envelope",
-            )?;
-            out.push(SignatureInput {
-                media_type: signature.media_type,
-                envelope,
-                manifest_digest: Some(signature.manifest.digest),
-            });
-        }
-        Ok((out, more))
+    ) -> Result<(Vec<oci::Descriptor>, bool)> {
+        Layout::signature_manifests(self, &subject.digest, max)
+    }
+
+    fn read(
+        &self,
+        candidate: &oci::Descriptor,
+        subject: &oci::Descriptor,
+    ) -> Result<Option<SignatureInput>> {
+        let Some(signature) = self.signature(candidate, &subject.digest)? else {
+            return Ok(None);
+        };
+        let envelope = self.read_blob(
+            &signature.envelope,
+            oci::MAX_ENVELOPE_SIZE,
+            "signature envelope",
+        )?;
+        Ok(Some(SignatureInput {
+            media_type: signature.media_type,
+            envelope,
+            manifest_digest: Some(signature.manifest.digest),
+            prior_failure: None,
+        }))
     }
 }
 
 impl SignatureSource for Registry {
-    fn signatures(
+    fn candidates(
         &self,
         subject: &oci::Descriptor,
         max: usize,
-    ) -> Result<(Vec<SignatureInput>, bool)> {
-        let referrers = self.referrers(&subject.digest)?;
+    ) -> Result<(Vec<oci::Descriptor>, bool)> {
+        let mut referrers = self.referrers(&subject.digest)?;
         let more = referrers.len() > max;
-        let mut out = Vec::new();
-        for descriptor in referrers.into_iter().take(max) {
-            out.extend(self.signature(&descriptor, subject)?);
-        }
-        Ok((out, more))
+        referrers.truncate(max);
+        Ok((referrers, more))
+    }
+
+    fn read(
+        &self,
+        candidate: &oci::Descriptor,
+        subject: &oci::Descriptor,
+    ) -> Result<Option<SignatureInput>> {
+        self.signature(candidate, subject)
     }
 }
 
@@ -126,6 +173,7 @@ impl Registry {
             media_type: layer.media_type.clone(),
             envelope,
             manifest_digest: Some(descriptor.digest.clone()),
+            prior_failure: None,
         }))
     }
 }
@@ -329,7 +377,7 @@ pub fn report(outcome: &Outcome, display: &str, format: VerifyOutput) -> ExitCod
 }
 
 /// Verify an artifact: select the statement first (so `skip` reads no signature), then
-/// read every candidate signature and let the engine decide.
+/// read the candidate signatures and let the engine decide.
 #[allow(clippy::too_many_arguments)]
 pub fn verify_artifact(
     engine: &dyn Verifier,
@@ -346,7 +394,7 @@ pub fn verify_artifact(
         &inputs.policy,
         &Selector::OciReference(policy_reference.to_owned()),
     )?;
-    let mut request = VerifyRequest {
+    let request = VerifyRequest {
         policy: inputs.policy.clone(),
         trust_stores: inputs.stores.clone(),
         target: Target::Oci {
@@ -368,13 +416,87 @@ pub fn verify_artifact(
     };
     let skip = matches!(&selected, Ok(p) if p.level == Level::Skip);
     if selected.is_ok() && !skip {
-        let (found, more) = source.signatures(target, max)?;
-        request.signatures = found;
+        let (candidates, more) = source.candidates(target, max)?;
         if more {
             eprintln!("Warning: exceeded configured limit of max signatures {max} to examine");
         }
-        // The component names the OCSP/CRL evidence it needs; only that is fetched.
-        return revocation.verify(engine, &mut request);
+        return verify_in_windows(engine, source, target, &candidates, request, revocation);
     }
     engine.verify(&request)
+}
+
+/// Envelope bytes held at once: signatures are read and decided in windows of about this
+/// much (the component gets each window with the failures of the earlier ones), so 1024
+/// signatures of 32 MiB are never all in memory.
+pub const WINDOW_BYTES: usize = 64 * 1024 * 1024;
+
+/// Read the candidates in order and let the engine decide, window by window, stopping at
+/// the first window with a verified signature. A candidate that cannot be read is passed
+/// on as failed with its reason (never aborting the rest); an earlier window's failures are
+/// passed on the same way, so the engine's last answer covers every signature, and their
+/// detailed outcomes are put back in its place.
+pub fn verify_in_windows(
+    engine: &dyn Verifier,
+    source: &dyn SignatureSource,
+    target: &oci::Descriptor,
+    candidates: &[oci::Descriptor],
+    mut request: VerifyRequest,
+    revocation: &crate::revocation::Bounded,
+) -> Result<Outcome> {
+    use notary_verifier::outcome::{Failure, FailureKind, SignatureOutcome};
+    let mut decided: Vec<SignatureOutcome> = Vec::new();
+    let mut window: Vec<SignatureInput> = Vec::new();
+    let mut held = 0usize;
+    let mut pending = candidates.iter().peekable();
+    loop {
+        if let Some(candidate) = pending.next() {
+            match source.read(candidate, target) {
+                Ok(Some(signature)) => {
+                    held += signature.envelope.len();
+                    window.push(signature);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let reason = format!("skipped signature manifest {}: {e:#}", candidate.digest);
+                    eprintln!("Warning: {reason}");
+                    window.push(SignatureInput {
+                        media_type: candidate
+                            .artifact_type
+                            .clone()
+                            .unwrap_or_else(|| candidate.media_type.clone()),
+                        envelope: Vec::new(),
+                        manifest_digest: Some(candidate.digest.clone()),
+                        prior_failure: Some(Failure::new(FailureKind::SignatureRetrieval, reason)),
+                    });
+                }
+            }
+            if held < WINDOW_BYTES && pending.peek().is_some() {
+                continue;
+            }
+        }
+        let last = pending.peek().is_none();
+        request.signatures = decided
+            .iter()
+            .map(|o| SignatureInput {
+                media_type: o.media_type.clone(),
+                envelope: Vec::new(),
+                manifest_digest: o.manifest_digest.clone(),
+                prior_failure: o.failure.clone(),
+            })
+            .chain(window.drain(..))
+            .collect();
+        held = 0;
+        // The component names the OCSP/CRL evidence it needs; only that is fetched.
+        let mut outcome = revocation.verify(engine, &mut request)?;
+        for (slot, earlier) in outcome.signatures.iter_mut().zip(decided.drain(..)) {
+            *slot = earlier;
+        }
+        if last
+            || outcome.decision != notary_verifier::Decision::Failed
+            || outcome.signatures.is_empty()
+        {
+            return Ok(outcome);
+        }
+        decided = outcome.signatures;
+    }
 }

@@ -4,21 +4,21 @@
 //! fresh `Store` (so no state survives between verifications) with a memory limit and a
 //! time limit, so a hostile input can neither exhaust memory nor spin. The time limit is
 //! an epoch deadline rather than fuel: fuel metering instruments every basic block and cost
-//! about a fifth of an RSA verification, epoch checks cost next to nothing. The compiled
-//! code is cached on disk, keyed by the component's hash and wasmtime's compatibility
-//! hash, because loading a precompiled component takes under a millisecond where
-//! Cranelift takes about half a second.
+//! about a fifth of an RSA verification, epoch checks cost next to nothing. The embedded
+//! component's native code is compiled at build time and embedded too ([`PRECOMPILED`]):
+//! loading it takes under a millisecond where Cranelift takes about half a second, and no
+//! compiled code is ever read from disk, where anyone who can write a cache directory
+//! could have put their own (wasmtime runs deserialized code as it is). Any other
+//! component is compiled in memory.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use notary_verifier as nv;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use super::Verifier;
 
@@ -40,6 +40,10 @@ use bindings::exports::notary::verifier::types as wit;
 
 /// The component this binary was built with.
 pub const COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_WASM"));
+
+/// [`COMPONENT`] compiled for this binary's target by `build.rs`, with the runtime's
+/// configuration ([`super::wasmtime_config`]); empty where it could not be (cross builds).
+const PRECOMPILED: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_CWASM"));
 
 /// The wasi:http build (world `verifier-http`): an HTTP adapter composed with
 /// [`COMPONENT`], which it nests unchanged. This binary does not run it; `hsm-notary
@@ -67,30 +71,32 @@ pub struct ComponentEngine {
     pre: VerifierComponentPre<State>,
     /// SHA-256 of the component bytes.
     pub component_sha256: String,
+    /// Whether the build-time native code was loaded (not compiled at start-up).
+    pub precompiled: bool,
     time_limit: Duration,
     deadline: Option<Instant>,
 }
 
 impl ComponentEngine {
-    /// The component built into this binary, compiled once (or loaded from the cache).
+    /// The component built into this binary, from its build-time native code.
     pub fn load_default() -> Result<Self> {
-        Self::new(COMPONENT, cache_dir().as_deref())
+        Self::new(COMPONENT)
     }
 
-    /// Compile `wasm` (consulting `cache` for a precompiled copy) and pre-instantiate it.
-    pub fn new(wasm: &[u8], cache: Option<&Path>) -> Result<Self> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+    /// Load `wasm` (the embedded component from its precompiled code, any other compiled
+    /// now, in memory) and pre-instantiate it.
+    pub fn new(wasm: &[u8]) -> Result<Self> {
+        let engine = Engine::new(&super::wasmtime_config::config())?;
         start_epoch_ticker(&engine)?;
         let component_sha256 = hex(&Sha256::digest(wasm));
-        let component = load_component(&engine, wasm, &component_sha256, cache)?;
+        let (component, precompiled) = load_component(&engine, wasm)?;
         let linker = Linker::<State>::new(&engine);
         let pre = VerifierComponentPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Self {
             engine,
             pre,
             component_sha256,
+            precompiled,
             time_limit: DEFAULT_TIME_LIMIT,
             deadline: None,
         })
@@ -205,44 +211,24 @@ fn start_epoch_ticker(engine: &Engine) -> Result<()> {
     Ok(())
 }
 
-fn load_component(
-    engine: &Engine,
-    wasm: &[u8],
-    sha: &str,
-    cache: Option<&Path>,
-) -> Result<Component> {
-    let mut hasher = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let key = format!("verifier-{}-{:016x}.cwasm", &sha[..16], hasher.finish());
-    if let Some(dir) = cache {
-        let path = dir.join(&key);
-        if let Ok(bytes) = std::fs::read(&path) {
-            // SAFETY: the file was written by `precompile_component` below for this exact
-            // component and engine configuration (both are in its name) in a directory
-            // only this user writes; wasmtime additionally checks the header.
-            #[allow(unsafe_code)]
-            if let Ok(component) = unsafe { Component::deserialize(engine, &bytes) } {
-                return Ok(component);
-            }
-        }
-        let compiled = engine.precompile_component(wasm)?;
-        if std::fs::create_dir_all(dir).is_ok() {
-            // Write then rename, so a concurrent reader never sees half a file.
-            let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
-            if std::fs::write(&tmp, &compiled).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
-        }
+fn load_component(engine: &Engine, wasm: &[u8]) -> Result<(Component, bool)> {
+    if wasm == COMPONENT && !PRECOMPILED.is_empty() {
+        // SAFETY: PRECOMPILED is part of this binary, compiled by build.rs from COMPONENT
+        // with this engine configuration: it is as trusted as the binary's own code. An
+        // engine it does not fit (wasmtime checks) compiles the component instead.
         #[allow(unsafe_code)]
-        // SAFETY: `compiled` was just produced by this engine.
-        return unsafe { Component::deserialize(engine, &compiled) }
-            .map_err(|e| anyhow!("loading the freshly compiled verifier component: {e}"));
+        match unsafe { Component::deserialize(engine, PRECOMPILED) } {
+            Ok(component) => return Ok((component, true)),
+            Err(e) => tracing::debug!("compiling the verifier component at start-up: {e:#}"),
+        }
     }
-    Component::new(engine, wasm).map_err(|e| anyhow!("compiling the verifier component: {e}"))
+    Component::new(engine, wasm)
+        .map(|c| (c, false))
+        .map_err(|e| anyhow!("compiling the verifier component: {e}"))
 }
 
-/// `$HSM_NOTARY_CACHE`, else notation's `$NOTATION_CACHE` (whose `crl/` then is shared
-/// with notation: same format), else `$XDG_CACHE_HOME/hsm-notary`, else
+/// The cache directory (CRLs): `$HSM_NOTARY_CACHE`, else notation's `$NOTATION_CACHE` (whose
+/// `crl/` then is shared with notation: same format), else `$XDG_CACHE_HOME/hsm-notary`, else
 /// `~/.cache/hsm-notary`.
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) =
@@ -250,10 +236,10 @@ pub fn cache_dir() -> Option<PathBuf> {
     {
         return Some(PathBuf::from(dir));
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("hsm-notary"));
     }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("hsm-notary"))
+    crate::config::home_dir().map(|home| home.join(".cache").join("hsm-notary"))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -503,6 +489,27 @@ mod convert {
             media_type: s.media_type.clone(),
             envelope: s.envelope.clone(),
             manifest_digest: s.manifest_digest.clone(),
+            prior_failure: s.prior_failure.as_ref().map(failure_in),
+        }
+    }
+
+    fn failure_in(f: &o::Failure) -> wit::Failure {
+        use nv::FailureKind as K;
+        wit::Failure {
+            kind: match f.kind {
+                K::TrustPolicy => wit::FailureKind::TrustPolicy,
+                K::NoApplicablePolicy => wit::FailureKind::NoApplicablePolicy,
+                K::TrustStore => wit::FailureKind::TrustStore,
+                K::SignatureRetrieval => wit::FailureKind::SignatureRetrieval,
+                K::Integrity => wit::FailureKind::Integrity,
+                K::Authenticity => wit::FailureKind::Authenticity,
+                K::AuthenticTimestamp => wit::FailureKind::AuthenticTimestamp,
+                K::Expiry => wit::FailureKind::Expiry,
+                K::Revocation => wit::FailureKind::Revocation,
+                K::UserMetadata => wit::FailureKind::UserMetadata,
+                K::InvalidInput => wit::FailureKind::InvalidInput,
+            },
+            message: f.message.clone(),
         }
     }
 
@@ -776,5 +783,19 @@ mod convert {
                 .collect(),
             verified_index: o.verified_index,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_component_runs_from_its_build_time_native_code() {
+        let engine = ComponentEngine::load_default().expect("loads");
+        assert!(
+            engine.precompiled,
+            "the precompiled component did not fit the runtime's engine (see debug log)"
+        );
     }
 }

@@ -288,6 +288,7 @@ impl PluginKey {
             media_type: media_type.to_owned(),
             envelope: envelope.to_vec(),
             manifest_digest: None,
+            prior_failure: None,
         };
         engine
             .check_generated_envelope(&input, target)?

@@ -1,7 +1,12 @@
 //! Registry credentials: `--username` with `--password-stdin`, `HSM_NOTARY_USERNAME` /
 //! `HSM_NOTARY_PASSWORD` (else notation's `NOTATION_USERNAME` / `NOTATION_PASSWORD`),
-//! then the docker `config.json` (`credHelpers`, `auths`,
-//! `credsStore`). Passwords are `SecretString`s and never printed.
+//! then the docker `config.json` (`credHelpers`, `auths`, `credsStore`). Passwords are
+//! `SecretString`s and never printed.
+//!
+//! Explicit credentials (flags and variables) are bound to one registry ([`Binding`]): the
+//! reference's for a one-shot command, `--registry-host` when given, and none in `serve`,
+//! Ratify and containerd modes, where a pod spec names the host — there only the docker
+//! config's per-host entries apply, so `evil.example/x@sha256:…` gets nothing.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -10,15 +15,36 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use secrecy::SecretString;
 
-use super::Options;
+use super::client::Credentials;
+use super::{Binding, Options};
 
-/// `(username, password)` for `host`, or `(None, None)` for anonymous access.
-pub fn credentials(
-    host: &str,
-    options: &Options,
-) -> Result<(Option<String>, Option<SecretString>)> {
+/// Credentials for `host`, or `None` for anonymous access.
+pub fn credentials(host: &str, options: &Options) -> Result<Option<Credentials>> {
+    let bound_here = match &options.binding {
+        Binding::Reference => true,
+        Binding::Host(bound) => bound.eq_ignore_ascii_case(host),
+        Binding::Nowhere => false,
+    };
+    if bound_here && let Some(explicit) = explicit(options) {
+        return Ok(Some(explicit));
+    }
+    docker_config(host)
+}
+
+/// Whether flags or variables hold credentials (for the modes that refuse them).
+pub fn has_explicit(options: &Options) -> bool {
+    explicit(options).is_some()
+}
+
+fn explicit(options: &Options) -> Option<Credentials> {
     if options.username.is_some() || options.password.is_some() {
-        return Ok((options.username.clone(), options.password.clone()));
+        return Some(Credentials {
+            username: options.username.clone().unwrap_or_default(),
+            password: options
+                .password
+                .clone()
+                .unwrap_or_else(|| SecretString::from(String::new())),
+        });
     }
     // hsm-notary's variables, else notation's (a pair is taken together).
     for (user, password) in [
@@ -26,24 +52,28 @@ pub fn credentials(
         ("NOTATION_USERNAME", "NOTATION_PASSWORD"),
     ] {
         if let Ok(user) = std::env::var(user) {
-            let password = std::env::var(password).ok().map(SecretString::from);
-            return Ok((Some(user), password));
+            let password = std::env::var(password).unwrap_or_default();
+            return Some(Credentials {
+                username: user,
+                password: SecretString::from(password),
+            });
         }
     }
-    docker_config(host)
+    None
 }
 
-fn docker_config(host: &str) -> Result<(Option<String>, Option<SecretString>)> {
+fn docker_config(host: &str) -> Result<Option<Credentials>> {
     let dir = match std::env::var_os("DOCKER_CONFIG") {
         Some(dir) => std::path::PathBuf::from(dir),
-        None => match std::env::var_os("HOME") {
-            Some(home) => std::path::PathBuf::from(home).join(".docker"),
-            None => return Ok((None, None)),
+        None => match crate::config::home_dir() {
+            Some(home) => home.join(".docker"),
+            None => return Ok(None),
         },
     };
     let path = dir.join("config.json");
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Ok((None, None));
+    // Bounded: a config.json is a few KiB.
+    let Ok(bytes) = crate::files::read_regular(&path, 1 << 20) else {
+        return Ok(None);
     };
     let config: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
@@ -64,15 +94,15 @@ fn docker_config(host: &str) -> Result<(Option<String>, Option<SecretString>)> {
                 path.display()
             )
         })?;
-        return Ok((
-            Some(user.to_owned()),
-            Some(SecretString::from(password.to_owned())),
-        ));
+        return Ok(Some(Credentials {
+            username: user.to_owned(),
+            password: SecretString::from(password.to_owned()),
+        }));
     }
     if let Some(store) = config["credsStore"].as_str() {
         return helper_get(store, host);
     }
-    Ok((None, None))
+    Ok(None)
 }
 
 /// How long a credential helper may take.
@@ -81,7 +111,7 @@ const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HELPER_OUTPUT: u64 = 1 << 16;
 
 /// `docker-credential-<helper> get` with the host on stdin.
-fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<SecretString>)> {
+fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
     if !helper
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -91,6 +121,10 @@ fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<Secret
     let program = format!("docker-credential-{helper}");
     let mut child = Command::new(&program)
         .arg("get")
+        // The PIN and registry passwords are not passed on to a helper.
+        .env_remove("HSM_NOTARY_PASSWORD")
+        .env_remove("NOTATION_PASSWORD")
+        .env_remove("HSM_NOTARY_PKCS11_PIN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -144,13 +178,15 @@ fn helper_get(helper: &str, host: &str) -> Result<(Option<String>, Option<Secret
         })?;
     if !status.success() {
         // No credentials stored for this host: go anonymous.
-        return Ok((None, None));
+        return Ok(None);
     }
     let value: serde_json::Value = serde_json::from_slice(&stdout)
         .with_context(|| format!("{program} printed something other than JSON"))?;
-    let user = value["Username"].as_str().map(str::to_owned);
-    let secret = value["Secret"]
-        .as_str()
-        .map(|s| SecretString::from(s.to_owned()));
-    Ok((user, secret))
+    let (Some(user), Some(secret)) = (value["Username"].as_str(), value["Secret"].as_str()) else {
+        return Ok(None);
+    };
+    Ok(Some(Credentials {
+        username: user.to_owned(),
+        password: SecretString::from(secret.to_owned()),
+    }))
 }

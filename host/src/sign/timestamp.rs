@@ -154,6 +154,7 @@ impl Timestamper {
                 media_type: media_type.to_owned(),
                 envelope: envelope.clone(),
                 manifest_digest: None,
+                prior_failure: None,
             };
             let info = engine
                 .inspect(&input)?

@@ -213,6 +213,26 @@ fn signature_in(s: wit::Signature) -> SignatureInput {
         media_type: s.media_type,
         envelope: s.envelope,
         manifest_digest: s.manifest_digest,
+        prior_failure: s.prior_failure.map(failure_in),
+    }
+}
+
+fn failure_in(f: wit::Failure) -> outcome::Failure {
+    outcome::Failure {
+        kind: match f.kind {
+            wit::FailureKind::TrustPolicy => FailureKind::TrustPolicy,
+            wit::FailureKind::NoApplicablePolicy => FailureKind::NoApplicablePolicy,
+            wit::FailureKind::TrustStore => FailureKind::TrustStore,
+            wit::FailureKind::SignatureRetrieval => FailureKind::SignatureRetrieval,
+            wit::FailureKind::Integrity => FailureKind::Integrity,
+            wit::FailureKind::Authenticity => FailureKind::Authenticity,
+            wit::FailureKind::AuthenticTimestamp => FailureKind::AuthenticTimestamp,
+            wit::FailureKind::Expiry => FailureKind::Expiry,
+            wit::FailureKind::Revocation => FailureKind::Revocation,
+            wit::FailureKind::UserMetadata => FailureKind::UserMetadata,
+            wit::FailureKind::InvalidInput => FailureKind::InvalidInput,
+        },
+        message: f.message,
     }
 }
 

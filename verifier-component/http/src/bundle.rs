@@ -371,6 +371,7 @@ fn signature_in(index: usize, signature: Signature) -> Result<wit::Signature, St
         media_type,
         envelope,
         manifest_digest: signature.manifest_digest,
+        prior_failure: None,
     })
 }
 

@@ -104,6 +104,17 @@ fn integer(content: &[u8]) -> Result<i64, String> {
     Ok(value)
 }
 
+/// `millis` / `micros` of an `Accuracy`: INTEGER (1..999) (RFC 3161).
+fn accuracy_part(content: &[u8], name: &str) -> Result<i64, String> {
+    let value = integer(content)?;
+    if !(1..=999).contains(&value) {
+        return Err(format!(
+            "tsp: invalid accuracy: {name} {value} out of range 1..999"
+        ));
+    }
+    Ok(value)
+}
+
 fn oid(element: &Element<'_>) -> Result<ObjectIdentifier, String> {
     ObjectIdentifier::from_der(element.full).map_err(|e| format!("asn1: structure error: {e}"))
 }
@@ -131,10 +142,17 @@ pub fn tst_info(der: &[u8]) -> Result<TstInfo, String> {
         for field in elements(acc.content)? {
             match field.tag {
                 0x02 => accuracy.0 = integer(field.content)?,
-                0x80 => accuracy.1 = integer(field.content)?,
-                0x81 => accuracy.2 = integer(field.content)?,
+                0x80 => accuracy.1 = accuracy_part(field.content, "millis")?,
+                0x81 => accuracy.2 = accuracy_part(field.content, "micros")?,
                 _ => {}
             }
+        }
+        // A negative accuracy would turn the window [genTime - a, genTime + a] inside out.
+        if !(0..=i64::from(i32::MAX)).contains(&accuracy.0) {
+            return Err(format!(
+                "tsp: invalid accuracy: seconds {} out of range",
+                accuracy.0
+            ));
         }
     }
     // After genTime and the optional accuracy and ordering, the only INTEGER is the nonce.
@@ -358,6 +376,19 @@ mod tests {
         let mut der = vec![0x30, u8::try_from(body.len()).expect("short")];
         der.extend_from_slice(&body);
         der
+    }
+
+    #[test]
+    fn negative_or_out_of_range_accuracy_is_refused() {
+        for accuracy in [
+            vec![0x30, 0x03, 0x02, 0x01, 0xff],       // seconds -1
+            vec![0x30, 0x03, 0x80, 0x01, 0x00],       // millis 0
+            vec![0x30, 0x04, 0x81, 0x02, 0x03, 0xe8], // micros 1000
+        ] {
+            let der = tst_info_with(&accuracy);
+            let e = tst_info(&der).expect_err("accuracy out of range");
+            assert!(e.contains("invalid accuracy"), "{e}");
+        }
     }
 
     #[test]

@@ -118,14 +118,10 @@ fn x509(
     let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
         "no timestamp countersignature was found in the signature envelope".to_owned()
     })?;
+    // The signer's own `signingTime` is untrusted and "not used in trust decisions" (the
+    // envelope specifications): a timestamp that starts before it (a signer whose clock
+    // runs fast) is not held against the signature, as notation-go#518 settled.
     let (timestamp, tsa_chain) = countersignature(context, token, signature)?;
-    if !timestamp.bounded_after(si.signing_time) {
-        return Err(format!(
-            "timestamp {} is not bounded after the signing time {}",
-            timestamp.format_rfc3339(),
-            Q(&si.signing_time.rfc3339())
-        ));
-    }
     check_within_signing_chain(&timestamp, chain)?;
     let revocation = tsa_revocation(context, &tsa_chain)?;
     Ok((
