@@ -179,7 +179,13 @@ fn main() {
 
     let port = free_port().unwrap();
     let mut server = Command::new(binary())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--allow-registry",
+            &host,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .arg("--tls-cert")
         .arg(&cert)
         .arg("--tls-key")

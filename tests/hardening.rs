@@ -191,6 +191,8 @@ fn serve_sends_the_variables_credentials_to_no_registry_a_pod_spec_names() {
     let mut serve = Command::new(binary())
         .args([
             "serve",
+            "--allow-registry",
+            &registry.host(),
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--tls-cert",

@@ -137,8 +137,12 @@ impl World {
         (reference, descriptor)
     }
 
+    /// `serve` with `extra` flags, allowed to reach this world's registry.
     fn serve(&self, extra: &[&str]) -> Server {
-        Server::start(self.config.path(), &self.tls, extra)
+        let host = self.registry.host();
+        let mut args = vec!["--allow-registry", host.as_str()];
+        args.extend_from_slice(extra);
+        Server::start(self.config.path(), &self.tls, &args)
     }
 }
 
@@ -161,7 +165,8 @@ fn gatekeeper_external_data_admits_trusted_images_and_denies_the_rest() {
         free_port().unwrap(),
         "a".repeat(64)
     );
-    let server = world.serve(&[]);
+    let down_host = down.split('/').next().unwrap().to_owned();
+    let server = world.serve(&["--allow-registry", &down_host]);
 
     let response = server.json(
         "/gatekeeper/verify",
@@ -221,6 +226,11 @@ fn gatekeeper_external_data_admits_trusted_images_and_denies_the_rest() {
     // A tag is resolved to its digest (the last pushed image carries `v1`: unsigned).
     let tag = format!("{}/app:v1", world.registry.host());
     let tagged = server.json("/gatekeeper/verify", &gatekeeper_request(&[&tag]));
+    assert_eq!(tagged["response"]["idempotent"], false, "{tagged}");
+    assert_eq!(
+        response["response"]["idempotent"], true,
+        "digests only: {response}"
+    );
     assert!(
         tagged["response"]["items"][0]["error"]
             .as_str()
@@ -340,7 +350,15 @@ fn a_registry_that_never_answers_holds_a_worker_only_until_the_deadline() {
         }
     });
     let stuck = format!("localhost:{port}/app@sha256:{}", "b".repeat(64));
-    let server = world.serve(&["--deadline-ms", "2000", "--workers", "1"]);
+    let stuck_host = format!("localhost:{port}");
+    let server = world.serve(&[
+        "--deadline-ms",
+        "2000",
+        "--workers",
+        "1",
+        "--allow-registry",
+        &stuck_host,
+    ]);
 
     let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&[&stuck]));
     let item = &answer["response"]["items"][0];
@@ -556,5 +574,71 @@ fn with_a_platform_an_index_is_admitted_only_with_that_platform_s_manifest_signe
     assert_eq!(
         admitted["response"]["items"][0]["value"]["verified"], true,
         "{admitted}"
+    );
+}
+
+#[test]
+fn serve_reaches_only_listed_registries_refuses_tags_when_told_and_says_what_a_level_enforced() {
+    let world = World::new();
+    let (signed, descriptor) = world.image("listed", Some("signer"));
+    let (untrusted, _) = world.image("audited", Some("other"));
+    let elsewhere = format!(
+        "localhost:{}/app@{}",
+        free_port().unwrap(),
+        descriptor.digest
+    );
+    let server = world.serve(&["--require-digest"]);
+    let tag = format!("{}/app:v1", world.registry.host());
+    let answer = server.json(
+        "/gatekeeper/verify",
+        &gatekeeper_request(&[&signed, &elsewhere, &tag]),
+    );
+    let items = answer["response"]["items"].as_array().unwrap();
+    assert_eq!(items[0]["error"], "", "{answer}");
+    assert_eq!(items[0]["value"]["enforced"], true, "{answer}");
+    assert_eq!(items[0]["value"]["level"], "strict", "{answer}");
+    assert_eq!(items[0]["value"]["digest"], descriptor.digest, "{answer}");
+    assert!(
+        items[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not one this server may reach"),
+        "{answer}"
+    );
+    assert!(
+        items[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("--require-digest"),
+        "{answer}"
+    );
+
+    // Under `audit`, an untrusted signer is admitted, and the answer says so.
+    let policy = world.config.path().join("audit.json");
+    std::fs::write(
+        &policy,
+        json!({"version": "1.0", "trustPolicies": [{
+            "name": "audited",
+            "registryScopes": ["*"],
+            "signatureVerification": {"level": "audit"},
+            "trustStores": ["ca:signer"],
+            "trustedIdentities": ["*"],
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    world.cli(&["policy", "import", "--force", &policy.display().to_string()]);
+    let audit = world.serve(&[]);
+    let answer = audit.json("/gatekeeper/verify", &gatekeeper_request(&[&untrusted]));
+    let value = &answer["response"]["items"][0]["value"];
+    assert_eq!(value["verified"], true, "{answer}");
+    assert_eq!(value["level"], "audit", "{answer}");
+    assert_eq!(value["enforced"], false, "{answer}");
+    assert!(
+        value["logged_failures"][0]
+            .as_str()
+            .unwrap()
+            .contains("authenticity"),
+        "{answer}"
     );
 }

@@ -141,6 +141,15 @@ pub struct ServeArgs {
     /// this platform must verify too (it is what the node runs).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// A registry (`host[:port]`) whose images may be admitted (repeatable). None: any
+    /// registry, with a warning at start-up. Plain HTTP only to listed `localhost:<port>`
+    /// registries.
+    #[arg(long = "allow-registry", value_name = "HOST")]
+    pub allow_registry: Vec<String>,
+    /// Refuse tag references: only `@sha256:` digests are admitted (a tag can move between
+    /// the check and the pull).
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub require_digest: bool,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -211,6 +220,7 @@ impl RegistryArgs {
             },
             ca_files: self.ca_file.clone(),
             insecure_registries: Vec::new(),
+            no_localhost_http: false,
         })
     }
 

@@ -369,6 +369,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 registry: args.registry.options_in(&config)?,
                 revocation: args.revocation.options()?,
                 platform: args.platform,
+                allow_registries: args.allow_registry,
+                require_digest: args.require_digest,
             };
             hsm_notary::serve::run(settings, &config)?;
             Ok(ExitCode::SUCCESS)

@@ -49,6 +49,8 @@ pub struct Options {
     /// `host[:port]`s reached over plain HTTP (`insecureRegistries` of notation's
     /// `config.json`), compared case-insensitively.
     pub insecure_registries: Vec<String>,
+    /// `localhost:<port>` gets HTTPS like any other host unless listed (`serve`).
+    pub no_localhost_http: bool,
 }
 
 /// How long one registry exchange, body included, may take unless
@@ -135,6 +137,11 @@ impl ArtifactRef {
         if digest.is_none() && tag.is_none() {
             bail!("{text:?}: invalid reference: no tag or digest. {expecting}");
         }
+        if let Some(t) = &tag
+            && !is_tag(t)
+        {
+            bail!("{text:?}: invalid reference: invalid tag {t:?}. {expecting}");
+        }
         notary_verifier::trustpolicy::scope::validate_scope_format(&format!("{host}/{repository}"))
             .map_err(|_| {
                 anyhow!(
@@ -155,6 +162,17 @@ impl ArtifactRef {
     }
 }
 
+/// The OCI distribution tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn is_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 /// Make ring rustls's process-wide crypto provider (once).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -165,7 +183,7 @@ impl Registry {
     pub fn connect(artifact: &ArtifactRef, options: &Options) -> Result<Self> {
         install_crypto_provider();
         // notation: plain HTTP only for `localhost:<port>` or when asked.
-        let localhost = artifact.host.starts_with("localhost:");
+        let localhost = artifact.host.starts_with("localhost:") && !options.no_localhost_http;
         let insecure = options.insecure
             || options
                 .insecure_registries

@@ -73,6 +73,10 @@ pub struct Settings {
     /// The nodes' platform (`os/arch[/variant]`): an image index must also have a
     /// verified signature on that platform's manifest, the one the node will run.
     pub platform: Option<String>,
+    /// `--allow-registry`: the registries whose images may be admitted (none: any).
+    pub allow_registries: Vec<String>,
+    /// `--require-digest`: tag references are refused.
+    pub require_digest: bool,
 }
 
 /// One image's answer.
@@ -106,6 +110,31 @@ struct Service {
 /// Pod specs name the registries here, so explicit credentials go only to the one
 /// `--registry-host` names; without it, flags are refused and variables ignored (only the
 /// docker config's per-host entries apply).
+/// A pod spec names the registries, so `serve` is no open proxy: only listed registries
+/// when `--allow-registry` is given (any otherwise, said at start-up), and plain HTTP only
+/// to listed `localhost:<port>` registries, never to a host a pod spec made up.
+fn restrict_registries(settings: &mut Settings) -> Result<()> {
+    if settings.registry.insecure {
+        anyhow::bail!(
+            "serve does not take --insecure-registry: list a localhost:<port> registry with --allow-registry to reach it over plain HTTP"
+        );
+    }
+    if settings.allow_registries.is_empty() {
+        eprintln!(
+            "Warning: serve admits images from any registry; list the registries it may reach with --allow-registry"
+        );
+    }
+    let listed_localhost: Vec<String> = settings
+        .allow_registries
+        .iter()
+        .filter(|h| h.starts_with("localhost:"))
+        .cloned()
+        .collect();
+    settings.registry.insecure_registries = listed_localhost;
+    settings.registry.no_localhost_http = true;
+    Ok(())
+}
+
 fn bind_credentials(options: &mut Options) -> Result<()> {
     if options.binding == crate::registry::Binding::Reference {
         if options.username.is_some() || options.password.is_some() {
@@ -127,6 +156,7 @@ fn bind_credentials(options: &mut Options) -> Result<()> {
 pub fn run(mut settings: Settings, config: &ConfigDir) -> Result<()> {
     crate::registry::install_crypto_provider();
     bind_credentials(&mut settings.registry)?;
+    restrict_registries(&mut settings)?;
     let inputs = inputs(config, None, None, DocumentKind::Oci)?;
     let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
     let tls = tls_config(&settings)?;
@@ -267,6 +297,10 @@ impl Service {
             Ok(keys) => keys,
             Err(e) => return reply(StatusCode::OK, gatekeeper_response(vec![], &e)),
         };
+        // A tag's answer holds for the digest it resolved to now, not for the tag.
+        let idempotent = !keys
+            .iter()
+            .any(|k| ArtifactRef::parse_image(k).map_or(true, |a| a.digest.is_none()));
         let answers = self.decide_all(keys).await;
         let items = answers
             .into_iter()
@@ -278,7 +312,9 @@ impl Service {
                 })
             })
             .collect();
-        reply(StatusCode::OK, gatekeeper_response(items, ""))
+        let mut response = gatekeeper_response(items, "");
+        response["response"]["idempotent"] = json!(idempotent);
+        reply(StatusCode::OK, response)
     }
 
     async fn kyverno(self: Arc<Self>, body: Value) -> Response<Full<Bytes>> {
@@ -372,6 +408,30 @@ impl Service {
 
     fn try_decide(&self, image: &str, until: Instant) -> Result<Answer> {
         let artifact = ArtifactRef::parse_image(image)?;
+        if !self.settings.allow_registries.is_empty()
+            && !self
+                .settings
+                .allow_registries
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&artifact.host))
+        {
+            return Ok(failed(
+                image,
+                format!(
+                    "registry {} is not one this server may reach (--allow-registry)",
+                    artifact.host
+                ),
+            ));
+        }
+        let from_tag = artifact.digest.is_none();
+        if from_tag && self.settings.require_digest {
+            return Ok(failed(
+                image,
+                format!(
+                    "{image} names a tag; only digest references are admitted (--require-digest)"
+                ),
+            ));
+        }
         // A digest reference with a fresh verified result needs no registry at all.
         if let (Some(digest), None) = (&artifact.digest, &artifact.tag) {
             let key = (
@@ -453,6 +513,22 @@ impl Service {
             .and_then(|s| s.envelope.as_ref())
             .and_then(|e| e.certificates.first())
             .map(|c| c.subject.clone());
+        // Under `audit` or `permissive` a signature "verifies" with failures only logged,
+        // and `skip` checks nothing: the answer says which, and what was logged.
+        let logged: Vec<String> = outcome
+            .verified_signature()
+            .map(|s| {
+                s.logged_failures()
+                    .map(|r| {
+                        format!(
+                            "{}: {}",
+                            r.check.spec_name(),
+                            r.message.clone().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let answer = match outcome.decision {
             Decision::Verified | Decision::Skipped => Answer {
                 verified: true,
@@ -460,7 +536,11 @@ impl Service {
                 detail: json!({
                     "verified": true,
                     "reference": reference,
+                    "digest": digest,
                     "decision": if outcome.decision == Decision::Verified { "verified" } else { "skipped" },
+                    "level": outcome.policy.as_ref().map(|p| p.level.name()),
+                    "enforced": outcome.decision == Decision::Verified && logged.is_empty(),
+                    "logged_failures": logged,
                     "policy": outcome.policy.as_ref().map(|p| p.statement.clone()),
                     "signer": signer,
                 }),

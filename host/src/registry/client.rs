@@ -37,8 +37,10 @@ const KNOWN_REALMS: &[(&str, &str)] = &[
 /// What went wrong in one exchange.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The registry answered with an error status.
-    #[error("{status}{}", detail(code.as_deref(), message.as_deref()))]
+    /// The registry answered with an error status. Only the status and the distribution
+    /// error code are shown: a registry's own words are not passed on to callers (`serve`
+    /// answers admission requests with these errors); they are in the debug log.
+    #[error("{status}{}", code.as_deref().map(|c| format!(": {c}")).unwrap_or_default())]
     Status {
         /// The status.
         status: StatusCode,
@@ -69,15 +71,6 @@ pub enum Error {
     /// Connecting, TLS, a timeout, a reset.
     #[error("{0}")]
     Transport(String),
-}
-
-fn detail(code: Option<&str>, message: Option<&str>) -> String {
-    match (code, message) {
-        (Some(c), Some(m)) => format!(": {c}: {m}"),
-        (Some(c), None) => format!(": {c}"),
-        (None, Some(m)) => format!(": {m}"),
-        (None, None) => String::new(),
-    }
 }
 
 impl Error {
@@ -511,6 +504,9 @@ async fn status_error(response: reqwest::Response) -> Error {
         ),
         None => (None, None),
     };
+    if let Some(message) = &message {
+        tracing::debug!("the registry answered {status}: {message}");
+    }
     Error::Status {
         status,
         code,
