@@ -15,4 +15,8 @@ scripts/build-static.sh
 cargo test --release --locked --workspace -- --nocapture 2>&1 | tee target/test-output.log
 # The same component in Node and in headless Chromium (jco).
 scripts/test-web.sh 2>&1 | tee target/test-web-output.log
+# Every fuzz target (but the layout one, which needs an instrumented host build) for a few
+# seconds on the stable toolchain, so the harnesses stay buildable and the regressions
+# replay (fuzz/README.md).
+FUZZ_HOST=0 scripts/fuzz.sh 3 2>&1 | tee target/fuzz-output.log
 echo "all tests passed (log: target/test-output.log)"
