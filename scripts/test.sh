@@ -4,6 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 mkdir -p target
+# Licences, bans and sources of every dependency (deny.toml). Advisories are not checked:
+# the RustSec database is on GitHub, which the build machine cannot reach (README).
+if ! command -v cargo-deny >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deny" ]; then
+  echo "==> cargo-deny 0.20.2 (cargo install)"
+  cargo install --quiet --locked --no-default-features cargo-deny@0.20.2
+fi
+cargo deny check licenses bans sources
 # One build, in release: Cranelift compiles the component in about half a second there
 # (tens of seconds in a debug build), and the same artifacts serve every test.
 # The CLI tests run the `hsm-notary` binary, which `cargo test` builds only for its own

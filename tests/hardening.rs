@@ -291,6 +291,7 @@ fn endless_and_oversized_bodies_are_cut_off_at_their_limits_while_streaming() {
         "{}",
         text(&out)
     );
+    eprintln!("peak resident memory: {peak} KiB");
     assert!(peak < PEAK_BOUND_KIB, "peak {peak} KiB");
 
     // A manifest that says it is too big is not read at all.
@@ -336,6 +337,7 @@ fn endless_and_oversized_bodies_are_cut_off_at_their_limits_while_streaming() {
         "{}",
         text(&out)
     );
+    eprintln!("peak resident memory: {peak} KiB");
     assert!(peak < PEAK_BOUND_KIB, "peak {peak} KiB");
 
     // An envelope blob that goes on past its descriptor's size: cut at the size.
@@ -398,6 +400,7 @@ fn endless_and_oversized_bodies_are_cut_off_at_their_limits_while_streaming() {
         message.contains(&signature_digest),
         "names the signature: {message}"
     );
+    eprintln!("peak resident memory: {peak} KiB");
     assert!(peak < PEAK_BOUND_KIB, "peak {peak} KiB");
 }
 
@@ -416,6 +419,7 @@ fn a_registry_sending_one_byte_per_second_fails_at_the_exchange_deadline() {
     assert!(message.contains("did not answer in time"), "{message}");
     // 600 bytes at one a second would take ten minutes.
     assert!(elapsed < Duration::from_secs(120), "took {elapsed:?}");
+    eprintln!("peak resident memory: {peak} KiB");
     assert!(peak < PEAK_BOUND_KIB, "peak {peak} KiB");
 }
 

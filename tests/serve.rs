@@ -642,3 +642,28 @@ fn serve_reaches_only_listed_registries_refuses_tags_when_told_and_says_what_a_l
         "{answer}"
     );
 }
+
+#[test]
+fn the_gatekeeper_mutation_provider_pins_each_verified_image_to_its_digest() {
+    let world = World::new();
+    let (signed, descriptor) = world.image("pinned", Some("signer"));
+    let tag = format!("{}/app:v1", world.registry.host());
+    let server = world.serve(&[]);
+    let answer = server.json("/gatekeeper/mutate", &gatekeeper_request(&[&tag]));
+    let item = &answer["response"]["items"][0];
+    assert_eq!(item["error"], "", "{answer}");
+    assert_eq!(
+        item["value"],
+        format!("{}/app@{}", world.registry.host(), descriptor.digest),
+        "{answer}"
+    );
+    assert_eq!(signed, item["value"].as_str().unwrap());
+    // An image that does not verify is an error: the mutation, and the pod, fail.
+    let (unsigned, _) = world.image("not signed", None);
+    let answer = server.json("/gatekeeper/mutate", &gatekeeper_request(&[&unsigned]));
+    let item = &answer["response"]["items"][0];
+    assert!(
+        item["error"].as_str().unwrap().contains("no signature"),
+        "{answer}"
+    );
+}

@@ -281,6 +281,12 @@ impl Service {
                     Err(e) => reply(StatusCode::OK, gatekeeper_response(vec![], &e.to_string())),
                 }
             }
+            (Method::POST, path) if path == "/gatekeeper/mutate" => {
+                match read_json(request).await {
+                    Ok(body) => self.gatekeeper_mutate(body).await,
+                    Err(e) => reply(StatusCode::OK, gatekeeper_response(vec![], &e.to_string())),
+                }
+            }
             (Method::POST, path) if path == "/kyverno/verify" => match read_json(request).await {
                 Ok(body) => self.kyverno(body).await,
                 Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
@@ -314,6 +320,33 @@ impl Service {
             .collect();
         let mut response = gatekeeper_response(items, "");
         response["response"]["idempotent"] = json!(idempotent);
+        reply(StatusCode::OK, response)
+    }
+
+    /// Gatekeeper's mutation provider (an `Assign` with `externalData`): each image is
+    /// answered with `name@digest` — the digest its tag resolved to and whose signature
+    /// verified — so the pod runs exactly what was checked; an image that does not verify
+    /// is an error, and the mutation fails.
+    async fn gatekeeper_mutate(self: Arc<Self>, body: Value) -> Response<Full<Bytes>> {
+        let keys = match image_list(&body, "/request/keys") {
+            Ok(keys) => keys,
+            Err(e) => return reply(StatusCode::OK, gatekeeper_response(vec![], &e)),
+        };
+        let answers = self.decide_all(keys).await;
+        let items = answers
+            .into_iter()
+            .map(|(key, answer)| match (answer.verified, answer.error) {
+                (true, None) => json!({"key": key, "value": answer.reference, "error": ""}),
+                (_, error) => json!({
+                    "key": key,
+                    "value": Value::Null,
+                    "error": error.unwrap_or_else(|| "not verified".to_owned()),
+                }),
+            })
+            .collect();
+        // A tag's digest may change; the mutation is not idempotent.
+        let mut response = gatekeeper_response(items, "");
+        response["response"]["idempotent"] = json!(false);
         reply(StatusCode::OK, response)
     }
 

@@ -317,8 +317,6 @@ impl SignedToken {
                 signer.version as u8
             )));
         }
-        let chains = chain::build_paths(cert, &self.certificates, roots, time, ID_KP_TIME_STAMPING)
-            .map_err(|e| fail(e.to_string()))?;
         let digest = HashAlgorithm::from_oid(&signer.digest_alg.oid);
         let algorithm = cms_signature_algorithm(&signer.signature_algorithm.oid, digest)
             .ok_or_else(|| fail("unknown signature algorithm".to_owned()))?;
@@ -332,6 +330,10 @@ impl SignedToken {
         let key = cert.public_key.as_ref().map_err(|e| fail(e.clone()))?;
         algorithm
             .verify(key, &signed, signer.signature.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        // Paths are built only for a token its certificate signed: a forged token with a
+        // pile of certificates costs one signature check, not a path search.
+        let chains = chain::build_paths(cert, &self.certificates, roots, time, ID_KP_TIME_STAMPING)
             .map_err(|e| fail(e.to_string()))?;
 
         let content_type = signed_attribute(signer, ID_CONTENT_TYPE)
