@@ -1008,3 +1008,112 @@ fn store_names_and_certificate_files_stay_inside_the_trust_store() {
         }
     }
 }
+
+#[test]
+fn a_hostile_layout_cannot_make_the_reader_hang_or_loop() {
+    let config = tempfile::tempdir().unwrap();
+    let layout = tempfile::tempdir().unwrap();
+    let root = layout.path();
+    std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+    // `oci-layout` a link to /dev/zero: refused, not read forever.
+    std::os::unix::fs::symlink("/dev/zero", root.join("oci-layout")).unwrap();
+    std::fs::write(
+        root.join("index.json"),
+        br#"{"schemaVersion":2,"manifests":[]}"#,
+    )
+    .unwrap();
+    let reference = format!("{}@{}", root.display(), digest_a());
+    let started = Instant::now();
+    let out = run(config.path(), &["ls", "--oci-layout", &reference], &[], "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    // Content addressing rules out true cycles; what a hostile layout can do is list the
+    // same index over and over (here 5000 times, and again from index.json): it is read
+    // once, and the walk is bounded.
+    let put = |bytes: &[u8]| {
+        let digest = oci::sha256_digest(bytes);
+        std::fs::write(
+            root.join("blobs/sha256").join(&digest["sha256:".len()..]),
+            bytes,
+        )
+        .unwrap();
+        digest
+    };
+    let b_body = |a: &str, a_size: usize| {
+        let entry = json_descriptor(a, a_size);
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+            vec![entry; 5000].join(",")
+        )
+    };
+    let a = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    let a_digest = put(a);
+    let b = b_body(&a_digest, a.len());
+    let b_digest = put(b.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{},{}]}}"#,
+        json_descriptor(&b_digest, b.len()),
+        json_descriptor(&a_digest, a.len())
+    );
+    std::fs::write(root.join("index.json"), index).unwrap();
+    let started = Instant::now();
+    let out = run(config.path(), &["ls", "--oci-layout", &reference], &[], "");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+}
+
+fn json_descriptor(digest: &str, size: usize) -> String {
+    format!(
+        r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{digest}","size":{size}}}"#
+    )
+}
+
+#[test]
+fn credential_helpers_get_no_pin_or_password_from_the_environment() {
+    let config = tempfile::tempdir().unwrap();
+    let bin = config.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let dump = config.path().join("helper-env.txt");
+    hsm_notary_suite::write_executable(
+        &bin.join("docker-credential-dump"),
+        &format!(
+            "#!/bin/sh\nenv > '{}'\necho '{{\"Username\":\"u\",\"Secret\":\"s\"}}'\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        config.path().join("config.json"),
+        r#"{"credsStore":"dump"}"#,
+    )
+    .unwrap();
+    let registry = FakeRegistry::start(|_, _| Response {
+        status: 404,
+        headers: vec![],
+        body: vec![],
+    })
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run(
+        config.path(),
+        &["ls", &format!("{}/app@{}", registry.host(), digest_a())],
+        &[
+            ("PATH", &path),
+            ("HSM_NOTARY_PKCS11_PIN", "1234"),
+            ("NOTATION_PASSWORD", "hunter2"),
+        ],
+        "",
+    );
+    let env = std::fs::read_to_string(&dump).expect("the helper ran");
+    assert!(!env.contains("1234") && !env.contains("hunter2"), "{env}");
+}
