@@ -1117,3 +1117,47 @@ fn credential_helpers_get_no_pin_or_password_from_the_environment() {
     let env = std::fs::read_to_string(&dump).expect("the helper ran");
     assert!(!env.contains("1234") && !env.contains("hunter2"), "{env}");
 }
+
+/// Quarkslab INFO-8: a `tsa` store holds roots only; an intermediate is refused there (a
+/// `ca` store may hold it), by the native library and the component alike.
+#[test]
+fn a_tsa_store_refuses_an_intermediate_that_a_ca_store_admits() {
+    use hsm_notary::engine::{NativeEngine, Verifier};
+    use hsm_notary_suite::pki::{Ca, Locations};
+    use notary_verifier::{NamedStore, StoreFile, StoreType, TrustStores};
+    let dir = tempfile::tempdir().unwrap();
+    let root = Ca::root(dir.path(), "tsa-root", "CN=TSA Root,O=Hardening").unwrap();
+    let intermediate = root
+        .issue_ca(
+            "tsa-intermediate",
+            "CN=TSA Intermediate,O=Hardening",
+            Locations::none(),
+        )
+        .unwrap();
+    let stores = |store_type| TrustStores {
+        stores: vec![NamedStore {
+            store_type,
+            name: "t".into(),
+            files: vec![StoreFile {
+                name: "intermediate.pem".into(),
+                content: std::fs::read(intermediate.cert()).unwrap(),
+            }],
+        }],
+    };
+    let component = hsm_notary_suite::component_engine();
+    for engine in [&NativeEngine as &dyn Verifier, &component] {
+        let refused = engine
+            .load_trust_store(&stores(StoreType::Tsa), StoreType::Tsa, "t")
+            .unwrap()
+            .expect_err("an intermediate in a tsa store");
+        assert!(
+            refused.message.contains("is not a root CA certificate"),
+            "{}",
+            refused.message
+        );
+        engine
+            .load_trust_store(&stores(StoreType::Ca), StoreType::Ca, "t")
+            .unwrap()
+            .expect("a ca store may hold an intermediate");
+    }
+}
