@@ -1161,3 +1161,45 @@ fn a_tsa_store_refuses_an_intermediate_that_a_ca_store_admits() {
             .expect("a ca store may hold an intermediate");
     }
 }
+
+/// Quarkslab INFO-3: a TSA URL must be an http or https URL; nothing is pushed otherwise.
+#[test]
+fn a_tsa_url_that_is_not_http_or_https_stops_the_sign_before_anything_is_pushed() {
+    let world = Signed::new();
+    let root = tempfile::tempdir().unwrap();
+    let ca =
+        hsm_notary_suite::pki::Ca::root(root.path(), "tsa", "CN=TSA Root,O=Hardening").unwrap();
+    let ca = ca.cert().display().to_string();
+    for (url, needle) in [
+        ("ftp://127.0.0.1/tsa", "must be http or https"),
+        ("file:///etc/passwd", "must be http or https"),
+        ("http://", "is not a URL"),
+        ("not a url", "is not a URL"),
+    ] {
+        let out = run(
+            world.config.path(),
+            &[
+                "sign",
+                "--key",
+                "signer",
+                "--timestamp-url",
+                url,
+                "--timestamp-root-cert",
+                &ca,
+                &world.reference,
+            ],
+            &[],
+            "",
+        );
+        assert!(!out.status.success(), "{url}");
+        assert!(text(&out).contains(needle), "{url}: {}", text(&out));
+    }
+    assert!(
+        world
+            .remote
+            .referrers(&world.image.digest)
+            .unwrap()
+            .is_empty(),
+        "nothing was pushed"
+    );
+}
