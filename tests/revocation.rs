@@ -847,6 +847,25 @@ fn crl_servers_that_fail_or_answer_garbage_leave_the_status_unknown() {
     }
 }
 
+/// Quarkslab INFO-10: only a 200 answer is a CRL; the real CRL sent with another 2xx is
+/// not used.
+#[test]
+fn a_crl_answered_with_a_2xx_other_than_200_is_not_used() {
+    let world = World::signed(CRL_ONLY);
+    for behaviour in ["203 real", "206 real"] {
+        world.forget_cached_crls();
+        world.crl().set_behaviour(LEAF_CRL, behaviour).unwrap();
+        world
+            .verify("strict", &[])
+            .failed()
+            .says(&unknown(LEAF_SUBJECT));
+    }
+    // The same CRL with 200 is used: the refusal is the status, not the body.
+    world.forget_cached_crls();
+    world.crl().set_behaviour(LEAF_CRL, "ok").unwrap();
+    world.verify("strict", &[]).verified();
+}
+
 /// An oversized CRL (40 MiB, or a body without end) is refused in bounded time: unknown.
 #[test]
 fn an_oversized_crl_leaves_the_status_unknown() {

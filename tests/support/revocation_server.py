@@ -16,6 +16,7 @@ Behaviour is switched without a restart by a file `DIR/<name>.status` (name = th
 path without its leading `/`), else `DIR/_all.status` (every path), holding one of:
 
     404 | 500 | any 3-digit code   that status, a short body
+    NNN real                       status NNN with the real answer (a 203 or 206 CRL)
     301 URL | 302 URL ...          a redirect to URL
     hang                           read the request, never answer (gives up after 300 s)
     close                          read the request, close the connection unanswered
@@ -180,6 +181,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if word in ("301", "302", "303", "307", "308"):
                 location = behaviour.split(None, 1)[1] if len(behaviour.split()) > 1 else "/"
                 self.send(int(word), b"moved\n", "text/plain", [("Location", location)])
+                return
+            if word.isdigit() and len(word) == 3 and behaviour.split()[1:] == ["real"]:
+                _, body, content_type = self.real_answer(request_body)
+                self.send(int(word), body, content_type)
                 return
             if word.isdigit() and len(word) == 3 and word != "200":
                 self.send(int(word), f"status {word}\n".encode(), "text/plain")
