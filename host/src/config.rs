@@ -54,6 +54,21 @@ pub fn home_dir() -> Option<PathBuf> {
     })
 }
 
+/// The cache directory (CRLs): `$HSM_NOTARY_CACHE`, else notation's `$NOTATION_CACHE` (whose
+/// `crl/` then is shared with notation: same format), else `$XDG_CACHE_HOME/hsm-notary`, else
+/// `~/.cache/hsm-notary`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) =
+        std::env::var_os("HSM_NOTARY_CACHE").or_else(|| std::env::var_os("NOTATION_CACHE"))
+    {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("hsm-notary"));
+    }
+    crate::config::home_dir().map(|home| home.join(".cache").join("hsm-notary"))
+}
+
 /// The configuration directory.
 #[derive(Clone, Debug)]
 pub struct ConfigDir {

@@ -290,17 +290,8 @@ impl Layout {
         subject_digest: &str,
     ) -> Result<Option<FoundSignature>> {
         let manifest = self.read_manifest(descriptor)?;
-        if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject_digest)
-            || !manifest.is_notary_signature()
-        {
+        let Some(layer) = manifest.signature_envelope(subject_digest, &descriptor.digest)? else {
             return Ok(None);
-        }
-        let [layer] = manifest.layers.as_slice() else {
-            bail!(
-                "signature manifest {} must have exactly one layer, found {}",
-                descriptor.digest,
-                manifest.layers.len()
-            );
         };
         Ok(Some(FoundSignature {
             manifest: descriptor.clone(),

@@ -144,6 +144,28 @@ impl Manifest {
             None => self.config.media_type == ARTIFACT_TYPE_NOTARY,
         }
     }
+
+    /// The envelope layer of this manifest (`digest`), if it is a Notary Project signature
+    /// of `subject_digest`: `Ok(None)` when it is not one, an error when it is one with
+    /// other than exactly one layer.
+    pub fn signature_envelope(
+        &self,
+        subject_digest: &str,
+        digest: &str,
+    ) -> Result<Option<&Descriptor>> {
+        if !self.is_notary_signature()
+            || self.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject_digest)
+        {
+            return Ok(None);
+        }
+        match self.layers.as_slice() {
+            [layer] => Ok(Some(layer)),
+            layers => bail!(
+                "signature manifest {digest} must have exactly one layer, found {}",
+                layers.len()
+            ),
+        }
+    }
 }
 
 /// `sha256:<hex>` of `bytes`.

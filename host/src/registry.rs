@@ -396,7 +396,7 @@ impl Registry {
             .append_pair("artifactType", oci::ARTIFACT_TYPE_NOTARY);
         let mut found = Vec::new();
         for page in 0.. {
-            if page == Client::max_referrer_pages() {
+            if page == client::MAX_REFERRER_PAGES {
                 bail!(
                     "registry {}: the referrers of {}@{subject} run over {page} pages",
                     self.connection.host,

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as Clock};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use base64ct::{Base64, Encoding};
 use notary_verifier::revocation::{Evidence, Method, Need, crl::Crl, crl::MAX_CRL_SIZE, ocsp};
 use notary_verifier::{Instant, Outcome, VerifyRequest};
@@ -57,7 +57,7 @@ impl Default for Options {
         Self {
             ocsp_timeout: OCSP_TIMEOUT,
             crl_timeout: CRL_TIMEOUT,
-            cache_dir: crate::engine::component::cache_dir().map(|d| d.join("crl")),
+            cache_dir: crate::config::cache_dir().map(|d| d.join("crl")),
             in_memory: false,
         }
     }
@@ -527,7 +527,7 @@ impl CrlCache {
 
     /// The default cache directory's.
     pub fn default_dir() -> Result<PathBuf> {
-        crate::engine::component::cache_dir()
+        crate::config::cache_dir()
             .map(|d| d.join("crl"))
             .context("no cache directory: set HSM_NOTARY_CACHE or HOME")
     }
@@ -540,7 +540,7 @@ impl CrlCache {
     /// The CRL cached for `url` and its `nextUpdate`, if it is still current at `now`.
     pub fn get(&self, url: &str, now: Instant) -> Result<Option<(Vec<u8>, Instant)>> {
         let path = self.path(url);
-        let bytes = match read_regular(&path, 2 * MAX_CRL_SIZE) {
+        let bytes = match crate::files::read_regular(&path, 2 * MAX_CRL_SIZE as u64) {
             Ok(b) => b,
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -592,7 +592,7 @@ impl CrlCache {
             if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
                 continue;
             }
-            let parsed = read_regular(&path, 2 * MAX_CRL_SIZE)
+            let parsed = crate::files::read_regular(&path, 2 * MAX_CRL_SIZE as u64)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<CacheFile>(&b).map_err(|e| e.to_string()));
             let (url, crl) = match parsed {
@@ -625,23 +625,6 @@ fn is_missing(error: &anyhow::Error) -> bool {
     error
         .downcast_ref::<std::io::Error>()
         .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-}
-
-/// A regular file (no symlink followed), read with a bound.
-fn read_regular(path: &Path, limit: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.file_type().is_file() {
-        bail!("{} is not a regular file", path.display());
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() > limit {
-        bail!("{} is over {limit} bytes", path.display());
-    }
-    Ok(bytes)
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

@@ -156,17 +156,8 @@ impl Registry {
         let Ok(manifest) = serde_json::from_slice::<oci::Manifest>(&bytes) else {
             return Ok(None);
         };
-        if !manifest.is_notary_signature()
-            || manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject.digest.as_str())
-        {
+        let Some(layer) = manifest.signature_envelope(&subject.digest, &descriptor.digest)? else {
             return Ok(None);
-        }
-        let [layer] = manifest.layers.as_slice() else {
-            bail!(
-                "signature manifest {} must have exactly one layer, found {}",
-                descriptor.digest,
-                manifest.layers.len()
-            );
         };
         let envelope = self.blob(layer, oci::MAX_ENVELOPE_SIZE, "signature envelope")?;
         Ok(Some(SignatureInput {

@@ -11,7 +11,6 @@
 //! could have put their own (wasmtime runs deserialized code as it is). Any other
 //! component is compiled in memory.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
@@ -225,21 +224,6 @@ fn load_component(engine: &Engine, wasm: &[u8]) -> Result<(Component, bool)> {
     Component::new(engine, wasm)
         .map(|c| (c, false))
         .map_err(|e| anyhow!("compiling the verifier component: {e}"))
-}
-
-/// The cache directory (CRLs): `$HSM_NOTARY_CACHE`, else notation's `$NOTATION_CACHE` (whose
-/// `crl/` then is shared with notation: same format), else `$XDG_CACHE_HOME/hsm-notary`, else
-/// `~/.cache/hsm-notary`.
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) =
-        std::env::var_os("HSM_NOTARY_CACHE").or_else(|| std::env::var_os("NOTATION_CACHE"))
-    {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("hsm-notary"));
-    }
-    crate::config::home_dir().map(|home| home.join(".cache").join("hsm-notary"))
 }
 
 fn hex(bytes: &[u8]) -> String {

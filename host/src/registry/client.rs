@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// The most a token response or an error body may be.
 pub const MAX_SMALL_BODY: u64 = 1 << 20;
 /// The most a referrers list is followed through `Link` pages.
-const MAX_REFERRER_PAGES: usize = 64;
+pub const MAX_REFERRER_PAGES: usize = 64;
 /// The most redirects one exchange follows.
 const MAX_REDIRECTS: usize = 5;
 /// How much of a registry's error message is kept.
@@ -444,11 +444,6 @@ impl Client {
             .await?;
         let headers = response.headers().clone();
         Ok((read_bounded(response, limit).await?, headers))
-    }
-
-    /// The most referrer list pages followed.
-    pub fn max_referrer_pages() -> usize {
-        MAX_REFERRER_PAGES
     }
 }
 
