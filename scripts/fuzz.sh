@@ -19,6 +19,10 @@
 #                 Default: 1 when a selected target uses it. With 0, host-only targets are
 #                 skipped.
 #   FUZZ_ARGS     extra libFuzzer flags for every run (e.g. "-max_len=65536").
+#   FUZZ_CPU=1    SECONDS is CPU time, not wall time: the run is stopped (SIGINT, which
+#                 libFuzzer answers with its final stats) once the fuzzing process has used
+#                 that much CPU, so a run at `nice 19` beside other work still gets its
+#                 budget. One job only. The CPU seconds used are written to the log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -87,6 +91,22 @@ if ! [[ $JOBS =~ ^[1-9][0-9]*$ ]]; then
   echo "fuzz.sh: FUZZ_JOBS must be a positive integer, not '$JOBS'" >&2
   exit 2
 fi
+CPU_MODE=${FUZZ_CPU:-0}
+if [[ $CPU_MODE == 1 && $JOBS -gt 1 ]]; then
+  echo "fuzz.sh: FUZZ_CPU=1 measures one process: use FUZZ_JOBS=1" >&2
+  exit 2
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+# CPU seconds (user + system) used so far by process $1, or nothing once it is gone.
+cpu_seconds() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  # Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+  stat=${stat##*) }
+  read -r -a fields <<<"$stat"
+  echo $(((fields[11] + fields[12]) / CLK_TCK))
+}
 
 # What `cargo fuzz build --sanitizer none` passes, minus its nightly-only -Z flags.
 FUZZ_RUSTFLAGS="-Cpasses=sancov-module \
@@ -117,9 +137,10 @@ env -u CARGO_ENCODED_RUSTFLAGS -u CARGO_BUILD_RUSTFLAGS -u CARGO_BUILD_TARGET \
   cargo build --release --manifest-path fuzz/Cargo.toml "${FEATURES[@]}" \
   --target "$TRIPLE" --target-dir "$OUT" "${BIN_ARGS[@]}"
 
-# Seeds: rebuilt every run (the corpus, which the fuzzer grows, is kept).
-rm -rf "$OUT/seeds"
+# Seeds: the selected targets' are rebuilt every run (the corpus, which the fuzzer grows,
+# is kept); another run's targets are left alone, so two runs can go side by side.
 mkdir -p "$OUT/seeds" "$OUT/corpus" "$OUT/artifacts" "$OUT/logs" "$OUT/work"
+for t in "${TARGETS[@]}"; do rm -rf "${OUT:?}/seeds/$t"; done
 if command -v python3 >/dev/null; then
   python3 fuzz/seed_corpus.py --out "$OUT/seeds" "${TARGETS[@]}"
 else
@@ -161,10 +182,16 @@ for t in "${TARGETS[@]}"; do
     fi
   fi
 
-  echo "== $t: fuzzing for ${SECS}s (jobs: $JOBS)" | tee -a "$log" >&2
+  echo "== $t: fuzzing for ${SECS}s$([[ $CPU_MODE == 1 ]] && echo " of CPU time") (jobs: $JOBS)" | tee -a "$log" >&2
   marker=$work/.started
   : >"$marker"
-  run=("$bin" "${COMMON[@]}" -max_total_time="$SECS" -print_final_stats=1
+  if [[ $CPU_MODE == 1 ]]; then
+    # Wall time is only a backstop (a process starved for a whole day stops anyway).
+    wall=$((SECS * 48))
+  else
+    wall=$SECS
+  fi
+  run=("$bin" "${COMMON[@]}" -max_total_time="$wall" -print_final_stats=1
     -artifact_prefix="$artifacts/")
   if [[ $JOBS -gt 1 ]]; then
     run+=(-jobs="$JOBS" -workers="$JOBS")
@@ -173,7 +200,28 @@ for t in "${TARGETS[@]}"; do
   status=0
   # From its own directory: with -jobs, libFuzzer writes fuzz-<n>.log to the cwd.
   rm -f "$work"/fuzz-*.log
-  (cd "$work" && "${run[@]}") >>"$log" 2>&1 || status=$?
+  if [[ $CPU_MODE == 1 ]]; then
+    (cd "$work" && exec "${run[@]}") >>"$log" 2>&1 &
+    pid=$!
+    started=$SECONDS
+    stopped=0
+    used=0
+    while kill -0 "$pid" 2>/dev/null; do
+      used=$(cpu_seconds "$pid")
+      if [[ -n $used && $used -ge $SECS ]]; then
+        kill -INT "$pid" 2>/dev/null || true
+        stopped=1
+        break
+      fi
+      sleep 2
+    done
+    wait "$pid" || status=$?
+    # libFuzzer exits 72 (-interrupted_exit_code) when it is interrupted.
+    if [[ $stopped == 1 && $status == 72 ]]; then status=0; fi
+    echo "fuzz.sh: $t used ${used:-?} CPU seconds in $((SECONDS - started)) s wall" | tee -a "$log" >&2
+  else
+    (cd "$work" && "${run[@]}") >>"$log" 2>&1 || status=$?
+  fi
   for job_log in "$work"/fuzz-*.log; do
     [[ -f $job_log ]] || continue
     { echo "---- $(basename "$job_log")"; cat "$job_log"; } >>"$log"
