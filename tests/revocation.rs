@@ -497,6 +497,64 @@ fn a_good_leaf_verifies_under_strict_via_ocsp() {
     );
 }
 
+/// notation's warning (notation-go#479) for a certificate below the root that names no
+/// revocation location.
+fn non_revokable(position: usize, subject: &str) -> String {
+    format!(
+        "Certificate #{position} in the chain with subject {subject:?} neither has an OCSP nor a CRL revocation method."
+    )
+}
+
+/// A chain whose leaf and intermediate name neither OCSP nor CRL passes revocation even
+/// under strict, as notation's does, but never silently (Quarkslab INFO-9): a warning on
+/// stderr and in the JSON outcome names each such certificate, not the root.
+#[test]
+fn a_chain_without_revocation_locations_verifies_under_strict_with_a_warning_per_certificate() {
+    let world = World::signed(NO_LOCATIONS);
+    let verdict = world.verify("strict", &[]);
+    verdict.verified().revocation_passed();
+    for (position, subject) in [(1, LEAF_SUBJECT), (2, INTERMEDIATE_SUBJECT)] {
+        let warning = format!("Warning: {}", non_revokable(position, subject));
+        assert!(
+            verdict.stderr.lines().any(|l| l == warning),
+            "expected {warning:?} on stderr:\n{}",
+            verdict.text()
+        );
+    }
+    assert!(
+        !verdict.stderr.contains("Certificate #3"),
+        "the root is never revocation-checked, so never warned about:\n{}",
+        verdict.text()
+    );
+    assert_eq!(
+        verdict.revocation()["warnings"],
+        serde_json::json!([
+            non_revokable(1, LEAF_SUBJECT),
+            non_revokable(2, INTERMEDIATE_SUBJECT)
+        ]),
+        "{}",
+        verdict.json
+    );
+}
+
+/// A chain whose certificates all name a location has nothing to warn about.
+#[test]
+fn a_chain_with_revocation_locations_has_no_non_revokable_warning() {
+    let world = World::signed(OCSP_AND_CRL);
+    let verdict = world.verify("strict", &[]);
+    verdict.verified().revocation_passed();
+    assert!(
+        !verdict.stderr.contains("neither has an OCSP nor a CRL"),
+        "{}",
+        verdict.text()
+    );
+    assert!(
+        verdict.revocation().get("warnings").is_none(),
+        "{}",
+        verdict.json
+    );
+}
+
 /// A leaf its OCSP responder calls revoked fails strict, without the CRL (which still
 /// lists nothing) being consulted.
 #[test]

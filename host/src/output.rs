@@ -48,6 +48,13 @@ pub fn verify(outcome: &Outcome, reference: &str) -> Rendered {
                     ));
                     warned = true;
                 }
+                // Passed, with something to say (a certificate no revocation method
+                // covers): notation logs these; here they are always on stderr.
+                for warning in signature.results.iter().flat_map(|r| &r.warnings) {
+                    out.stderr
+                        .push_str(&format!("Warning: {}\n", escape_controls(warning, false)));
+                    warned = true;
+                }
             }
             if warned {
                 out.stdout.push('\n');

@@ -104,6 +104,28 @@ pub struct ValidationResult {
     pub status: ValidationStatus,
     /// Why it failed, or how it passed.
     pub message: Option<String>,
+    /// What the user should hear about a validation that passed: notation's warnings,
+    /// e.g. a certificate that names neither an OCSP nor a CRL location (Quarkslab INFO-9).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A validation that passed: a note on how, and its warnings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Passed {
+    /// How it passed.
+    pub note: String,
+    /// What the user should hear about it.
+    pub warnings: Vec<String>,
+}
+
+impl From<String> for Passed {
+    fn from(note: String) -> Self {
+        Self {
+            note,
+            warnings: Vec::new(),
+        }
+    }
 }
 
 impl ValidationResult {

@@ -19,6 +19,7 @@ use const_oid::ObjectIdentifier;
 use serde::{Deserialize, Serialize};
 use x509_cert::ext::pkix::CrlReason;
 
+use crate::outcome::Passed;
 use crate::quote::Q;
 use crate::time::Instant;
 use crate::x509::Cert;
@@ -500,12 +501,15 @@ fn issuer_request(cert: &Cert, issuer: &Cert) -> Vec<u8> {
 }
 
 /// Evaluate `chain` (leaf first, each certificate issued by the next). `Ok` carries a
-/// note on how it passed.
+/// note on how it passed and, as notation-go#479 added for Quarkslab INFO-9, a warning
+/// for each certificate below the root that names neither an OCSP nor a CRL location:
+/// such a chain passes even `strict`, which the user should not learn only by reading
+/// the certificates.
 pub fn check_chain(
     chain: &[Cert],
     purpose: ChainPurpose,
     inputs: &Inputs<'_>,
-) -> Result<String, RevocationError> {
+) -> Result<Passed, RevocationError> {
     let results: Vec<CertResult> = chain
         .iter()
         .enumerate()
@@ -516,7 +520,7 @@ pub fn check_chain(
         })
         .collect();
     if results.contains(&CertResult::Pending) {
-        return Ok("evidence requested".to_owned());
+        return Ok("evidence requested".to_owned().into());
     }
     // notation reports the leaf-most problem, and a revocation before an unknown.
     if let Some((i, detail)) = results.iter().enumerate().find_map(|(i, r)| match r {
@@ -547,11 +551,32 @@ pub fn check_chain(
             _ => None,
         })
         .collect();
-    if good.is_empty() {
-        Ok("no certificate names OCSP or CRL locations (non-revokable)".to_owned())
+    let note = if good.is_empty() {
+        "no certificate names OCSP or CRL locations (non-revokable)".to_owned()
     } else {
-        Ok(format!("not revoked ({})", good.join("; ")))
-    }
+        format!("not revoked ({})", good.join("; "))
+    };
+    // notation's words for the signing chain; the TSA's is named as such.
+    let which = match purpose {
+        ChainPurpose::CodeSigning => "chain",
+        ChainPurpose::Timestamping => "timestamping chain",
+    };
+    let below_root = chain.len().saturating_sub(1);
+    let warnings = results
+        .iter()
+        .zip(chain)
+        .take(below_root)
+        .enumerate()
+        .filter(|(_, (r, _))| **r == CertResult::NonRevokable)
+        .map(|(i, (_, cert))| {
+            format!(
+                "Certificate #{} in the {which} with subject {} neither has an OCSP nor a CRL revocation method.",
+                i + 1,
+                Q(&cert.subject)
+            )
+        })
+        .collect();
+    Ok(Passed { note, warnings })
 }
 
 /// The OCSP and CRL locations of a chain, for display.

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::{Envelope, EnvelopeContent, PAYLOAD_CONTENT_TYPE, attr};
 use crate::inspect;
 use crate::outcome::{
-    AppliedPolicy, Decision, Failure, FailureKind, Outcome, SignatureOutcome, ValidationResult,
-    ValidationStatus,
+    AppliedPolicy, Decision, Failure, FailureKind, Outcome, Passed, SignatureOutcome,
+    ValidationResult, ValidationStatus,
 };
 use crate::payload::{self, Descriptor};
 use crate::plugin::{self, PluginEvidence, PluginNeed};
@@ -320,15 +320,17 @@ impl Progress {
         &mut self,
         check: Check,
         action: Action,
-        result: Result<String, (FailureKind, String)>,
+        result: Result<impl Into<Passed>, (FailureKind, String)>,
     ) -> Result<(), ()> {
         match result {
-            Ok(note) => {
+            Ok(passed) => {
+                let Passed { note, warnings } = passed.into();
                 self.outcome.results.push(ValidationResult {
                     check,
                     action,
                     status: ValidationStatus::Passed,
                     message: (!note.is_empty()).then_some(note),
+                    warnings,
                 });
                 Ok(())
             }
@@ -338,6 +340,7 @@ impl Progress {
                     action,
                     status: ValidationStatus::Failed,
                     message: Some(message.clone()),
+                    warnings: Vec::new(),
                 });
                 if action == Action::Enforce {
                     self.outcome.failure = Some(Failure::new(kind, message));
@@ -355,6 +358,7 @@ impl Progress {
             action: Action::Skip,
             status: ValidationStatus::Skipped,
             message: None,
+            warnings: Vec::new(),
         });
     }
 
@@ -426,7 +430,7 @@ impl Context<'_> {
                 progress.record(
                     Check::Integrity,
                     Action::Enforce,
-                    Err((FailureKind::Integrity, message)),
+                    Err::<Passed, _>((FailureKind::Integrity, message)),
                 )?;
                 return Err(());
             }
@@ -495,9 +499,9 @@ impl Context<'_> {
             progress.skipped(Check::AuthenticTimestamp);
         } else {
             let result = match authentic_timestamp::check(self, si) {
-                Ok((note, time)) => {
+                Ok((passed, time)) => {
                     signing_time = time;
-                    Ok(note)
+                    Ok(passed)
                 }
                 Err(m) => Err((FailureKind::AuthenticTimestamp, m)),
             };

@@ -702,6 +702,7 @@ mod convert {
                 wit::ValidationStatus::Skipped => nv::ValidationStatus::Skipped,
             },
             message: r.message,
+            warnings: r.warnings,
         }
     }
 

@@ -425,6 +425,7 @@ fn result_out(r: outcome::ValidationResult) -> wit::ValidationResult {
             ValidationStatus::Skipped => wit::ValidationStatus::Skipped,
         },
         message: r.message,
+        warnings: r.warnings,
     }
 }
 

@@ -12,7 +12,7 @@
 use super::{Context, SignatureInput, VerifyRequest};
 use crate::certificate::{self, Purpose};
 use crate::envelope::{Envelope, SignerInfo, SigningScheme};
-use crate::outcome::{ValidationResult, ValidationStatus};
+use crate::outcome::{Passed, ValidationResult, ValidationStatus};
 use crate::quote::Q;
 use std::cell::RefCell;
 
@@ -30,7 +30,7 @@ use crate::x509::Cert;
 pub(super) fn check(
     context: &Context<'_>,
     si: &SignerInfo,
-) -> Result<(String, Option<Instant>), String> {
+) -> Result<(Passed, Option<Instant>), String> {
     match si.signing_scheme {
         SigningScheme::X509SigningAuthority => {
             let t = si.signing_time;
@@ -47,7 +47,8 @@ pub(super) fn check(
                 format!(
                     "authentic signing time {} is within the validity of every certificate",
                     t.rfc1123z()
-                ),
+                )
+                .into(),
                 Some(t),
             ))
         }
@@ -65,7 +66,7 @@ fn x509(
     si: &SignerInfo,
     signature: &[u8],
     token: Option<&[u8]>,
-) -> Result<(String, Option<Instant>), String> {
+) -> Result<(Passed, Option<Instant>), String> {
     let statement = &context.policy.statement;
     let mut has_tsa = false;
     for value in &statement.trust_stores {
@@ -111,7 +112,7 @@ fn x509(
             }
         }
         return Ok((
-            format!("{disabled_note}; every certificate is valid at the verification time"),
+            format!("{disabled_note}; every certificate is valid at the verification time").into(),
             None,
         ));
     }
@@ -125,11 +126,15 @@ fn x509(
     check_within_signing_chain(&timestamp, chain)?;
     let revocation = tsa_revocation(context, &tsa_chain)?;
     Ok((
-        format!(
-            "timestamp {} by {} is within the validity of every certificate; TSA chain revocation: {revocation}",
-            timestamp.format_rfc3339(),
-            Q(&tsa_chain[0].subject)
-        ),
+        Passed {
+            note: format!(
+                "timestamp {} by {} is within the validity of every certificate; TSA chain revocation: {}",
+                timestamp.format_rfc3339(),
+                Q(&tsa_chain[0].subject),
+                revocation.note
+            ),
+            warnings: revocation.warnings,
+        },
         Some(timestamp.upper()),
     ))
 }
@@ -137,7 +142,7 @@ fn x509(
 /// The TSA chain's revocation, always enforced when a countersignature is verified
 /// (§Timestamp countersignature verification). No signing time excuses a TSA
 /// revocation: a compromised TSA key could claim any time.
-fn tsa_revocation(context: &Context<'_>, tsa_chain: &[Cert]) -> Result<String, String> {
+fn tsa_revocation(context: &Context<'_>, tsa_chain: &[Cert]) -> Result<Passed, String> {
     let inputs = revocation::Inputs {
         evidence: context.evidence,
         time: context.time,
@@ -227,6 +232,7 @@ fn lenient_policy(request: &VerifyRequest) -> Result<TrustPolicy, ValidationResu
         action: Action::Enforce,
         status: ValidationStatus::Failed,
         message: Some(message),
+        warnings: Vec::new(),
     };
     let document = trustpolicy::Document::parse(request.policy.kind, &request.policy.content)
         .map_err(|e| failed(e.to_string()))?;
@@ -255,19 +261,21 @@ fn lenient_policy(request: &VerifyRequest) -> Result<TrustPolicy, ValidationResu
     })
 }
 
-fn result(action: Action, outcome: Result<String, String>) -> ValidationResult {
+fn result(action: Action, outcome: Result<Passed, String>) -> ValidationResult {
     match outcome {
-        Ok(note) => ValidationResult {
+        Ok(Passed { note, warnings }) => ValidationResult {
             check: Check::AuthenticTimestamp,
             action,
             status: ValidationStatus::Passed,
             message: Some(note),
+            warnings,
         },
         Err(message) => ValidationResult {
             check: Check::AuthenticTimestamp,
             action,
             status: ValidationStatus::Failed,
             message: Some(message),
+            warnings: Vec::new(),
         },
     }
 }
@@ -292,6 +300,7 @@ pub fn authentic_timestamp(request: &VerifyRequest) -> ValidationResult {
                 action: Action::Enforce,
                 status: ValidationStatus::Failed,
                 message: Some(e.to_string()),
+                warnings: Vec::new(),
             };
         }
     };
@@ -308,7 +317,7 @@ pub fn authentic_timestamp(request: &VerifyRequest) -> ValidationResult {
     };
     result(
         action,
-        check(&context, &content.signer_info).map(|(note, _)| note),
+        check(&context, &content.signer_info).map(|(passed, _)| passed),
     )
 }
 
@@ -370,10 +379,14 @@ fn token_check(
         }
         check_within_signing_chain(&timestamp, &chain)?;
         let revocation = tsa_revocation(&context, &tsa_chain)?;
-        Ok(format!(
-            "timestamp {}; TSA chain revocation: {revocation}",
-            timestamp.format_rfc3339()
-        ))
+        Ok(Passed {
+            note: format!(
+                "timestamp {}; TSA chain revocation: {}",
+                timestamp.format_rfc3339(),
+                revocation.note
+            ),
+            warnings: revocation.warnings,
+        })
     })();
     result(action, outcome)
 }
