@@ -667,3 +667,88 @@ fn the_gatekeeper_mutation_provider_pins_each_verified_image_to_its_digest() {
         "{answer}"
     );
 }
+
+/// `GET /metrics` of `server`, as (name{labels}, value) pairs of the Prometheus text format.
+fn metrics(server: &Server) -> Vec<(String, f64)> {
+    let (ok, text) = server.post("/metrics", "", &["-X", "GET"]);
+    assert!(ok, "curl failed: {text}");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            (name.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+fn metric(samples: &[(String, f64)], name: &str) -> f64 {
+    samples
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(0.0, |(_, v)| *v)
+}
+
+/// A rollout asks for one image from many pods at once: those requests share one
+/// verification (in flight, or then from the cache), and `/metrics` counts them.
+#[test]
+fn concurrent_requests_for_one_digest_share_one_verification_and_metrics_count_them() {
+    let world = World::new();
+    let (signed, _) = world.image("coalesced signed", Some("signer"));
+    let (unsigned, _) = world.image("coalesced unsigned", None);
+    let server = world.serve(&["--workers", "8"]);
+    let keys = [signed.as_str(); 8];
+    let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&keys));
+    let items = answer["response"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 8, "{answer}");
+    for item in items {
+        assert_eq!(item["value"]["verified"], true, "{answer}");
+    }
+    let denied = server.json("/kyverno/verify", &json!({"images": [&unsigned]}));
+    assert_eq!(denied["verified"], false, "{denied}");
+
+    let samples = metrics(&server);
+    assert_eq!(
+        metric(&samples, "hsm_notary_verifications_total"),
+        2.0,
+        "eight requests for one digest verified it once, the unsigned image once: {samples:?}"
+    );
+    let shared = metric(
+        &samples,
+        r#"hsm_notary_cache_lookups_total{result="coalesced"}"#,
+    ) + metric(&samples, r#"hsm_notary_cache_lookups_total{result="hit"}"#);
+    assert_eq!(shared, 7.0, "{samples:?}");
+    assert_eq!(
+        metric(&samples, r#"hsm_notary_cache_lookups_total{result="miss"}"#),
+        2.0,
+        "{samples:?}"
+    );
+    assert_eq!(
+        metric(
+            &samples,
+            r#"hsm_notary_decisions_total{decision="admitted"}"#
+        ),
+        8.0
+    );
+    assert_eq!(
+        metric(&samples, r#"hsm_notary_decisions_total{decision="denied"}"#),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &samples,
+            r#"hsm_notary_requests_total{endpoint="gatekeeper/verify"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&samples, "hsm_notary_verification_duration_seconds_count"),
+        2.0
+    );
+    assert!(
+        metric(
+            &samples,
+            r#"hsm_notary_registry_request_duration_seconds_count{method="GET"}"#
+        ) > 0.0,
+        "registry requests were not timed: {samples:?}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod files;
 pub mod layout;
+pub mod metrics;
 pub mod oci;
 pub mod output;
 pub mod pkcs11;

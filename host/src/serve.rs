@@ -5,19 +5,19 @@
 //!   references → `ProviderResponse` with `items[{key, value, error}]` and `systemError`).
 //! - `POST /kyverno/verify`: `{"images": [...]}` → `{"verified": bool, "results": [...]}`,
 //!   for a Kyverno `apiCall.service`.
-//! - `GET /healthz`.
+//! - `GET /healthz`; `GET /metrics` (Prometheus text format, [`crate::metrics`]).
 //!
 //! TLS 1.3 only, optional client certificates. The trust policy and stores are read once;
 //! every image is decided by the one pre-instantiated component (a fresh `Store` per call),
 //! several at a time, with verified results cached for `--cache-ttl` keyed by digest and
-//! policy. Anything that keeps the component from deciding — a registry that is down, the
+//! policy, and concurrent requests for one digest sharing its verification in flight. Anything that keeps the component from deciding — a registry that is down, the
 //! deadline — is an error for that image, which Gatekeeper and Kyverno policies deny on
 //! (fail closed).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -33,6 +33,7 @@ use sha2::Digest as _;
 use crate::commands::verify::{Inputs, inputs, resolve_remote, verify_artifact};
 use crate::config::ConfigDir;
 use crate::engine;
+use crate::metrics::METRICS;
 use crate::registry::{ArtifactRef, Options, Registry};
 
 /// The largest request body accepted.
@@ -95,6 +96,10 @@ struct Service {
     settings: Settings,
     /// (reference@digest, policy digest) → when verified, and the answer.
     cache: Mutex<HashMap<(String, String), (Instant, Answer)>>,
+    /// The verifications running now, by the same key: a request for a digest already
+    /// being verified waits for that answer instead of verifying it again (a rollout
+    /// asks for one image from many pods at once).
+    in_flight: Mutex<HashMap<(String, String), Arc<Flight>>>,
     /// One client per `registry/repository`, shared by the workers, so that connections
     /// and tokens are reused. Credentials are read when it is made (restart to rotate).
     registries: Mutex<HashMap<String, Registry>>,
@@ -174,6 +179,7 @@ pub fn run(mut settings: Settings, config: &ConfigDir) -> Result<()> {
         slots: Arc::new(tokio::sync::Semaphore::new(settings.workers.max(1))),
         settings,
         cache: Mutex::new(HashMap::new()),
+        in_flight: Mutex::new(HashMap::new()),
         registries: Mutex::new(HashMap::new()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -273,8 +279,22 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 impl Service {
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let route = (request.method().clone(), request.uri().path().to_owned());
+        let endpoint = match route.1.as_str() {
+            "/healthz" | "/metrics" | "/gatekeeper/verify" | "/gatekeeper/mutate"
+            | "/kyverno/verify" => &route.1[1..],
+            _ => "other",
+        };
+        METRICS.requests.with_label_values(&[endpoint]).inc();
         match route {
             (Method::GET, path) if path == "/healthz" => reply(StatusCode::OK, json!({"ok": true})),
+            (Method::GET, path) if path == "/metrics" => {
+                let mut response = Response::new(Full::new(Bytes::from(METRICS.render())));
+                response.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                response
+            }
             (Method::POST, path) if path == "/gatekeeper/verify" => {
                 match read_json(request).await {
                     Ok(body) => self.gatekeeper(body).await,
@@ -425,6 +445,12 @@ impl Service {
                     )
                 }
             };
+            let decision = if answer.verified {
+                "admitted"
+            } else {
+                "denied"
+            };
+            METRICS.decisions.with_label_values(&[decision]).inc();
             out.push((image, answer));
         }
         out
@@ -472,6 +498,7 @@ impl Service {
                 self.policy_digest.clone(),
             );
             if let Some(answer) = self.cached(&key) {
+                METRICS.cache.with_label_values(&["hit"]).inc();
                 return Ok(answer);
             }
         }
@@ -490,12 +517,64 @@ impl Service {
         };
         let reference = format!("{}@{digest}", artifact.name());
         let cache_key = (reference.clone(), self.policy_digest.clone());
-        if let Some(answer) = self.cached(&cache_key) {
-            return Ok(answer);
+        let mut leader = loop {
+            if let Some(answer) = self.cached(&cache_key) {
+                METRICS.cache.with_label_values(&["hit"]).inc();
+                return Ok(answer);
+            }
+            match self.lead_or_join(&cache_key) {
+                Role::Leader(guard) => break guard,
+                Role::Follower(flight) => match flight.wait(until) {
+                    Some(Some(answer)) => {
+                        METRICS.cache.with_label_values(&["coalesced"]).inc();
+                        return Ok(answer);
+                    }
+                    // The verification it joined could not decide (its own deadline, a
+                    // registry error): this request tries for itself, within its own.
+                    Some(None) => continue,
+                    None => bail!(
+                        "verification of {reference} did not finish within the deadline (waited for the same image's verification in flight)"
+                    ),
+                },
+            }
+        };
+        METRICS.cache.with_label_values(&["miss"]).inc();
+        METRICS.verifications.inc();
+        let started = Instant::now();
+        let answer = self.verify_image(
+            registry, &artifact, image, target, &reference, &digest, until,
+        )?;
+        METRICS
+            .verification_latency
+            .observe(started.elapsed().as_secs_f64());
+        if answer.verified {
+            self.store(cache_key, answer.clone());
         }
+        // After the cache holds it, so a request arriving now finds one or the other.
+        leader.answer = Some(answer.clone());
+        drop(leader);
+        Ok(answer)
+    }
+
+    /// Verify `reference` (`image` resolved to `digest`) and, for an index with a
+    /// `--platform`, its platform's manifest.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one caller, every argument distinct"
+    )]
+    fn verify_image(
+        &self,
+        registry: &Registry,
+        artifact: &ArtifactRef,
+        image: &str,
+        target: Option<crate::oci::Descriptor>,
+        reference: &str,
+        digest: &str,
+        until: Instant,
+    ) -> Result<Answer> {
         let target = match target {
             Some(t) => t,
-            None => resolve_remote(registry, &artifact, "verify")?,
+            None => resolve_remote(registry, artifact, "verify")?,
         };
         let engine = self.engine.until(until);
         let verify = |target: &crate::oci::Descriptor, reference: &str| {
@@ -515,7 +594,7 @@ impl Service {
                     .with_plugins(Arc::new(self.plugins.until(until))),
             )
         };
-        let outcome = verify(&target, &reference)?;
+        let outcome = verify(&target, reference)?;
         // An index admits a node's image only with its platform's manifest verified too.
         if let Some(platform) = &self.settings.platform
             && target.media_type == crate::oci::MEDIA_TYPE_IMAGE_INDEX
@@ -565,7 +644,7 @@ impl Service {
         let answer = match outcome.decision {
             Decision::Verified | Decision::Skipped => Answer {
                 verified: true,
-                reference: reference.clone(),
+                reference: reference.to_owned(),
                 detail: json!({
                     "verified": true,
                     "reference": reference,
@@ -584,10 +663,26 @@ impl Service {
                 failed(image, format!("{reference}: {why}"))
             }
         };
-        if answer.verified {
-            self.store(cache_key, answer.clone());
-        }
         Ok(answer)
+    }
+
+    /// Lead the verification of `key`, or join the one already running.
+    fn lead_or_join(&self, key: &(String, String)) -> Role<'_> {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(flight) = in_flight.get(key) {
+            return Role::Follower(flight.clone());
+        }
+        let flight = Arc::new(Flight::default());
+        in_flight.insert(key.clone(), flight.clone());
+        Role::Leader(Leading {
+            service: self,
+            key: key.clone(),
+            flight,
+            answer: None,
+        })
     }
 
     /// The shared client of `artifact`'s repository, its requests abandoned at `until`.
@@ -628,6 +723,72 @@ impl Service {
             cache.retain(|_, (at, _)| at.elapsed() < ttl);
             cache.insert(key, (Instant::now(), answer));
         }
+    }
+}
+
+/// One verification in flight: its answer once it has one.
+#[derive(Default)]
+struct Flight {
+    /// `None` while running; then `Some(answer)`, or `Some(None)` when it could not decide.
+    answer: Mutex<Option<Option<Answer>>>,
+    done: Condvar,
+}
+
+impl Flight {
+    /// Wait for the answer until `until`: `None` when that passed first.
+    fn wait(&self, until: Instant) -> Option<Option<Answer>> {
+        let mut answer = self
+            .answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if let Some(done) = answer.as_ref() {
+                return Some(done.clone());
+            }
+            let left = until.checked_duration_since(Instant::now())?;
+            answer = self
+                .done
+                .wait_timeout(answer, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+enum Role<'a> {
+    Leader(Leading<'a>),
+    Follower(Arc<Flight>),
+}
+
+/// The leader's hold on a flight: when dropped (answered, failed or panicked) the flight
+/// ends, and whoever waits wakes with its answer, or without one to try again.
+struct Leading<'a> {
+    service: &'a Service,
+    key: (String, String),
+    flight: Arc<Flight>,
+    answer: Option<Answer>,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .service
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            in_flight.remove(&self.key);
+        }
+        drop(in_flight);
+        *self
+            .flight
+            .answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.answer.take());
+        self.flight.done.notify_all();
     }
 }
 

@@ -327,7 +327,10 @@ impl Client {
                 );
             }
         }
-        builder.send().await.map_err(|e| transport(&e))
+        let started = std::time::Instant::now();
+        let response = builder.send().await.map_err(|e| transport(&e));
+        crate::metrics::METRICS.registry_request(request.method.as_str(), started.elapsed());
+        response
     }
 
     /// Whether credentials may go to `realm`, and over what.
