@@ -177,6 +177,27 @@ fn main() {
     }
     let raw = started.elapsed() / rounds;
 
+    // The I/O floor: the same objects serve fetches for each image (its manifest, the
+    // referrers, each signature manifest and envelope), with the same HTTP client shared
+    // the same way (one per repository) and as many threads as serve's default
+    // `--workers`, but nothing verified.
+    let workers = 8;
+    let floor_started = Instant::now();
+    std::thread::scope(|scope| {
+        for chunk in references.chunks(IMAGES.div_ceil(workers)) {
+            let remote = remote.clone();
+            scope.spawn(move || {
+                for reference in chunk {
+                    let digest = reference.rsplit_once('@').unwrap().1;
+                    let (_, descriptor) = remote.manifest(digest, None).unwrap();
+                    let (signatures, _, _) = remote.signatures(&descriptor, 100).unwrap();
+                    assert_eq!(signatures.len(), 2);
+                }
+            });
+        }
+    });
+    let floor = floor_started.elapsed();
+
     let port = free_port().unwrap();
     let mut server = Command::new(binary())
         .args([
@@ -246,12 +267,15 @@ fn main() {
         "hsm-notary serve, {IMAGES} images x 2 signatures, one Gatekeeper request, local registry\n\
          cold (registry fetches + verification): {:>8.1} ms  {:>7.1} images/s\n\
          warm (verified-result cache):           {:>8.1} ms  {:>7.1} images/s\n\
+         I/O floor (same fetches, same client, {workers} threads, no verification): {:>8.1} ms  (cold / floor = {:.2})\n\
          component alone, one image (2 signatures in memory, CRLs from the disk cache): {:.2} ms  ({:.1} images/s on one core)\n\
          CRL fetches during the cold request: leaf {}, intermediate {} (each kept in memory until nextUpdate)\n",
         cold.as_secs_f64() * 1e3,
         per_second(cold),
         warm.as_secs_f64() * 1e3,
         per_second(warm),
+        floor.as_secs_f64() * 1e3,
+        cold.as_secs_f64() / floor.as_secs_f64(),
         raw.as_secs_f64() * 1e3,
         1.0 / raw.as_secs_f64(),
         fetched.0,
