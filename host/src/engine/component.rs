@@ -85,7 +85,13 @@ impl ComponentEngine {
     /// Load `wasm` (the embedded component from its precompiled code, any other compiled
     /// now, in memory) and pre-instantiate it.
     pub fn new(wasm: &[u8]) -> Result<Self> {
-        let engine = Engine::new(&super::wasmtime_config::config())?;
+        Self::with_config(wasm, &super::wasmtime_config::config())
+    }
+
+    /// [`ComponentEngine::new`] under `config`: one the build-time code was not compiled
+    /// for (another CPU's features, other settings) compiles the component instead.
+    fn with_config(wasm: &[u8], config: &wasmtime::Config) -> Result<Self> {
+        let engine = Engine::new(config)?;
         start_epoch_ticker(&engine)?;
         let component_sha256 = hex(&Sha256::digest(wasm));
         let (component, precompiled) = load_component(&engine, wasm)?;
@@ -774,6 +780,36 @@ mod convert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// wasmtime refuses native code compiled for another engine — other CPU features, or,
+    /// as here, other memory tunables — and the component is then compiled at start-up and
+    /// decides as the precompiled one does.
+    #[test]
+    fn an_engine_the_build_time_code_does_not_fit_compiles_the_component_and_works() {
+        let mut config = super::super::wasmtime_config::config();
+        config.memory_guard_size(1 << 20);
+        let fallback = ComponentEngine::with_config(COMPONENT, &config).expect("compiles");
+        assert!(!fallback.precompiled, "code for another engine was loaded");
+        let default = ComponentEngine::load_default().expect("loads");
+        let envelope = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/conformance/cases/multi-sig-one-trusted/oci-layout/blobs/sha256/",
+            "a54333638acfa773a6b25429ee409b558d39c6f3c45dd14f714d72452bc36481"
+        ))
+        .expect("the conformance envelope");
+        let signature = nv::SignatureInput {
+            media_type: "application/jose+json".to_owned(),
+            envelope,
+            manifest_digest: None,
+            prior_failure: None,
+        };
+        let described = fallback.inspect(&signature).expect("runs");
+        assert!(described.is_ok(), "{described:?}");
+        assert_eq!(
+            format!("{described:?}"),
+            format!("{:?}", default.inspect(&signature).expect("runs"))
+        );
+    }
 
     #[test]
     fn the_embedded_component_runs_from_its_build_time_native_code() {
