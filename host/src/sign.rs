@@ -10,7 +10,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use notary_verifier::envelope::{Envelope, ExtendedAttribute};
 use notary_verifier::sign::{
-    Format, SignRequest, SignedAttributes, assemble, check_signing_chain, prepare,
+    CheckedChain, Format, SignRequest, SignedAttributes, assemble, check_signing_chain,
+    check_signing_chain_untimed, prepare,
 };
 use notary_verifier::signature::SignatureAlgorithm;
 use notary_verifier::{Descriptor, Instant};
@@ -56,7 +57,7 @@ impl SigningKey {
             KeySource::Plugin(key) => key
                 .raw_algorithm()
                 .ok_or_else(|| anyhow!("an envelope plugin has no raw algorithm")),
-            _ => check_signing_chain(&self.chain, signing_time)
+            _ => checked_algorithm(&self.chain, signing_time)
                 .map_err(|e| anyhow!("the signing certificate chain cannot be used: {e}")),
         }
     }
@@ -182,6 +183,54 @@ pub fn sign_descriptor(
     })
 }
 
+/// Chains checked in this process, by the SHA-256 of their certificates: a signer that
+/// signs many artifacts with one chain (a batch, a signing service) verifies the chain's
+/// signatures once, and only its validity window at each signing time.
+static CHECKED_CHAINS: std::sync::Mutex<Vec<([u8; 32], CheckedChain)>> =
+    std::sync::Mutex::new(Vec::new());
+/// Chains remembered at once (a process rarely signs with more than one or two).
+const MAX_CHECKED_CHAINS: usize = 16;
+
+/// [`check_signing_chain`], its time-independent part remembered per chain: the same
+/// answer at every signing time (a cached chain outside its window, or a new one, is
+/// checked in full, so a refusal always says why).
+fn checked_algorithm(
+    chain: &[Vec<u8>],
+    signing_time: Instant,
+) -> Result<SignatureAlgorithm, String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for der in chain {
+        hasher.update((der.len() as u64).to_be_bytes());
+        hasher.update(der);
+    }
+    let key: [u8; 32] = hasher.finalize().into();
+    let lock = || {
+        CHECKED_CHAINS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let cached = lock()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, c)| c.clone());
+    if let Some(checked) = cached
+        && checked.covers(signing_time)
+    {
+        return Ok(checked.algorithm);
+    }
+    let algorithm = check_signing_chain(chain, signing_time)?;
+    if let Ok(checked) = check_signing_chain_untimed(chain) {
+        let mut chains = lock();
+        chains.retain(|(k, _)| *k != key);
+        if chains.len() >= MAX_CHECKED_CHAINS {
+            chains.remove(0);
+        }
+        chains.push((key, checked));
+    }
+    Ok(algorithm)
+}
+
 /// SHA-256 thumbprints, lower-case hex, in chain order.
 fn thumbprints(chain: &[Vec<u8>]) -> Vec<String> {
     chain
@@ -275,8 +324,54 @@ pub fn read_chain(path: &std::path::Path) -> Result<Vec<Vec<u8>>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on setup errors")]
 mod tests {
-    use super::parse_duration;
+    use super::{checked_algorithm, parse_duration};
+    use notary_verifier::Instant;
+    use notary_verifier::sign::check_signing_chain;
+
+    /// The remembered check answers as the full one at every signing time: before,
+    /// inside and after the chain's window, a chain that fails a requirement, and the
+    /// same chain asked again after it was cached.
+    #[test]
+    fn a_remembered_chain_check_decides_as_the_full_check_at_every_time() {
+        let (root_key, root) =
+            crate::certgen::root("cache", std::time::Duration::from_secs(3600)).unwrap();
+        let leaf_key =
+            p256::ecdsa::SigningKey::from(p256::SecretKey::from_slice(&[7; 32]).unwrap());
+        let spki = spki::EncodePublicKey::to_public_key_der(leaf_key.verifying_key()).unwrap();
+        let leaf = crate::certgen::leaf(
+            "cache leaf",
+            spki.as_bytes(),
+            &root_key,
+            &root,
+            std::time::Duration::from_secs(1800),
+        )
+        .unwrap();
+        let good = vec![leaf.clone(), root.clone()];
+        let reversed = vec![root, leaf];
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let now = Instant::from_unix(unix, 0);
+        let times: Vec<Instant> = [-7200i64, -600, -1, 0, 1, 600, 1700, 1790, 2000, 3700, 9000]
+            .iter()
+            .map(|d| Instant::from_unix(now.seconds + d, 0))
+            .collect();
+        for chain in [&good, &reversed] {
+            for round in 0..2 {
+                for &t in &times {
+                    assert_eq!(
+                        checked_algorithm(chain, t),
+                        check_signing_chain(chain, t),
+                        "round {round} at {t:?}"
+                    );
+                }
+            }
+        }
+        assert!(checked_algorithm(&good, now).is_ok());
+    }
 
     #[test]
     fn durations_like_go() {

@@ -117,12 +117,58 @@ pub fn check_signing_chain(
     chain: &[Vec<u8>],
     signing_time: Instant,
 ) -> Result<SignatureAlgorithm, String> {
-    let certs = chain
-        .iter()
-        .map(|der| Cert::from_der(der).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let certs = parse_chain(chain)?;
     certificate::validate_chain(&certs, Purpose::CodeSigning, Some(signing_time))
         .map_err(|e| e.to_string())?;
+    leaf_algorithm(&certs)
+}
+
+/// A signing chain that met every requirement but the time: [`check_signing_chain`]
+/// passes for it exactly at the signing times [`CheckedChain::covers`] (the only
+/// time-dependent requirement is each certificate's validity period), so a signer that
+/// signs many times with one chain checks its signatures once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedChain {
+    /// The algorithm the leaf's key implies.
+    pub algorithm: SignatureAlgorithm,
+    /// The latest `notBefore` of the chain.
+    pub valid_from: Instant,
+    /// The earliest `notAfter` of the chain.
+    pub valid_until: Instant,
+}
+
+impl CheckedChain {
+    /// Whether every certificate is valid at `signing_time`.
+    pub fn covers(&self, signing_time: Instant) -> bool {
+        self.valid_from <= signing_time && signing_time <= self.valid_until
+    }
+}
+
+/// [`check_signing_chain`] without the validity periods, which come back as a window.
+pub fn check_signing_chain_untimed(chain: &[Vec<u8>]) -> Result<CheckedChain, String> {
+    let certs = parse_chain(chain)?;
+    certificate::validate_chain(&certs, Purpose::CodeSigning, None).map_err(|e| e.to_string())?;
+    let algorithm = leaf_algorithm(&certs)?;
+    let valid_from = certs.iter().map(|c| c.not_before).max();
+    let valid_until = certs.iter().map(|c| c.not_after).min();
+    match (valid_from, valid_until) {
+        (Some(valid_from), Some(valid_until)) => Ok(CheckedChain {
+            algorithm,
+            valid_from,
+            valid_until,
+        }),
+        _ => Err("certificate chain must contain at least one certificate".to_owned()),
+    }
+}
+
+fn parse_chain(chain: &[Vec<u8>]) -> Result<Vec<Cert>, String> {
+    chain
+        .iter()
+        .map(|der| Cert::from_der(der).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn leaf_algorithm(certs: &[Cert]) -> Result<SignatureAlgorithm, String> {
     let leaf = certs
         .first()
         .ok_or_else(|| "certificate chain must contain at least one certificate".to_owned())?;
