@@ -565,6 +565,8 @@ fn a_tls_registry_with_basic_auth_takes_credentials_from_stdin_env_and_docker_co
     let basic = notary_verifier::encoding::encode_base64(format!("{USER}:{PASSWORD}").as_bytes());
     assert!(out.contains("Request: GET"), "{out}");
     assert!(!out.contains(&basic), "the Basic credentials leaked: {out}");
+    // distribution offers HTTP/2 over TLS (ALPN), and the client takes it.
+    assert!(out.contains("HTTP/2.0"), "HTTP/2 was not used: {out}");
 
     // HSM_NOTARY_USERNAME / HSM_NOTARY_PASSWORD.
     let work = tempfile::tempdir().unwrap();

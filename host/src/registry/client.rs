@@ -330,6 +330,10 @@ impl Client {
         let started = std::time::Instant::now();
         let response = builder.send().await.map_err(|e| transport(&e));
         crate::metrics::METRICS.registry_request(request.method.as_str(), started.elapsed());
+        if let Ok(r) = &response {
+            // HTTP/2 where the registry offers it (ALPN), on one pooled connection.
+            tracing::debug!("Response: {} {:?}", r.status(), r.version());
+        }
         response
     }
 
