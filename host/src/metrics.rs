@@ -39,29 +39,36 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 impl Metrics {
     fn new() -> Self {
+        // Constant names, labels and buckets: these fail only if an edit here broke one,
+        // which the unit test below catches.
+        let defined = "constant metric definitions are valid";
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new("hsm_notary_requests_total", "Requests served, by endpoint."),
             &["endpoint"],
-        );
+        )
+        .expect(defined);
         let decisions = IntCounterVec::new(
             Opts::new(
                 "hsm_notary_decisions_total",
                 "Images answered, by decision (admitted, denied).",
             ),
             &["decision"],
-        );
+        )
+        .expect(defined);
         let cache = IntCounterVec::new(
             Opts::new(
                 "hsm_notary_cache_lookups_total",
                 "Verified-result lookups: hit, miss, or coalesced with a verification in flight.",
             ),
             &["result"],
-        );
+        )
+        .expect(defined);
         let verifications = IntCounter::new(
             "hsm_notary_verifications_total",
             "Image verifications run (cache misses that did not join one in flight).",
-        );
+        )
+        .expect(defined);
         let registry_latency = HistogramVec::new(
             HistogramOpts::new(
                 "hsm_notary_registry_request_duration_seconds",
@@ -69,23 +76,16 @@ impl Metrics {
             )
             .buckets(BUCKETS.to_vec()),
             &["method"],
-        );
+        )
+        .expect(defined);
         let verification_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "hsm_notary_verification_duration_seconds",
                 "One image's verification: registry fetches and component calls.",
             )
             .buckets(BUCKETS.to_vec()),
-        );
-        // Constant names, labels and buckets: these fail only if an edit here broke one,
-        // which the unit test below catches.
-        let defined = "constant metric definitions are valid";
-        let requests = requests.expect(defined);
-        let decisions = decisions.expect(defined);
-        let cache = cache.expect(defined);
-        let verifications = verifications.expect(defined);
-        let registry_latency = registry_latency.expect(defined);
-        let verification_latency = verification_latency.expect(defined);
+        )
+        .expect(defined);
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(decisions.clone()),

@@ -10,7 +10,8 @@
 //! TLS 1.3 only, optional client certificates. The trust policy and stores are read once;
 //! every image is decided by the one pre-instantiated component (a fresh `Store` per call),
 //! several at a time, with verified results cached for `--cache-ttl` keyed by digest and
-//! policy, and concurrent requests for one digest sharing its verification in flight. Anything that keeps the component from deciding — a registry that is down, the
+//! policy, and concurrent requests for one digest sharing its verification in flight.
+//! Anything that keeps the component from deciding — a registry that is down, the
 //! deadline — is an error for that image, which Gatekeeper and Kyverno policies deny on
 //! (fail closed).
 

@@ -192,8 +192,7 @@ static CHECKED_CHAINS: std::sync::Mutex<Vec<([u8; 32], CheckedChain)>> =
 const MAX_CHECKED_CHAINS: usize = 16;
 
 /// [`check_signing_chain`], its time-independent part remembered per chain: the same
-/// answer at every signing time (a cached chain outside its window, or a new one, is
-/// checked in full, so a refusal always says why).
+/// answer at every signing time (a refusal is the full check's, so it always says why).
 fn checked_algorithm(
     chain: &[Vec<u8>],
     signing_time: Instant,
@@ -219,16 +218,22 @@ fn checked_algorithm(
     {
         return Ok(checked.algorithm);
     }
-    let algorithm = check_signing_chain(chain, signing_time)?;
-    if let Ok(checked) = check_signing_chain_untimed(chain) {
-        let mut chains = lock();
-        chains.retain(|(k, _)| *k != key);
-        if chains.len() >= MAX_CHECKED_CHAINS {
-            chains.remove(0);
+    match check_signing_chain_untimed(chain) {
+        Ok(checked) => {
+            let covered = checked.covers(signing_time).then_some(checked.algorithm);
+            let mut chains = lock();
+            chains.retain(|(k, _)| *k != key);
+            if chains.len() >= MAX_CHECKED_CHAINS {
+                chains.remove(0);
+            }
+            chains.push((key, checked));
+            drop(chains);
+            // Outside its window: the full check says which certificate, and when.
+            covered.map_or_else(|| check_signing_chain(chain, signing_time), Ok)
         }
-        chains.push((key, checked));
+        // The full check's own words for a chain that fails a requirement.
+        Err(_) => check_signing_chain(chain, signing_time),
     }
-    Ok(algorithm)
 }
 
 /// SHA-256 thumbprints, lower-case hex, in chain order.
