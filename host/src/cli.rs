@@ -66,6 +66,137 @@ pub enum Command {
     /// Manage the signatures of an artifact in a registry.
     #[command(subcommand)]
     Signature(SignatureCommand),
+    /// The multi-party approval signing service (`signer serve`) and its audit log.
+    #[command(subcommand)]
+    Signer(SignerCommand),
+    /// Review, approve or reject signing requests held by a signing service.
+    #[command(subcommand)]
+    Approval(ApprovalCommand),
+}
+
+/// How to reach a signing service (`signer serve`): its URL and this client's TLS
+/// identity.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SignerArgs {
+    /// The signing service, `https://HOST:PORT`.
+    #[arg(
+        id = "signer_url",
+        long = "signer",
+        env = "HSM_NOTARY_SIGNER",
+        value_name = "URL"
+    )]
+    pub url: Option<String>,
+    /// This client's TLS certificate (PEM).
+    #[arg(
+        id = "signer_cert",
+        long = "signer-cert",
+        env = "HSM_NOTARY_SIGNER_CERT",
+        value_name = "PATH"
+    )]
+    pub cert: Option<PathBuf>,
+    /// This client's TLS private key (PEM).
+    #[arg(
+        id = "signer_key",
+        long = "signer-key",
+        env = "HSM_NOTARY_SIGNER_KEY",
+        value_name = "PATH"
+    )]
+    pub key: Option<PathBuf>,
+    /// The CA certificates the service's TLS certificate must chain to (PEM).
+    #[arg(
+        id = "signer_ca",
+        long = "signer-ca",
+        env = "HSM_NOTARY_SIGNER_CA",
+        value_name = "PATH"
+    )]
+    pub ca: Option<PathBuf>,
+}
+
+/// `signer`
+#[derive(Debug, Subcommand)]
+pub enum SignerCommand {
+    /// Run the signing service: it holds the HSM session and signs a request once its
+    /// key's approval policy is met.
+    Serve {
+        /// The service configuration (JSON: listen, tls, database, keys).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `signer audit`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the audit log as JSON lines, from the database or from a running service.
+    Export {
+        /// The service's database (read directly; the service is not asked).
+        #[arg(long, value_name = "FILE")]
+        database: Option<PathBuf>,
+        /// Or the service.
+        #[command(flatten)]
+        service: SignerArgs,
+    },
+    /// Check an audit log's hash chain (a file of JSON lines, or the database).
+    Verify {
+        /// An exported log.
+        #[arg(required_unless_present = "database")]
+        file: Option<PathBuf>,
+        /// The service's database.
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        database: Option<PathBuf>,
+    },
+}
+
+/// `approval`
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// List requests (pending ones by default).
+    #[command(alias = "ls")]
+    List {
+        /// `pending`, `approved`, `signed`, `rejected`, `expired` or `all`.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: VerifyOutput,
+        /// The service.
+        #[command(flatten)]
+        service: SignerArgs,
+    },
+    /// Show one request: what is to be signed, by whom, and who approved.
+    Show {
+        /// The request id.
+        id: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: VerifyOutput,
+        /// The service.
+        #[command(flatten)]
+        service: SignerArgs,
+    },
+    /// Approve a request: sign it with your approver key.
+    Approve(ApprovalDecideArgs),
+    /// Reject a request: signed with your approver key, it ends the request.
+    Reject(ApprovalDecideArgs),
+}
+
+/// `approval approve|reject`
+#[derive(Debug, Args)]
+pub struct ApprovalDecideArgs {
+    /// The request id.
+    pub id: String,
+    /// Your approver key (a `signingkeys.json` name: local, PKCS#11 or PIV).
+    #[arg(short = 'k', long)]
+    pub key: Option<String>,
+    /// PKCS#11 module, when the key's entry names none.
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The service.
+    #[command(flatten)]
+    pub service: SignerArgs,
 }
 
 /// `signature`
@@ -332,6 +463,14 @@ pub struct VerifyArgs {
     /// For an image index: also verify the manifest of this platform (`os/arch[/variant]`).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// hsm-notary's check on top of the trust policy: the verified signature records at
+    /// least this many distinct approvers (`signer serve`), each verified against
+    /// --approvers-store.
+    #[arg(long, value_name = "M", requires = "approvers_store")]
+    pub require_approvals: Option<usize>,
+    /// The `ca` trust store the approvers' certificates chain to.
+    #[arg(long, value_name = "NAME", requires = "require_approvals")]
+    pub approvers_store: Option<String>,
     /// Engine.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -443,6 +582,16 @@ pub struct SignArgs {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Ask a signing service (`signer serve`) to sign, once approved: `--key` names the
+    /// service's key.
+    #[command(flatten)]
+    pub service: SignerArgs,
+    /// With --signer: wait this long for the approvals (e.g. `30m`), then push.
+    #[arg(long, value_name = "DURATION", requires = "signer_url")]
+    pub wait: Option<String>,
+    /// With --signer: push the signature of this earlier request (no new request).
+    #[arg(long, value_name = "ID", requires = "signer_url")]
+    pub request: Option<String>,
 }
 
 /// `inspect`

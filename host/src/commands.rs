@@ -1,5 +1,6 @@
 //! One thin module per command: gather inputs, ask the engine, render.
 
+pub mod approval;
 pub mod blob;
 pub mod cache;
 pub mod cert;

@@ -2,6 +2,7 @@
 //! signature envelopes), asks the verifier component to decide, and reports. The host
 //! never re-implements a verification rule.
 
+pub mod approval;
 pub mod certgen;
 pub mod cli;
 pub mod commands;
@@ -18,3 +19,4 @@ pub mod registry;
 pub mod revocation;
 pub mod serve;
 pub mod sign;
+pub mod signer;

@@ -376,6 +376,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(command) => hsm_notary::commands::plugin::run(&command, &config),
+        Command::Signer(hsm_notary::cli::SignerCommand::Serve { config: file }) => {
+            let settings = hsm_notary::signer::ServiceConfig::load(&file)?;
+            hsm_notary::signer::service::run(settings, &config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Signer(hsm_notary::cli::SignerCommand::Audit(command)) => match command {
+            hsm_notary::cli::AuditCommand::Export { database, service } => {
+                hsm_notary::commands::approval::audit_export(database.as_deref(), &service)
+            }
+            hsm_notary::cli::AuditCommand::Verify { file, database } => {
+                hsm_notary::commands::approval::audit_verify(file.as_deref(), database.as_deref())
+            }
+        },
+        Command::Approval(command) => {
+            use hsm_notary::approval::Decision;
+            use hsm_notary::cli::ApprovalCommand;
+            use hsm_notary::commands::approval;
+            match command {
+                ApprovalCommand::List {
+                    status,
+                    output,
+                    service,
+                } => approval::list(&service, &status, output),
+                ApprovalCommand::Show {
+                    id,
+                    output,
+                    service,
+                } => approval::show(&service, &id, output),
+                ApprovalCommand::Approve(args) => {
+                    approval::decide(&config, &args, Decision::Approve)
+                }
+                ApprovalCommand::Reject(args) => approval::decide(&config, &args, Decision::Reject),
+            }
+        }
         Command::Signature(hsm_notary::cli::SignatureCommand::Delete(args)) => {
             hsm_notary::commands::signature::delete(&args, &config)
         }

@@ -241,16 +241,27 @@ async fn accept_loop(service: Arc<Service>, tls: Arc<rustls::ServerConfig>) -> R
 }
 
 fn tls_config(settings: &Settings) -> Result<Arc<rustls::ServerConfig>> {
-    let certs = CertificateDer::pem_file_iter(&settings.tls_cert)
-        .with_context(|| format!("reading {}", settings.tls_cert.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{} is not PEM certificates", settings.tls_cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&settings.tls_key)
-        .with_context(|| format!("reading the private key {}", settings.tls_key.display()))?;
+    server_tls(
+        &settings.tls_cert,
+        &settings.tls_key,
+        settings.client_ca.as_deref(),
+    )
+}
+
+/// A TLS 1.3 server configuration (HTTP/1.1); with `client_ca`, clients must present a
+/// certificate that chains to it.
+pub fn server_tls(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let certs = read_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
-    let builder = match &settings.client_ca {
+    let builder = match client_ca {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
             for cert in read_certs(ca)? {

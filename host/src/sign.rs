@@ -106,10 +106,30 @@ pub fn sign_descriptor(
     now: Instant,
     timestamping: Option<(&timestamp::Timestamper, &dyn crate::engine::Verifier)>,
 ) -> Result<SignedEnvelope> {
+    sign_descriptor_with(key, format, target, expiry, now, timestamping, Vec::new())
+}
+
+/// [`sign_descriptor`] with extended signed attributes (the signing service's approval
+/// record); a plugin that makes whole envelopes cannot carry them.
+pub fn sign_descriptor_with(
+    key: &SigningKey,
+    format: Format,
+    target: &Descriptor,
+    expiry: Option<std::time::Duration>,
+    now: Instant,
+    timestamping: Option<(&timestamp::Timestamper, &dyn crate::engine::Verifier)>,
+    extended: Vec<ExtendedAttribute>,
+) -> Result<SignedEnvelope> {
     let signing_time = Instant::from_unix(now.seconds, 0);
     if let KeySource::Plugin(plugin) = &key.source
         && plugin.raw_algorithm().is_none()
     {
+        if !extended.is_empty() {
+            bail!(
+                "plugin {} makes whole envelopes, so they cannot carry extended attributes",
+                plugin.metadata().name
+            );
+        }
         if timestamping.is_some() {
             eprintln!(
                 "Warning: --timestamp-url is not used with plugin {}: it makes the whole envelope, timestamp included",
@@ -142,7 +162,7 @@ pub fn sign_descriptor(
             content_type: notary_verifier::sign::payload_content_type().to_owned(),
             signing_time,
             expiry,
-            extended: Vec::<ExtendedAttribute>::new(),
+            extended,
         },
         payload: &payload,
         certificate_chain: Vec::new(),
@@ -250,8 +270,34 @@ fn thumbprints(chain: &[Vec<u8>]) -> Vec<String> {
         .collect()
 }
 
+/// An envelope made elsewhere (a signing service), checked as [`check_own_envelope`]
+/// checks ours, ready to publish.
+pub fn received_envelope(
+    format: Format,
+    envelope: Vec<u8>,
+    payload: &[u8],
+) -> Result<SignedEnvelope> {
+    check_own_envelope(format, &envelope, payload)?;
+    let content = Envelope::parse(format.media_type(), &envelope)
+        .and_then(|e| e.content())
+        .map_err(|e| anyhow!("the received envelope: {e}"))?;
+    let chain: Vec<Vec<u8>> = content
+        .signer_info
+        .certificate_chain
+        .iter()
+        .map(|c| c.der().to_vec())
+        .collect();
+    Ok(SignedEnvelope {
+        media_type: format.media_type(),
+        signing_time: content.signer_info.signing_time,
+        thumbprints: thumbprints(&chain),
+        annotations: Default::default(),
+        envelope,
+    })
+}
+
 /// The envelope verifies against its leaf certificate's key and carries `payload`.
-fn check_own_envelope(format: Format, envelope: &[u8], payload: &[u8]) -> Result<()> {
+pub fn check_own_envelope(format: Format, envelope: &[u8], payload: &[u8]) -> Result<()> {
     let content = Envelope::parse(format.media_type(), envelope)
         .and_then(|e| e.verify())
         .map_err(|e| {

@@ -218,6 +218,10 @@ pub enum Profile {
     CodeSigningWith(&'static str),
     /// [`Profile::Ca`] (`pathlen:0`) plus these lines.
     CaWith(&'static str),
+    /// A TLS server for `127.0.0.1` / `localhost` (`serverAuth`).
+    TlsServer,
+    /// A TLS client (`clientAuth`).
+    TlsClient,
 }
 
 impl Profile {
@@ -233,6 +237,8 @@ impl Profile {
             Self::CodeSigningWith(extra) => {
                 format!("{}{extra}\n", Self::CodeSigning.extension_lines())
             }
+            Self::TlsServer => "basicConstraints = CA:false\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n".to_owned(),
+            Self::TlsClient => "basicConstraints = CA:false\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n".to_owned(),
             Self::CaWith(extra) => format!(
                 "{}{extra}\n",
                 Self::Ca { path_len: Some(0) }.extension_lines()

@@ -148,6 +148,26 @@ impl DistributionRegistry {
         })
     }
 
+    /// Stop it (the storage stays): the registry is down until [`Self::restart`].
+    pub fn stop(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Start it again on the same port and storage.
+    pub fn restart(&mut self) -> Result<()> {
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.storage.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        wait_for(self.port, &mut child)?;
+        self.child = child;
+        Ok(())
+    }
+
     /// `localhost:<port>`, which clients reach over plain HTTP.
     pub fn host(&self) -> String {
         format!("localhost:{}", self.port)

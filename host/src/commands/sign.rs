@@ -196,6 +196,12 @@ impl Signer {
 
 /// Run `sign`.
 pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
+    if args.service.url.is_some() {
+        if args.recursive {
+            bail!("--recursive is not supported with --signer yet");
+        }
+        return super::approval::sign_with_service(args, config);
+    }
     if args.oci_layout && args.recursive {
         bail!(
             "--recursive signs image indexes in registries; it is not supported with --oci-layout yet"

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use notary_verifier::{
     Descriptor, Level, Outcome, PolicyInput, Selector, SignatureInput, Target, TrustStores,
     VerifyRequest,
@@ -229,8 +229,16 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
             &revocation,
         )?;
         let Some(platform) = &args.platform else {
-            return Ok(report(&outcome, &reference, args.output));
+            let approved = approvals(args, engine.as_ref(), &revocation, &inputs, &outcome, time)?;
+            let code = report(&outcome, &reference, args.output);
+            if let Some(line) = approved {
+                eprintln!("{line}");
+            }
+            return Ok(code);
         };
+        if args.require_approvals.is_some() {
+            bail!("--require-approvals is not supported with --platform yet");
+        }
         // The index's signature and the platform manifest's: both must verify.
         if target.media_type != oci::MEDIA_TYPE_IMAGE_INDEX {
             bail!("--platform {platform}: {reference} is not an image index");
@@ -292,7 +300,45 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
         max,
         &revocation,
     )?;
-    Ok(report(&outcome, &display, args.output))
+    let approved = approvals(args, engine.as_ref(), &revocation, &inputs, &outcome, time)?;
+    let code = report(&outcome, &display, args.output);
+    if let Some(line) = approved {
+        eprintln!("{line}");
+    }
+    Ok(code)
+}
+
+/// `--require-approvals M --approvers-store NAME`, checked on a verified outcome: the
+/// line to print after the report, or the error that fails the verification.
+fn approvals(
+    args: &VerifyArgs,
+    engine: &dyn Verifier,
+    revocation: &crate::revocation::Bounded,
+    inputs: &Inputs,
+    outcome: &Outcome,
+    time: notary_verifier::Instant,
+) -> Result<Option<String>> {
+    let (Some(required), Some(store)) = (args.require_approvals, &args.approvers_store) else {
+        return Ok(None);
+    };
+    if outcome.decision != notary_verifier::Decision::Verified {
+        return Ok(None);
+    }
+    let approvers = super::approval::require_approvals(
+        engine,
+        revocation,
+        &inputs.stores,
+        outcome,
+        required,
+        store,
+        time,
+    )
+    .context("signature verification failed: the approval check (--require-approvals)")?;
+    Ok(Some(format!(
+        "Approvals verified: {} distinct approvers from ca:{store} ({}), {required} required",
+        approvers.len(),
+        approvers.join("; ")
+    )))
 }
 
 /// The debug log of a verification, step by step in notation's words (`-d`): the
