@@ -80,14 +80,20 @@ impl World {
         .unwrap()
     }
 
-    /// Run hsm-notary as `who` (a config directory under the world, its own HSM).
+    /// Run hsm-notary as `who` (a config directory under the world, its own HSM), with
+    /// the signing service configured (`HSM_NOTARY_SIGNER*`).
     fn run(&self, who: &str, args: &[&str]) -> Output {
+        self.command(who, args).output().unwrap()
+    }
+
+    fn command(&self, who: &str, args: &[&str]) -> Command {
         let hsm = if who == "carol" {
             &self.carol_hsm
         } else {
             &self.signer_hsm
         };
-        Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(args)
             .env("HSM_NOTARY_CONFIG", self.path(who))
             .env("HSM_NOTARY_CACHE", component_cache())
@@ -106,9 +112,8 @@ impl World {
                 "HSM_NOTARY_SIGNER_KEY",
                 self.path(&format!("{who}-tls/key.pem")),
             )
-            .env("HSM_NOTARY_SIGNER_CA", self.path("tls-ca/cert.pem"))
-            .output()
-            .unwrap()
+            .env("HSM_NOTARY_SIGNER_CA", self.path("tls-ca/cert.pem"));
+        command
     }
 
     fn ok(&self, who: &str, args: &[&str]) -> String {
@@ -391,7 +396,8 @@ fn blob_approval(world: &World, who: &str, id: &str) -> Vec<u8> {
     let bytes = hsm_notary::approval::from_base64(request["request"].as_str().unwrap()).unwrap();
     let file = world.path(&format!("{who}-{id}.json"));
     std::fs::write(&file, bytes).unwrap();
-    world.ok(
+    // A local signature, not through the service.
+    let mut command = world.command(
         who,
         &[
             "blob",
@@ -406,6 +412,8 @@ fn blob_approval(world: &World, who: &str, id: &str) -> Vec<u8> {
             &s(&file),
         ],
     );
+    let output = command.env_remove("HSM_NOTARY_SIGNER").output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
     std::fs::read(world.path(&format!("{who}-{id}.json.jws.sig"))).unwrap()
 }
 
@@ -484,6 +492,8 @@ fn an_hsm_key_signs_only_after_two_of_three_approvers_approved() {
     );
     let inspected = world.ok("verifier", &["inspect", "-o", "json", &image]);
     assert!(inspected.contains("io.hsm-notary.approvals"), "{inspected}");
+    let tree = world.ok("verifier", &["inspect", &image]);
+    assert!(tree.contains(&format!("approved by: {ALICE}")), "{tree}");
     // notation ignores the non-critical attribute: plain verification passes too.
     world.ok("verifier", &["verify", &image]);
 
@@ -494,6 +504,35 @@ fn an_hsm_key_signs_only_after_two_of_three_approvers_approved() {
     let verified = world.verify(&other_image, "2");
     assert!(verified.status.success(), "{}", text(&verified));
     assert!(text(&verified).contains(CAROL), "{}", text(&verified));
+
+    // A blob goes the same way: `blob sign --signer`, approved, the signature file
+    // written by the requester and verified with `blob verify`.
+    let blob = world.path("ci/release.tar");
+    std::fs::write(&blob, "release tarball").unwrap();
+    let out = world.ok("ci", &["blob", "sign", "--key", "release", &s(&blob)]);
+    let blob_id = out
+        .split("request ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    world.approve("bob", &blob_id);
+    world.approve("carol", &blob_id);
+    let written = world.ok("ci", &["blob", "sign", "--request", &blob_id, &s(&blob)]);
+    assert!(written.contains("Signature file written to"), "{written}");
+    std::fs::write(
+        world.path("verifier/trustpolicy.blob.json"),
+        r#"{"version":"1.0","trustPolicies":[{"name":"release","signatureVerification":{"level":"strict"},"trustStores":["ca:release"],"trustedIdentities":["*"],"globalPolicy":true}]}"#,
+    )
+    .unwrap();
+    let signature = world.path("ci/release.tar.jws.sig");
+    let verified = world.ok(
+        "verifier",
+        &["blob", "verify", "-s", &s(&signature), &s(&blob)],
+    );
+    assert!(verified.contains("Successfully verified"), "{verified}");
 
     // Rejected, expired, and a requester approving its own request.
     let rejected_image = world.image("release 3");
@@ -604,7 +643,7 @@ fn an_hsm_key_signs_only_after_two_of_three_approvers_approved() {
     // Everything is observable: metrics by status, and an audit log that verifies.
     let metrics = world.get("/metrics");
     assert!(
-        metrics.contains("hsm_notary_signer_requests{status=\"signed\"} 4"),
+        metrics.contains("hsm_notary_signer_requests{status=\"signed\"} 5"),
         "{metrics}"
     );
     assert!(

@@ -582,14 +582,22 @@ pub struct SignArgs {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Ask a signing service (`signer serve`) to sign, once approved: `--key` names the
-    /// service's key.
+    /// Or ask a signing service to sign.
+    #[command(flatten)]
+    pub via: ServiceRequestArgs,
+}
+
+/// Signing through a signing service (`signer serve`): it signs once the request is
+/// approved; `--key` names the service's key.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServiceRequestArgs {
+    /// The service and this client's TLS identity.
     #[command(flatten)]
     pub service: SignerArgs,
-    /// With --signer: wait this long for the approvals (e.g. `30m`), then push.
+    /// With --signer: wait this long for the approvals (e.g. `30m`), then finish.
     #[arg(long, value_name = "DURATION", requires = "signer_url")]
     pub wait: Option<String>,
-    /// With --signer: push the signature of this earlier request (no new request).
+    /// With --signer: finish an earlier request (no new request is made).
     #[arg(long, value_name = "ID", requires = "signer_url")]
     pub request: Option<String>,
 }
@@ -938,6 +946,9 @@ pub struct BlobSignArgs {
     /// Key, format, expiry, metadata, timestamping.
     #[command(flatten)]
     pub signing: SigningArgs,
+    /// Or ask a signing service to sign.
+    #[command(flatten)]
+    pub via: ServiceRequestArgs,
 }
 
 /// `blob policy ...`

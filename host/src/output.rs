@@ -273,7 +273,22 @@ pub fn inspect_tree(root: &str, info: &EnvelopeInfo) -> Tree {
         signed.pair("expiry", t.ansic());
     }
     for (key, value, _) in &info.extended_attributes {
-        signed.pair(key, value);
+        match crate::approval::Record::parse(value) {
+            // The approval record (hsm-notary's signing service): who approved, not base64.
+            Ok(record) if key == crate::approval::ATTRIBUTE => {
+                let approvals = signed.child(Tree::new(key.clone()));
+                for approval in &record.approvals {
+                    approvals.pair(
+                        "approved by",
+                        format!(
+                            "{} (certificate {})",
+                            approval.approver, approval.certificate
+                        ),
+                    );
+                }
+            }
+            _ => signed.pair(key, value),
+        }
     }
     let user = tree.child(Tree::new("user defined attributes"));
     if info.payload.annotations.is_empty() {

@@ -11,8 +11,11 @@ use serde_json::{Value, json};
 
 use super::verification_time;
 use crate::approval::{self, Decision};
-use crate::cli::{SignArgs, SignatureFormat, SignerArgs, VerifyOutput};
+use crate::cli::{
+    ServiceRequestArgs, SignArgs, SignatureFormat, SignerArgs, SigningArgs, VerifyOutput,
+};
 use crate::config::ConfigDir;
+use crate::oci;
 use crate::signer::client::Client;
 use crate::signer::store::{AuditEntry, Store, verify_audit};
 
@@ -172,21 +175,144 @@ pub fn decide(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `sign --signer URL`: ask the service to sign the resolved artifact, optionally wait
-/// for the approvals, then push the envelope it made, checked first as our own would be.
-pub fn sign_with_service(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
-    let client = Client::new(&args.service)?;
-    let signing = &args.signing;
+/// Make a request for `subject` (or fetch `--request ID`, checked to be for it).
+fn request_for(
+    client: &Client,
+    signing: &SigningArgs,
+    via: &ServiceRequestArgs,
+    config: &ConfigDir,
+    subject: &oci::Descriptor,
+) -> Result<Value> {
     if signing.plugin.is_some() || signing.timestamp_url.is_some() {
         bail!(
             "--signer: the signing service signs with its own key; --plugin and --timestamp-url do not apply"
         );
     }
-    let wait = args
-        .wait
+    if let Some(id) = &via.request {
+        let request = client.get(&request_path(id)?)?;
+        if request["subject"]["digest"] != json!(subject.digest) {
+            bail!(
+                "request {id} is for {}, not {}",
+                text(&request["subject"]["digest"]),
+                subject.digest
+            );
+        }
+        return Ok(request);
+    }
+    let key = signing
+        .key
         .as_deref()
-        .map(crate::sign::parse_go_duration)
-        .transpose()?;
+        .context("--signer: name the service's key with --key")?;
+    let metadata = super::parse_metadata(&signing.user_metadata, "user-metadata")?;
+    let format = match config.signature_format(signing.signature_format)? {
+        SignatureFormat::Jws => "jws",
+        SignatureFormat::Cose => "cose",
+    };
+    let expiry = crate::sign::parse_duration(&signing.expiry)?;
+    let created = client.post(
+        "v1/requests",
+        &json!({
+            "key": key,
+            "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
+            "metadata": metadata.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "format": format,
+            "signatureExpirySeconds": expiry.as_secs(),
+        }),
+    )?;
+    println!(
+        "Requested a signature of {} with key {key}: request {} (needs {} approvals)",
+        subject.digest,
+        text(&created["id"]),
+        created["required"]
+    );
+    Ok(created)
+}
+
+/// Wait (with `--wait`) until the request is signed: `Some` once signed, `None` when it
+/// is still waiting and no wait was asked for; an error when it was rejected or expired,
+/// or the wait ended. `resume` is the command that finishes it later.
+fn until_signed(
+    client: &Client,
+    mut request: Value,
+    via: &ServiceRequestArgs,
+    resume: &str,
+) -> Result<Option<Value>> {
+    let id = text(&request["id"]).to_owned();
+    if let Some(wait_text) = &via.wait {
+        let wait = crate::sign::parse_go_duration(wait_text)?;
+        let deadline = std::time::Instant::now() + wait;
+        let mut last = String::new();
+        while request["status"] == "pending" || request["status"] == "approved" {
+            let approvals = request["approvals"].as_array().map_or(0, |a| {
+                a.iter().filter(|x| x["decision"] == "approve").count()
+            });
+            let line = format!(
+                "Waiting for approvals of request {id}: {approvals} of {}",
+                request["required"]
+            );
+            if line != last {
+                eprint!("\r{line}");
+                let _ = std::io::stderr().flush();
+                last = line;
+            }
+            if std::time::Instant::now() >= deadline {
+                eprintln!();
+                bail!(
+                    "request {id} was not approved within {wait_text}; finish it later with `{resume}`"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            request = client.get(&request_path(&id)?)?;
+        }
+        if !last.is_empty() {
+            eprintln!();
+        }
+    }
+    match text(&request["status"]) {
+        "signed" => Ok(Some(request)),
+        "pending" | "approved" => {
+            println!(
+                "Request {id} is waiting for approvals; once approved, finish it with `{resume}`"
+            );
+            Ok(None)
+        }
+        other => bail!(
+            "request {id} is {other}: {}",
+            request["reason"].as_str().unwrap_or("no reason given")
+        ),
+    }
+}
+
+/// The service's envelope of a signed request, checked as our own would be: it verifies
+/// against its leaf, and its payload is exactly `subject` with the requested metadata.
+fn received(request: &Value, subject: &oci::Descriptor) -> Result<crate::sign::SignedEnvelope> {
+    let id = text(&request["id"]);
+    let bytes = approval::from_base64(text(&request["request"]))
+        .map_err(|e| anyhow!("the service sent a request that is not base64: {e}"))?;
+    let signed_request = approval::SigningRequest::from_bytes(&bytes)?;
+    if signed_request.subject.digest != subject.digest || signed_request.id != id {
+        bail!(
+            "the service's request {id} does not describe {}",
+            subject.digest
+        );
+    }
+    let metadata: Vec<(String, String)> = signed_request.metadata.clone().into_iter().collect();
+    let target = super::sign::target_with_metadata(subject, &metadata)?;
+    let payload = notary_verifier::payload::build(&target);
+    let format = if signed_request.format == "cose" {
+        Format::Cose
+    } else {
+        Format::Jws
+    };
+    let envelope = approval::from_base64(text(&request["envelope"]))
+        .map_err(|e| anyhow!("the service sent an envelope that is not base64: {e}"))?;
+    crate::sign::received_envelope(format, envelope, &payload)
+}
+
+/// `sign --signer URL`: ask the service to sign the resolved artifact, optionally wait
+/// for the approvals, then push the envelope it made.
+pub fn sign_with_service(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
+    let client = Client::new(&args.via.service)?;
     // Where the signature goes, and the artifact's descriptor there.
     enum Place {
         Layout(crate::layout::Layout, std::path::PathBuf),
@@ -209,116 +335,16 @@ pub fn sign_with_service(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode
         let (_, subject) = registry.manifest(&wanted, None)?;
         (Place::Registry(registry, artifact), subject)
     };
-    let mut request = match &args.request {
-        Some(id) => {
-            let request = client.get(&request_path(id)?)?;
-            if request["subject"]["digest"] != json!(subject.digest) {
-                bail!(
-                    "request {id} is for {}, not {}",
-                    text(&request["subject"]["digest"]),
-                    subject.digest
-                );
-            }
-            request
-        }
-        None => {
-            let key = signing
-                .key
-                .as_deref()
-                .context("--signer: name the service's key with --key")?;
-            let metadata = super::parse_metadata(&signing.user_metadata, "user-metadata")?;
-            let format = match config.signature_format(signing.signature_format)? {
-                SignatureFormat::Jws => "jws",
-                SignatureFormat::Cose => "cose",
-            };
-            let expiry = crate::sign::parse_duration(&signing.expiry)?;
-            let created = client.post(
-                "v1/requests",
-                &json!({
-                    "key": key,
-                    "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
-                    "metadata": metadata.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-                    "format": format,
-                    "signatureExpirySeconds": expiry.as_secs(),
-                }),
-            )?;
-            println!(
-                "Requested a signature of {} with key {key}: request {} (needs {} approvals)",
-                subject.digest,
-                text(&created["id"]),
-                created["required"]
-            );
-            created
-        }
-    };
+    let request = request_for(&client, &args.signing, &args.via, config, &subject)?;
     let id = text(&request["id"]).to_owned();
-    if let Some(wait) = wait {
-        let deadline = std::time::Instant::now() + wait;
-        let mut last = String::new();
-        while request["status"] == "pending" || request["status"] == "approved" {
-            let approvals = request["approvals"].as_array().map_or(0, |a| {
-                a.iter().filter(|x| x["decision"] == "approve").count()
-            });
-            let line = format!(
-                "Waiting for approvals of request {id}: {approvals} of {}",
-                request["required"]
-            );
-            if line != last {
-                eprint!("\r{line}");
-                let _ = std::io::stderr().flush();
-                last = line;
-            }
-            if std::time::Instant::now() >= deadline {
-                eprintln!();
-                bail!(
-                    "request {id} was not approved within {}; push it later with `hsm-notary sign --signer … --request {id} {}`",
-                    args.wait.as_deref().unwrap_or_default(),
-                    args.reference
-                );
-            }
-            std::thread::sleep(Duration::from_millis(500));
-            request = client.get(&request_path(&id)?)?;
-        }
-        if !last.is_empty() {
-            eprintln!();
-        }
-    }
-    match text(&request["status"]) {
-        "signed" => {}
-        "pending" | "approved" => {
-            println!(
-                "Request {id} is waiting for approvals; once approved, push it with `hsm-notary sign --signer … --request {id} {}`",
-                args.reference
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
-        other => bail!(
-            "request {id} is {other}: {}",
-            request["reason"].as_str().unwrap_or("no reason given")
-        ),
-    }
-    // The service's envelope is checked as our own would be: it verifies against its
-    // leaf, and its payload is exactly this artifact with the requested metadata.
-    let bytes = approval::from_base64(text(&request["request"]))
-        .map_err(|e| anyhow!("the service sent a request that is not base64: {e}"))?;
-    let signed_request = approval::SigningRequest::from_bytes(&bytes)?;
-    if signed_request.subject.digest != subject.digest || signed_request.id != id {
-        bail!(
-            "the service's request {id} does not describe {}",
-            subject.digest
-        );
-    }
-    let metadata: Vec<(String, String)> = signed_request.metadata.clone().into_iter().collect();
-    let target = super::sign::target_with_metadata(&subject, &metadata)?;
-    let payload = notary_verifier::payload::build(&target);
-    let format = if signed_request.format == "cose" {
-        Format::Cose
-    } else {
-        Format::Jws
+    let resume = format!(
+        "hsm-notary sign --signer … --request {id} {}",
+        args.reference
+    );
+    let Some(request) = until_signed(&client, request, &args.via, &resume)? else {
+        return Ok(ExitCode::SUCCESS);
     };
-    let envelope = approval::from_base64(text(&request["envelope"]))
-        .map_err(|e| anyhow!("the service sent an envelope that is not base64: {e}"))?;
-    let signed = crate::sign::received_envelope(format, envelope, &payload)?;
+    let signed = received(&request, &subject)?;
     let manifest = super::sign::signature_manifest(&subject, &signed);
     match place {
         Place::Layout(layout, path) => {
@@ -331,8 +357,7 @@ pub fn sign_with_service(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode
                 registry.push_signature(&manifest, &signed.envelope, args.force_referrers_tag);
             let digest = result.map_err(|e| {
                 anyhow!(
-                    "failed to push signature to registry with error: {e:#}\n(the signature of request {id} is kept by the signing service: push it again with `hsm-notary sign --signer … --request {id} {}`)",
-                    args.reference
+                    "failed to push signature to registry with error: {e:#}\n(the signature of request {id} is kept by the signing service: push it again with `{resume}`)"
                 )
             })?;
             println!("Successfully signed {}@{}", artifact.name(), subject.digest);
@@ -340,6 +365,55 @@ pub fn sign_with_service(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `blob sign --signer URL`: the blob's descriptor (digested with the hash the service's
+/// key implies) is signed by the service once approved; the signature file is written
+/// as `blob sign` writes it.
+pub fn blob_sign_with_service(
+    args: &crate::cli::BlobSignArgs,
+    config: &ConfigDir,
+    dir: &std::path::Path,
+) -> Result<ExitCode> {
+    let client = Client::new(&args.via.service)?;
+    let key_name = match &args.via.request {
+        Some(id) => text(&client.get(&request_path(id)?)?["key"]).to_owned(),
+        None => args
+            .signing
+            .key
+            .clone()
+            .context("--signer: name the service's key with --key")?,
+    };
+    let keys = client.get("v1/keys")?;
+    let hash = keys["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["name"] == json!(key_name)))
+        .and_then(|k| k["hash"].as_str())
+        .ok_or_else(|| anyhow!("the signing service has no key {key_name:?}"))?
+        .to_owned();
+    let (digest, size) = super::blob::digest_file(&args.blob, &hash)?;
+    let subject = oci::Descriptor {
+        media_type: args.media_type.clone(),
+        digest,
+        size,
+        ..oci::Descriptor::default()
+    };
+    let request = request_for(&client, &args.signing, &args.via, config, &subject)?;
+    let id = text(&request["id"]).to_owned();
+    let resume = format!(
+        "hsm-notary blob sign --signer … --request {id} {}",
+        args.blob.display()
+    );
+    let Some(request) = until_signed(&client, request, &args.via, &resume)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let signed = received(&request, &subject)?;
+    let extension = if signed.media_type == notary_verifier::envelope::MEDIA_TYPE_COSE {
+        "cose"
+    } else {
+        "jws"
+    };
+    super::blob::write_signature_file(args, dir, extension, &signed.envelope)
 }
 
 /// `signer audit export`.

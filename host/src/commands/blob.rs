@@ -52,7 +52,7 @@ fn read_signature(path: &Path) -> Result<SignatureInput> {
 }
 
 /// Digest a file with the algorithm the signing key implies.
-fn digest_file(path: &Path, algorithm: &str) -> Result<(String, u64)> {
+pub(crate) fn digest_file(path: &Path, algorithm: &str) -> Result<(String, u64)> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut buffer = vec![0u8; 1 << 16];
@@ -227,6 +227,9 @@ pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitC
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf),
     };
+    if args.via.service.url.is_some() {
+        return super::approval::blob_sign_with_service(args, config, &dir);
+    }
     let signer = super::sign::Signer::open(&args.signing, config, true)?;
     let extension = match signer.format {
         Format::Jws => "jws",
@@ -252,6 +255,16 @@ pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitC
         now,
         signer.tsa(),
     )?;
+    write_signature_file(args, &dir, extension, &signed.envelope)
+}
+
+/// Write `{dir}/{name}.{extension}.sig` (asking before overwriting, unless `--force`).
+pub(crate) fn write_signature_file(
+    args: &crate::cli::BlobSignArgs,
+    dir: &Path,
+    extension: &str,
+    envelope: &[u8],
+) -> Result<ExitCode> {
     let name = args
         .blob
         .file_name()
@@ -266,7 +279,7 @@ pub fn sign(config: &ConfigDir, args: &crate::cli::BlobSignArgs) -> Result<ExitC
     {
         return Ok(ExitCode::SUCCESS);
     }
-    super::write_atomically(&path, &signed.envelope, 0o644, 0o755)
+    super::write_atomically(&path, envelope, 0o644, 0o755)
         .map_err(|e| anyhow::anyhow!("failed to write signature to file: {e:#}"))?;
     println!("Successfully signed {}", args.blob.display());
     println!(" Signature file written to {}", path.display());

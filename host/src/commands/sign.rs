@@ -196,7 +196,7 @@ impl Signer {
 
 /// Run `sign`.
 pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
-    if args.service.url.is_some() {
+    if args.via.service.url.is_some() {
         if args.recursive {
             bail!("--recursive is not supported with --signer yet");
         }

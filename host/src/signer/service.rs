@@ -7,7 +7,8 @@
 //! - `GET /v1/requests[?status=S]`, `GET /v1/requests/ID`;
 //! - `POST /v1/requests/ID/decisions` `{mediaType, envelope}` (an approval: a Notary blob
 //!   signature over the request bytes, base64) → the request;
-//! - `GET /v1/audit` (the audit log), `GET /metrics`, `GET /healthz`.
+//! - `GET /v1/keys` (names, digest algorithms, quorums), `GET /v1/audit` (the audit log),
+//!   `GET /metrics`, `GET /healthz`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,8 @@ struct ServiceKey {
     approvers: Approvers,
     lifetime: Duration,
     signing: SigningKey,
+    /// The digest algorithm the key implies (blob requests digest with it).
+    hash: String,
 }
 
 /// The running service.
@@ -123,6 +126,12 @@ impl Service {
             let signing = entry
                 .open(None)
                 .with_context(|| format!("keys.{name}: opening the signing key"))?;
+            let hash = signing
+                .algorithm(clock())
+                .with_context(|| format!("keys.{name}: the signing key"))?
+                .hash()
+                .oci_name()
+                .to_owned();
             keys.insert(
                 name.clone(),
                 ServiceKey {
@@ -130,6 +139,7 @@ impl Service {
                     approvers,
                     lifetime: policy.lifetime()?,
                     signing,
+                    hash,
                 },
             );
         }
@@ -468,6 +478,24 @@ impl Service {
         Ok(())
     }
 
+    /// `GET /v1/keys`: what requesters need to know about each key.
+    pub fn keys(&self) -> Value {
+        let keys: Vec<Value> = self
+            .keys
+            .iter()
+            .map(|(name, key)| {
+                json!({
+                    "name": name,
+                    "hash": key.hash,
+                    "required": key.policy.required,
+                    "trustedIdentities": key.policy.trusted_identities,
+                    "requestLifetimeSeconds": key.lifetime.as_secs(),
+                })
+            })
+            .collect();
+        json!({ "keys": keys })
+    }
+
     /// `GET /v1/audit`.
     pub fn audit(&self) -> Result<Value, Refusal> {
         Ok(json!({ "entries": self.store()?.audit_log()? }))
@@ -656,6 +684,7 @@ async fn handle(
                 service.decide(id, &client, &body)
             }
             (&Method::GET, ["v1", "audit"]) => service.audit(),
+            (&Method::GET, ["v1", "keys"]) => Ok(service.keys()),
             _ => Err(Refusal(
                 StatusCode::NOT_FOUND,
                 format!("no endpoint {method} {path}"),
