@@ -2,6 +2,7 @@
 //! copied from `../shared/conformance`) and how each kind of case runs through a verifier
 //! engine (native library or wasm component) or through the `hsm-notary` binary.
 
+pub mod approval;
 pub mod pki;
 pub mod services;
 pub mod wasi_http;
