@@ -324,3 +324,79 @@ fn an_approval_policy_that_cannot_be_met_stops_the_service_at_start() {
         "{out}"
     );
 }
+
+/// Approvers' certificates that name a CRL are checked against it (the verifier's
+/// revocation checking, the service fetching): a revoked approver is refused, a good one
+/// from the same CA counts.
+#[test]
+fn a_revoked_approver_is_refused_and_a_good_one_from_the_same_ca_counts() {
+    use hsm_notary_suite::pki::{Locations, Pki, Reason, RevocationServer};
+    let world = World::new();
+    let published = tempfile::tempdir().unwrap();
+    let crls = RevocationServer::start(published.path()).unwrap();
+    let pki = Pki::with_served_crls(&crls).unwrap();
+    let (erin, erin_chain) = pki
+        .issue_leaf(
+            "erin",
+            "CN=erin,O=hsm-notary tests,ST=WA,C=US",
+            Locations::crl(crls.url("leaf.crl")),
+        )
+        .unwrap();
+    pki.intermediate
+        .revoke(&pki.leaf, Reason::KeyCompromise)
+        .unwrap();
+    crls.publish("leaf.crl", &pki.intermediate.gencrl(24).unwrap())
+        .unwrap();
+    let dave_key = s(&pki.leaf_key());
+    let dave_chain = s(&pki.chain);
+    world.ok(
+        "verifier",
+        &[
+            "key",
+            "add",
+            "dave",
+            "--key-file",
+            &dave_key,
+            "--cert",
+            &dave_chain,
+        ],
+    );
+    world.ok(
+        "verifier",
+        &[
+            "key",
+            "add",
+            "erin",
+            "--key-file",
+            &s(&erin.key()),
+            "--cert",
+            &s(&erin_chain),
+        ],
+    );
+    let root = s(&pki.root_cert());
+    world.ok(
+        "signer",
+        &["cert", "add", "--type", "ca", "--store", "revocable", &root],
+    );
+    let config = std::fs::read_to_string(world.path("signer.json")).unwrap();
+    std::fs::write(
+        world.path("signer.json"),
+        config.replacen(
+            "\"keys\":{",
+            r#""keys":{"revocable":{"signingKey":"release","required":1,"approversStore":"revocable","trustedIdentities":["*"]},"#,
+            1,
+        ),
+    )
+    .unwrap();
+    let _service = world.serve();
+    let image = world.image("revocable release");
+    let id = world.request("revocable", &image);
+    world.fails(
+        "verifier",
+        &["approval", "approve", &id, "--key", "dave"],
+        "revoked",
+    );
+    assert_eq!(world.status(&id)["approvals"].as_array().unwrap().len(), 0);
+    let approved = world.ok("verifier", &["approval", "approve", &id, "--key", "erin"]);
+    assert!(approved.contains("it is now signed"), "{approved}");
+}
