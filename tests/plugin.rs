@@ -1007,3 +1007,96 @@ fn the_plugin_s_rsa_signatures_verify_with_python_cryptography() {
         path_str(&response)
     ));
 }
+
+/// `plugin install --url` from an https server (Python's, with a test CA the process
+/// trusts through `SSL_CERT_FILE`): downloaded, checked against `--sha256sum`, installed;
+/// a wrong checksum and an untrusted server certificate install nothing.
+#[test]
+fn plugin_install_url_downloads_over_https_and_checks_the_checksum() {
+    use sha2::Digest;
+    let env = Env::new();
+    let staging = env.work.path().join("https");
+    script_plugin(
+        &staging,
+        "webdemo",
+        "1.0.0",
+        "\"SIGNATURE_VERIFIER.TRUSTED_IDENTITY\"",
+        "",
+    );
+    let tgz = staging.join("webdemo.tar.gz");
+    python(&format!(
+        "import tarfile\nt = tarfile.open({tgz:?}, 'w:gz'); t.add({exe:?}, 'notation-webdemo'); t.close()",
+        tgz = path_str(&tgz),
+        exe = path_str(&staging.join("notation-webdemo")),
+    ));
+    let sum: String = sha2::Sha256::digest(std::fs::read(&tgz).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let tls = env.work.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let (ca, cert, key) = hsm_notary_suite::services::tls_files(&tls).unwrap();
+    let port = hsm_notary_suite::services::free_port().unwrap();
+    let code = format!(
+        "import http.server, ssl, functools\nh = functools.partial(http.server.SimpleHTTPRequestHandler, directory={dir:?})\ns = http.server.HTTPServer(('127.0.0.1', {port}), h)\nc = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain({cert:?}, {key:?})\ns.socket = c.wrap_socket(s.socket, server_side=True)\ns.serve_forever()",
+        dir = path_str(&staging),
+        cert = path_str(&cert),
+        key = path_str(&key),
+    );
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Server(
+        Command::new("python3")
+            .args(["-c", &code])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the https server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("https://127.0.0.1:{port}/webdemo.tar.gz");
+    let install = |sum: &str, trusted: bool| {
+        let mut command = env.command(&["plugin", "install", "--url", &url, "--sha256sum", sum]);
+        if trusted {
+            command.env("SSL_CERT_FILE", &ca);
+        } else {
+            command.env("SSL_CERT_FILE", &cert);
+        }
+        command.output().unwrap()
+    };
+    let untrusted = install(&sum, false);
+    assert!(!untrusted.status.success());
+    assert!(
+        text(&untrusted).contains("failed to download plugin from URL"),
+        "{}",
+        text(&untrusted)
+    );
+    let wrong = install(&"0".repeat(64), true);
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong).contains("plugin SHA-256 checksum does not match user input"),
+        "{}",
+        text(&wrong)
+    );
+    assert!(!env.plugins().join("webdemo").exists());
+    let installed = install(&sum.to_uppercase(), true);
+    assert!(installed.status.success(), "{}", text(&installed));
+    let out = text(&installed);
+    assert!(out.contains("Downloading plugin from"), "{out}");
+    assert!(
+        out.contains("Successfully installed plugin webdemo, version 1.0.0"),
+        "{out}"
+    );
+    assert!(env.plugins().join("webdemo/notation-webdemo").is_file());
+}
