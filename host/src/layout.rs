@@ -177,6 +177,14 @@ impl Layout {
         }
     }
 
+    /// The manifests an image index in this layout lists (read bounded, digest checked).
+    pub fn index_manifests(&self, index: &Descriptor) -> Result<Vec<Descriptor>> {
+        let bytes = self.read_blob(index, oci::MAX_MANIFEST_SIZE, "image index")?;
+        let parsed: Index = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an image index", index.digest))?;
+        Ok(parsed.manifests)
+    }
+
     fn blob_path(&self, digest: &str) -> Result<PathBuf> {
         if !oci::is_digest(digest) {
             bail!("invalid digest {digest:?}");

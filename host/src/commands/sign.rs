@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use notary_verifier::sign::Format;
 use notary_verifier::{Descriptor, Instant};
 
@@ -202,11 +202,6 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         }
         return super::approval::sign_with_service(args, config);
     }
-    if args.oci_layout && args.recursive {
-        bail!(
-            "--recursive signs image indexes in registries; it is not supported with --oci-layout yet"
-        );
-    }
     if args.oci_layout {
         let (path, _) = layout::parse_reference(&args.reference)?;
         if !path.is_dir() {
@@ -243,10 +238,21 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
         if let LayoutRef::Tag(tag) = &reference {
             tag_warning(tag);
         }
-        let (signed, manifest) = sign(&subject)?;
-        let digest = write_to_layout(&layout, &manifest, &signed.envelope)?;
-        println!("Successfully signed {}@{}", path.display(), subject.digest);
-        println!("Pushed the signature to {}@{digest}", path.display());
+        let subjects = with_platforms(args.recursive, subject, &path.display().to_string(), |i| {
+            layout.index_manifests(i)
+        })?;
+        // All signed, then all written into index.json at once: a failure leaves the
+        // layout as it was.
+        let signed = subjects.iter().map(&sign).collect::<Result<Vec<_>>>()?;
+        let entries: Vec<(&Manifest, &[u8])> = signed
+            .iter()
+            .map(|(signed, manifest)| (manifest, signed.envelope.as_slice()))
+            .collect();
+        let digests = write_all_to_layout(&layout, &entries)?;
+        for (subject, digest) in subjects.iter().zip(digests) {
+            println!("Successfully signed {}@{}", path.display(), subject.digest);
+            println!("Pushed the signature to {}@{digest}", path.display());
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let artifact = ArtifactRef::parse(&args.reference)?;
@@ -260,29 +266,9 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
     if let Some(tag) = &artifact.tag {
         tag_warning(tag);
     }
-    let mut subjects = Vec::new();
-    if args.recursive {
-        if subject.media_type == oci::MEDIA_TYPE_IMAGE_INDEX {
-            // Platform manifests, not attestations (`unknown/unknown`) or nested indexes.
-            subjects.extend(
-                registry
-                    .index_manifests(&subject)?
-                    .into_iter()
-                    .filter(|child| {
-                        child.media_type == oci::MEDIA_TYPE_IMAGE_MANIFEST
-                            && child.platform.as_ref().is_some_and(|p| p.os != "unknown")
-                    }),
-            );
-        } else {
-            eprintln!(
-                "Warning: --recursive: {}@{} is not an image index; only it is signed",
-                artifact.name(),
-                subject.digest
-            );
-        }
-    }
-    // The index last: its signature appears once its platforms' have.
-    subjects.push(subject);
+    let subjects = with_platforms(args.recursive, subject, &artifact.name(), |i| {
+        registry.index_manifests(i)
+    })?;
     // Everything is signed before anything is pushed: a key or TSA that fails on the
     // third platform leaves the registry as it was.
     let signed = subjects.iter().map(&sign).collect::<Result<Vec<_>>>()?;
@@ -313,32 +299,72 @@ pub fn run(args: &SignArgs, config: &ConfigDir) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `subject`, preceded with `--recursive` by the platform manifests of the image index it
+/// is (not attestations, `unknown/unknown`, nor nested indexes): the index last, so that
+/// its signature appears once its platforms' have.
+fn with_platforms(
+    recursive: bool,
+    subject: oci::Descriptor,
+    name: &str,
+    children: impl Fn(&oci::Descriptor) -> Result<Vec<oci::Descriptor>>,
+) -> Result<Vec<oci::Descriptor>> {
+    let mut subjects = Vec::new();
+    if recursive {
+        if subject.media_type == oci::MEDIA_TYPE_IMAGE_INDEX {
+            subjects.extend(children(&subject)?.into_iter().filter(|child| {
+                child.media_type == oci::MEDIA_TYPE_IMAGE_MANIFEST
+                    && child.platform.as_ref().is_some_and(|p| p.os != "unknown")
+            }));
+        } else {
+            eprintln!(
+                "Warning: --recursive: {name}@{} is not an image index; only it is signed",
+                subject.digest
+            );
+        }
+    }
+    subjects.push(subject);
+    Ok(subjects)
+}
+
 /// Add the signature to an OCI layout: blobs first, then `index.json` replaced atomically;
 /// on failure the blobs this call created are removed again.
 pub fn write_to_layout(layout: &Layout, manifest: &Manifest, envelope: &[u8]) -> Result<String> {
-    let manifest_bytes = serde_json::to_vec(manifest)?;
-    let manifest_digest = oci::sha256_digest(&manifest_bytes);
+    let mut digests = write_all_to_layout(layout, &[(manifest, envelope)])?;
+    digests.pop().context("no signature was written")
+}
+
+/// [`write_to_layout`] for several signatures, all in one `index.json` replacement.
+pub fn write_all_to_layout(
+    layout: &Layout,
+    signatures: &[(&Manifest, &[u8])],
+) -> Result<Vec<String>> {
     let mut created = Vec::new();
+    let mut digests = Vec::new();
     let result = (|| -> Result<()> {
-        for bytes in [envelope, oci::EMPTY_JSON, manifest_bytes.as_slice()] {
-            let digest = oci::sha256_digest(bytes);
-            let path = layout
-                .root()
-                .join("blobs/sha256")
-                .join(digest.trim_start_matches("sha256:"));
-            if !path.exists() {
-                write_new(&path, bytes)?;
-                created.push(path);
-            }
-        }
         let mut index = layout.index().clone();
-        index.manifests.push(oci::Descriptor {
-            media_type: oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned(),
-            digest: manifest_digest.clone(),
-            size: manifest_bytes.len() as u64,
-            artifact_type: Some(oci::ARTIFACT_TYPE_NOTARY.to_owned()),
-            ..oci::Descriptor::default()
-        });
+        for (manifest, envelope) in signatures {
+            let manifest_bytes = serde_json::to_vec(manifest)?;
+            let manifest_digest = oci::sha256_digest(&manifest_bytes);
+            for bytes in [envelope, oci::EMPTY_JSON, manifest_bytes.as_slice()] {
+                let digest = oci::sha256_digest(bytes);
+                let path = layout
+                    .root()
+                    .join("blobs/sha256")
+                    .join(digest.trim_start_matches("sha256:"));
+                if !path.exists() {
+                    write_new(&path, bytes)?;
+                    created.push(path);
+                }
+            }
+            index.manifests.push(oci::Descriptor {
+                media_type: oci::MEDIA_TYPE_IMAGE_MANIFEST.to_owned(),
+                digest: manifest_digest.clone(),
+                size: manifest_bytes.len() as u64,
+                artifact_type: Some(oci::ARTIFACT_TYPE_NOTARY.to_owned()),
+                ..oci::Descriptor::default()
+            });
+            digests.push(manifest_digest);
+        }
         let index_path = layout.root().join("index.json");
         let tmp = layout
             .root()
@@ -356,7 +382,7 @@ pub fn write_to_layout(layout: &Layout, manifest: &Manifest, envelope: &[u8]) ->
             layout.root().display()
         )));
     }
-    Ok(manifest_digest)
+    Ok(digests)
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {

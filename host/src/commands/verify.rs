@@ -216,69 +216,31 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
         let artifact = ArtifactRef::parse(&args.reference)?;
         let registry = Registry::connect(&artifact, &args.registry.options_in(config)?)?;
         let target = resolve_remote(&registry, &artifact, "verify")?;
-        let reference = format!("{}@{}", artifact.name(), target.digest);
-        let outcome = verify_artifact(
-            engine.as_ref(),
-            &registry,
-            &inputs,
+        let name = artifact.name();
+        return verify_with_platform(
+            args,
             &target,
-            &reference,
-            metadata.clone(),
-            time,
-            max,
-            &revocation,
-        )?;
-        let Some(platform) = &args.platform else {
-            let approved = approvals(args, engine.as_ref(), &revocation, &inputs, &outcome, time)?;
-            let code = report(&outcome, &reference, args.output);
-            if let Some(line) = approved {
-                eprintln!("{line}");
-            }
-            return Ok(code);
-        };
-        if args.require_approvals.is_some() {
-            bail!("--require-approvals is not supported with --platform yet");
-        }
-        // The index's signature and the platform manifest's: both must verify.
-        if target.media_type != oci::MEDIA_TYPE_IMAGE_INDEX {
-            bail!("--platform {platform}: {reference} is not an image index");
-        }
-        let child = registry
-            .index_manifests(&target)?
-            .into_iter()
-            .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
-            .ok_or_else(|| {
-                anyhow::anyhow!("{reference} has no manifest for platform {platform}")
-            })?;
-        let child_reference = format!("{}@{}", artifact.name(), child.digest);
-        let child_outcome = verify_artifact(
-            engine.as_ref(),
-            &registry,
-            &inputs,
-            &child,
-            &child_reference,
-            metadata,
-            time,
-            max,
-            &revocation,
-        )?;
-        let index_code = report(&outcome, &reference, args.output);
-        let child_code = report(&child_outcome, &child_reference, args.output);
-        let failed = |o: &Outcome| o.decision == notary_verifier::Decision::Failed;
-        return Ok(if failed(&outcome) {
-            index_code
-        } else if failed(&child_outcome) {
-            child_code
-        } else {
-            ExitCode::SUCCESS
-        });
+            &name,
+            |index| registry.index_manifests(index),
+            |descriptor| {
+                let reference = format!("{name}@{}", descriptor.digest);
+                let outcome = verify_artifact(
+                    engine.as_ref(),
+                    &registry,
+                    &inputs,
+                    descriptor,
+                    &reference,
+                    metadata.clone(),
+                    time,
+                    max,
+                    &revocation,
+                )?;
+                Ok((outcome, reference))
+            },
+            |outcome| approvals(args, engine.as_ref(), &revocation, &inputs, outcome, time),
+        );
     };
 
-    if args.platform.is_some() {
-        bail!(
-            "--platform verifies image indexes in registries; it is not supported with --oci-layout yet"
-        );
-    }
     let (path, reference) = layout::parse_reference(&args.reference)?;
     let layout = Layout::open(&path)?;
     let target = layout.resolve(&reference)?;
@@ -287,25 +249,72 @@ pub fn run(args: &VerifyArgs, config: &ConfigDir) -> Result<ExitCode> {
             "Warning: Always verify the artifact using digest(@sha256:...) rather than a tag(:{tag}) because resolved digest may not point to the same signed artifact, as tags are mutable."
         );
     }
-    let display = format!("{}@{}", path.display(), target.digest);
-    let policy_reference = format!("{scope}@{}", target.digest);
-    let outcome = verify_artifact(
-        engine.as_ref(),
-        &layout,
-        &inputs,
+    let name = path.display().to_string();
+    verify_with_platform(
+        args,
         &target,
-        &policy_reference,
-        metadata,
-        time,
-        max,
-        &revocation,
-    )?;
-    let approved = approvals(args, engine.as_ref(), &revocation, &inputs, &outcome, time)?;
-    let code = report(&outcome, &display, args.output);
-    if let Some(line) = approved {
-        eprintln!("{line}");
+        &name,
+        |index| layout.index_manifests(index),
+        |descriptor| {
+            let outcome = verify_artifact(
+                engine.as_ref(),
+                &layout,
+                &inputs,
+                descriptor,
+                &format!("{scope}@{}", descriptor.digest),
+                metadata.clone(),
+                time,
+                max,
+                &revocation,
+            )?;
+            Ok((outcome, format!("{name}@{}", descriptor.digest)))
+        },
+        |outcome| approvals(args, engine.as_ref(), &revocation, &inputs, outcome, time),
+    )
+}
+
+/// Verify `target`; with `--platform`, `target` must be an image index and that platform's
+/// manifest must verify too (both are reported; the first failure decides the exit code).
+fn verify_with_platform(
+    args: &VerifyArgs,
+    target: &oci::Descriptor,
+    name: &str,
+    children: impl Fn(&oci::Descriptor) -> Result<Vec<oci::Descriptor>>,
+    verify_one: impl Fn(&oci::Descriptor) -> Result<(Outcome, String)>,
+    approvals: impl Fn(&Outcome) -> Result<Option<String>>,
+) -> Result<ExitCode> {
+    let Some(platform) = &args.platform else {
+        let (outcome, reference) = verify_one(target)?;
+        let approved = approvals(&outcome)?;
+        let code = report(&outcome, &reference, args.output);
+        if let Some(line) = approved {
+            eprintln!("{line}");
+        }
+        return Ok(code);
+    };
+    if args.require_approvals.is_some() {
+        bail!("--require-approvals is not supported with --platform yet");
     }
-    Ok(code)
+    let reference = format!("{name}@{}", target.digest);
+    if target.media_type != oci::MEDIA_TYPE_IMAGE_INDEX {
+        bail!("--platform {platform}: {reference} is not an image index");
+    }
+    let child = children(target)?
+        .into_iter()
+        .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
+        .ok_or_else(|| anyhow::anyhow!("{reference} has no manifest for platform {platform}"))?;
+    let (outcome, reference) = verify_one(target)?;
+    let (child_outcome, child_reference) = verify_one(&child)?;
+    let index_code = report(&outcome, &reference, args.output);
+    let child_code = report(&child_outcome, &child_reference, args.output);
+    let failed = |o: &Outcome| o.decision == notary_verifier::Decision::Failed;
+    Ok(if failed(&outcome) {
+        index_code
+    } else if failed(&child_outcome) {
+        child_code
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `--require-approvals M --approvers-store NAME`, checked on a verified outcome: the
