@@ -79,6 +79,87 @@ impl Env {
             refs,
         )
     }
+
+    /// The index descriptor and the registry client of `reference`'s repository.
+    fn descriptor(&self, reference: &str) -> (Descriptor, Registry) {
+        let artifact = ArtifactRef::parse(reference).unwrap();
+        let remote = Registry::connect(&artifact, &Options::default()).unwrap();
+        let digest = reference.rsplit_once('@').unwrap().1;
+        let (_, descriptor) = remote.manifest(digest, None).unwrap();
+        (descriptor, remote)
+    }
+
+    /// Run the binary with `env` set and `stdin` piped in, as containerd and Ratify do.
+    fn run_as(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+        use std::io::Write as _;
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .env("HSM_NOTARY_CONFIG", self.config.path())
+            .env("HSM_NOTARY_CACHE", component_cache())
+            .env_remove("HSM_NOTARY_PLATFORM")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// containerd's bindir verifier call for the image `reference` (a digest reference).
+    fn containerd(&self, reference: &str, env: &[(&str, &str)]) -> Output {
+        let (descriptor, _) = self.descriptor(reference);
+        let name = reference.rsplit_once('@').unwrap().0;
+        self.run_as(
+            &[
+                "-name",
+                name,
+                "-digest",
+                &descriptor.digest,
+                "-stdin-media-type",
+                "application/vnd.oci.descriptor.v1+json",
+            ],
+            env,
+            &serde_json::to_string(&descriptor).unwrap(),
+        )
+    }
+
+    /// Ratify's verifier call for the one signature of `reference`, with `config.platform`.
+    fn ratify(&self, reference: &str, platform: Option<&str>) -> serde_json::Value {
+        let (descriptor, remote) = self.descriptor(reference);
+        let signatures = remote.referrers(&descriptor.digest).unwrap();
+        assert_eq!(signatures.len(), 1, "{signatures:?}");
+        let mut config = serde_json::json!({
+            "name": "hsm-notary",
+            "type": "hsm-notary",
+            "configDir": self.config.path(),
+        });
+        if let Some(platform) = platform {
+            config["platform"] = platform.into();
+        }
+        let input = serde_json::json!({
+            "config": config,
+            "storeConfig": {"version": "1.0.0", "store": {"name": "oras", "useHttp": true}},
+            "referenceDesc": signatures[0],
+        });
+        let out = self.run_as(
+            &[],
+            &[
+                ("RATIFY_VERIFIER_COMMAND", "VERIFY"),
+                ("RATIFY_VERIFIER_SUBJECT", reference),
+                ("RATIFY_VERIFIER_VERSION", "1.0.0"),
+            ],
+            &input.to_string(),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
 }
 
 #[test]
@@ -227,4 +308,79 @@ fn an_oci_layout_index_is_signed_recursively_and_verified_per_platform() {
     assert!(text(&out).contains(&children[1]), "{}", text(&out));
     let missing = verify(&["--platform", "linux/s390x"], &tagged);
     assert_fails_with(&missing, "has no manifest for platform linux/s390x");
+}
+
+#[test]
+fn containerd_allows_an_index_only_when_the_nodes_platform_manifest_verifies() {
+    let env = Env::new();
+    let (index, children) = env.index("node");
+    env.ok(&["sign", "--key", "signer", &index]);
+    // The index is signed, the manifest this node would run is not: denied.
+    let amd64 = [("HSM_NOTARY_PLATFORM", "linux/amd64")];
+    let out = env.containerd(&index, &amd64);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("its linux/amd64 manifest"), "{said}");
+    assert!(said.contains(&children[0]), "{said}");
+    let out = env.containerd(&index, &[("HSM_NOTARY_PLATFORM", "linux/s390x")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no manifest for platform linux/s390x"),
+        "{}",
+        text(&out)
+    );
+    // Each platform signed: allowed, naming the platform manifest it checked.
+    env.ok(&["sign", "--recursive", "--key", "signer", &index]);
+    let out = env.containerd(&index, &amd64);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&children[0]),
+        "{}",
+        text(&out)
+    );
+    // Without HSM_NOTARY_PLATFORM the node's own platform is the one checked.
+    let out = env.containerd(&index, &[]);
+    if hsm_notary::oci::Platform::here() == "linux/amd64" {
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&children[0]));
+    }
+    // A platform manifest named directly is verified as any image is.
+    assert!(env.containerd(&children[1], &amd64).status.success());
+}
+
+#[test]
+fn ratify_with_a_platform_passes_an_index_signature_only_with_that_platform_verified() {
+    let env = Env::new();
+    let (index, children) = env.index("ratify");
+    env.ok(&["sign", "--key", "signer", &index]);
+    // Without config.platform, Ratify's one signature of the index is what is judged.
+    let alone = env.ratify(&index, None);
+    assert_eq!(alone["isSuccess"], true, "{alone}");
+    assert!(alone["extensions"].get("platform").is_none(), "{alone}");
+    let arm = env.ratify(&index, Some("linux/arm64"));
+    assert_eq!(arm["isSuccess"], false, "{arm}");
+    let message = arm["message"].as_str().unwrap();
+    assert!(message.contains("its linux/arm64 manifest"), "{message}");
+    assert!(message.contains(&children[1]), "{message}");
+    assert_eq!(arm["extensions"]["platform"]["verified"], false, "{arm}");
+    // Signing the arm64 manifest (and not amd64) is what makes linux/arm64 pass.
+    env.ok(&["sign", "--key", "signer", &children[1]]);
+    let arm = env.ratify(&index, Some("linux/arm64"));
+    assert_eq!(arm["isSuccess"], true, "{arm}");
+    assert_eq!(
+        arm["extensions"]["platform"]["reference"],
+        children[1].as_str(),
+        "{arm}"
+    );
+    let amd = env.ratify(&index, Some("linux/amd64"));
+    assert_eq!(amd["isSuccess"], false, "{amd}");
+    let none = env.ratify(&index, Some("linux/s390x"));
+    assert_eq!(none["isSuccess"], false, "{none}");
+    assert!(
+        none["message"]
+            .as_str()
+            .unwrap()
+            .contains("no manifest for platform linux/s390x"),
+        "{none}"
+    );
 }

@@ -83,6 +83,27 @@ impl Platform {
             && arch == Some(self.architecture.as_str())
             && variant.is_none_or(|v| self.variant.as_deref() == Some(v))
     }
+
+    /// This machine's platform as an image index names it (Go's `GOOS/GOARCH`): the
+    /// manifest a container runtime here would run.
+    pub fn here() -> String {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            "loongarch64" => "loong64",
+            other => other,
+        };
+        format!("{}/{arch}", std::env::consts::OS)
+    }
+}
+
+/// The entry of an image index's `manifests` for `platform` (`os/arch[/variant]`).
+pub fn platform_manifest(manifests: Vec<Descriptor>, platform: &str) -> Option<Descriptor> {
+    manifests
+        .into_iter()
+        .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
 }
 
 /// An image manifest (`application/vnd.oci.image.manifest.v1+json`).

@@ -612,10 +612,7 @@ impl Service {
             && target.media_type == crate::oci::MEDIA_TYPE_IMAGE_INDEX
             && outcome.decision == Decision::Verified
         {
-            let child = registry
-                .index_manifests(&target)?
-                .into_iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)));
+            let child = crate::oci::platform_manifest(registry.index_manifests(&target)?, platform);
             let Some(child) = child else {
                 return Ok(failed(
                     image,

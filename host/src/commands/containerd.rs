@@ -4,6 +4,8 @@
 //! releases) and the image's OCI descriptor on stdin. Exit status 0 allows the pull; the
 //! first line of stdout is the reason either way. Anything that keeps the component from
 //! deciding — a registry that is down, a missing trust policy — denies (fail closed).
+//! An image index is allowed only when the manifest of this node's platform (or of
+//! `HSM_NOTARY_PLATFORM`, `os/arch[/variant]`) verifies too.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -142,21 +144,59 @@ fn decide(args: &Args, stdin: &[u8]) -> Result<(bool, String)> {
     let registry = Registry::connect(&artifact, &Options::default())?;
     let reference = format!("{}@{}", artifact.name(), target.digest);
     let engine = engine::engine(EngineKind::Wasm)?;
-    let outcome = verify_artifact(
-        engine.as_ref(),
-        &registry,
-        &inputs,
-        &target,
-        &reference,
-        Vec::new(),
-        verification_time(None)?,
-        MAX_SIGNATURES,
-        // The disk CRL cache, shared by every image containerd asks about.
-        &crate::revocation::Fetcher::new(Default::default())
-            .unbounded()
-            .with_plugins(crate::plugin::verifier::Plugins::installed(&config)),
-    )?;
-    Ok(reason(&outcome, &reference))
+    // The disk CRL cache, shared by every image containerd asks about.
+    let revocation = crate::revocation::Fetcher::new(Default::default())
+        .unbounded()
+        .with_plugins(crate::plugin::verifier::Plugins::installed(&config));
+    let time = verification_time(None)?;
+    let verify = |target: &oci::Descriptor, reference: &str| {
+        verify_artifact(
+            engine.as_ref(),
+            &registry,
+            &inputs,
+            target,
+            reference,
+            Vec::new(),
+            time,
+            MAX_SIGNATURES,
+            &revocation,
+        )
+    };
+    let outcome = verify(&target, &reference)?;
+    let allowed = reason(&outcome, &reference);
+    if !allowed.0 || target.media_type != oci::MEDIA_TYPE_IMAGE_INDEX {
+        return Ok(allowed);
+    }
+    // containerd names the index it pulls; this node runs its own platform's manifest,
+    // which the index's signature does not vouch for.
+    let platform = std::env::var("HSM_NOTARY_PLATFORM").unwrap_or_else(|_| oci::Platform::here());
+    let Some(child) = oci::platform_manifest(registry.index_manifests(&target)?, &platform) else {
+        return Ok((
+            false,
+            format!(
+                "hsm-notary: denied {reference}: the index has no manifest for platform {platform}"
+            ),
+        ));
+    };
+    let child_reference = format!("{}@{}", artifact.name(), child.digest);
+    let child_outcome = verify(&child, &child_reference)?;
+    Ok(if child_outcome.decision == Decision::Failed {
+        let why = crate::output::failure_reasons(&child_outcome);
+        (
+            false,
+            format!(
+                "hsm-notary: denied {reference}: its {platform} manifest {child_reference}: {why}"
+            ),
+        )
+    } else {
+        (
+            true,
+            format!(
+                "{} and its {platform} manifest {child_reference}",
+                allowed.1
+            ),
+        )
+    })
 }
 
 fn reason(outcome: &Outcome, reference: &str) -> (bool, String) {

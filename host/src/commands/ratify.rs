@@ -4,6 +4,8 @@
 //! the environment, and `{config, storeConfig, referenceDesc}` on stdin. The plugin fetches
 //! the one signature `referenceDesc` names, the component decides, and the answer is a
 //! `VerifierResult` on stdout (exit 0) — or a plugin error `{code, msg}` (exit 1).
+//! With `config.platform` (`os/arch[/variant]`), a signature of an image index passes only
+//! when that platform's manifest has a verified signature too.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -24,6 +26,8 @@ use crate::registry::{ArtifactRef, Options, Registry};
 pub const SUPPORTED_VERSIONS: &[&str] = &["1.0.0", "0.1.0"];
 /// The largest stdin document accepted.
 const MAX_INPUT: u64 = 1 << 20;
+/// Signatures of a platform manifest read (notation's default for `--max-signatures`).
+const MAX_PLATFORM_SIGNATURES: usize = 100;
 
 /// Ratify's plugin error codes (`pkg/common/plugin/types.go`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,15 +197,42 @@ pub fn verify(env: &dyn Fn(&str) -> Option<String>, stdin: &[u8]) -> Result<Valu
             PluginError::new(Code::InvalidConfig, "the trust configuration is unusable")
                 .with_details(e)
         })?;
-    let outcome = decide(
+    let platform = match input.config.get("platform") {
+        None => None,
+        Some(Value::String(p)) if p.split('/').count() >= 2 => Some(p.clone()),
+        Some(_) => {
+            return Err(PluginError::new(
+                Code::InvalidConfig,
+                "config.platform must be \"os/arch\" or \"os/arch/variant\"",
+            ));
+        }
+    };
+    let (outcome, platform_check) = decide(
         &subject,
         &input.reference_desc,
         &config_inputs,
         &options,
         plugins,
+        platform.as_deref(),
     )
     .map_err(PluginError::failed)?;
-    let extensions = extensions(&outcome);
+    let mut extensions = extensions(&outcome);
+    if let Some(check) = &platform_check {
+        extensions["platform"] = json!({
+            "platform": check.platform,
+            "reference": check.reference,
+            "verified": check.failure.is_none(),
+        });
+        if outcome.decision != Decision::Failed
+            && let Some(why) = &check.failure
+        {
+            return Ok(result(
+                false,
+                format!("signature verification failed: {why}"),
+                extensions,
+            ));
+        }
+    }
     Ok(match outcome.decision {
         Decision::Verified => result(
             true,
@@ -262,14 +293,26 @@ fn trust_inputs(config: &serde_json::Map<String, Value>) -> Result<Inputs> {
     Ok(loaded)
 }
 
-/// Fetch the subject's descriptor and the one signature, and let the component decide.
+/// `config.platform`'s check of an image index: the platform manifest's signatures.
+struct PlatformCheck {
+    platform: String,
+    /// The platform manifest, when the index has one.
+    reference: Option<String>,
+    /// Why the platform's manifest does not pass, if it does not.
+    failure: Option<String>,
+}
+
+/// Fetch the subject's descriptor and the one signature, and let the component decide;
+/// with a `platform` and an index for subject, also verify that platform's manifest
+/// (any of its signatures), since the index's signature does not vouch for it.
 fn decide(
     subject: &str,
     signature: &oci::Descriptor,
     inputs: &Inputs,
     options: &Options,
     plugins: std::sync::Arc<crate::plugin::verifier::Plugins>,
-) -> Result<Outcome> {
+    platform: Option<&str>,
+) -> Result<(Outcome, Option<PlatformCheck>)> {
     let artifact = ArtifactRef::parse(subject)
         .with_context(|| format!("RATIFY_VERIFIER_SUBJECT {subject:?}"))?;
     let registry = Registry::connect(&artifact, options)?;
@@ -282,19 +325,58 @@ fn decide(
         manifest: signature.clone(),
         signature: registry.signature(signature, &target)?,
     };
-    verify_artifact(
+    let time = verification_time(None)?;
+    let revocation = crate::revocation::Fetcher::new(Default::default())
+        .unbounded()
+        .with_plugins(plugins);
+    let outcome = verify_artifact(
         engine.as_ref(),
         &source,
         inputs,
         &target,
         &reference,
         Vec::new(),
-        verification_time(None)?,
+        time,
         1,
-        &crate::revocation::Fetcher::new(Default::default())
-            .unbounded()
-            .with_plugins(plugins),
-    )
+        &revocation,
+    )?;
+    let Some(platform) = platform.filter(|_| {
+        target.media_type == oci::MEDIA_TYPE_IMAGE_INDEX && outcome.decision != Decision::Failed
+    }) else {
+        return Ok((outcome, None));
+    };
+    let Some(child) = oci::platform_manifest(registry.index_manifests(&target)?, platform) else {
+        let check = PlatformCheck {
+            platform: platform.to_owned(),
+            reference: None,
+            failure: Some(format!("the index has no manifest for platform {platform}")),
+        };
+        return Ok((outcome, Some(check)));
+    };
+    let child_reference = format!("{}@{}", artifact.name(), child.digest);
+    let child_outcome = verify_artifact(
+        engine.as_ref(),
+        &registry,
+        inputs,
+        &child,
+        &child_reference,
+        Vec::new(),
+        time,
+        MAX_PLATFORM_SIGNATURES,
+        &revocation,
+    )?;
+    let failure = (child_outcome.decision == Decision::Failed).then(|| {
+        format!(
+            "its {platform} manifest {child_reference}: {}",
+            crate::output::failure_reasons(&child_outcome)
+        )
+    });
+    let check = PlatformCheck {
+        platform: platform.to_owned(),
+        reference: Some(child_reference),
+        failure,
+    };
+    Ok((outcome, Some(check)))
 }
 
 /// The signature manifest Ratify named, already read, and nothing else.

@@ -299,9 +299,7 @@ fn verify_with_platform(
     if target.media_type != oci::MEDIA_TYPE_IMAGE_INDEX {
         bail!("--platform {platform}: {reference} is not an image index");
     }
-    let child = children(target)?
-        .into_iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
+    let child = oci::platform_manifest(children(target)?, platform)
         .ok_or_else(|| anyhow::anyhow!("{reference} has no manifest for platform {platform}"))?;
     let (outcome, reference) = verify_one(target)?;
     let (child_outcome, child_reference) = verify_one(&child)?;
