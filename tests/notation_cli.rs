@@ -698,3 +698,125 @@ fn listings_print_json_with_o_json() {
         "application/vnd.cncf.notary.signature"
     );
 }
+
+#[test]
+fn cert_generate_test_prints_notations_lines_in_notations_order() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    let made = ok(dir, &["cert", "generate-test", "--default", "e2e"]);
+    let lines: Vec<&str> = made.lines().collect();
+    let keys = dir.join("localkeys");
+    assert_eq!(lines[0], "generating RSA Key with 2048 bits", "{made}");
+    let expiry = lines[1]
+        .strip_prefix("generated certificate expiring on ")
+        .unwrap_or_else(|| panic!("{made}"));
+    assert!(
+        notary_verifier::Instant::parse_rfc3339(expiry).is_some() && expiry.ends_with('Z'),
+        "{expiry}"
+    );
+    assert_eq!(
+        &lines[2..],
+        [
+            format!("wrote key: {}", path(&keys.join("e2e.key"))).as_str(),
+            &format!("wrote certificate: {}", path(&keys.join("e2e.crt"))),
+            "Successfully added e2e.crt to named store e2e of type ca",
+            "e2e: added to the key list",
+            "e2e: marked as default signing key",
+        ],
+        "{made}"
+    );
+    // notation's -b/--bits; the key is what it says.
+    let bigger = ok(dir, &["cert", "generate-test", "-b", "3072", "e3"]);
+    assert!(
+        bigger.starts_with("generating RSA Key with 3072 bits\n"),
+        "{bigger}"
+    );
+    let described = ok(dir, &["key", "describe", "e3"]);
+    assert!(described.contains("key: RSA-3072"), "{described}");
+    let small = fails(dir, &["cert", "generate-test", "--bits", "1024", "e4"]);
+    assert!(
+        small.contains("RSA key size 1024 is not supported"),
+        "{small}"
+    );
+    let again = fails(dir, &["cert", "generate-test", "e2e"]);
+    assert!(
+        again.contains(&format!(
+            "Error: failed to write key file: open {}: file exists",
+            path(&keys.join("e2e.key"))
+        )),
+        "{again}"
+    );
+    // The key made under --default signs, and what it signs verifies.
+    let blob = dir.join("b.txt");
+    std::fs::write(&blob, b"bytes").unwrap();
+    ok(dir, &["blob", "sign", &path(&blob)]);
+    ok(
+        dir,
+        &["blob", "sign", "--key", "e3", "--force", &path(&blob)],
+    );
+    let listed = ok(dir, &["cert", "list"]);
+    assert!(
+        listed.starts_with("STORE TYPE   STORE NAME   CERTIFICATE   \n"),
+        "{listed}"
+    );
+    let missing = fails(
+        dir,
+        &[
+            "cert", "delete", "--type", "ca", "--store", "e2e", "-y", "x.crt",
+        ],
+    );
+    assert_eq!(
+        missing.trim(),
+        format!(
+            "Error: failed to delete the certificate file: stat {}: no such file or directory",
+            path(&dir.join("truststore/x509/ca/e2e/x.crt"))
+        )
+    );
+}
+
+#[test]
+fn policy_import_and_show_answer_as_notation_does() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    assert_eq!(
+        fails(dir, &["policy", "import"]).trim(),
+        "Error: requires 1 argument but received 0.\nUsage: hsm-notary policy import <path-to-policy.json>\nPlease specify a trust policy file location as the argument"
+    );
+    let absent = dir.join("absent.json");
+    assert_eq!(
+        fails(dir, &["policy", "import", &path(&absent)]).trim(),
+        format!(
+            "Error: failed to read OCI trust policy configuration: open {}: no such file or directory",
+            path(&absent)
+        )
+    );
+    assert_eq!(
+        fails(dir, &["policy", "show"]).trim(),
+        "Error: failed to show OCI trust policy as it does not exist.\nYou can import one using `hsm-notary policy import <path-to-policy.json>`"
+    );
+    // A legacy trustpolicy.json is shown with the deprecation warning on stderr.
+    let policy = br#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:s"],"trustedIdentities":["*"]}]}"#;
+    std::fs::write(dir.join("trustpolicy.json"), policy).unwrap();
+    let shown = run(dir, &["policy", "show"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    assert_eq!(shown.stdout, policy);
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stderr).trim(),
+        "Warning: old trust policy `trustpolicy.json` is deprecated; please update the trust policy configuration via `hsm-notary policy import`."
+    );
+    // An invalid policy: the bytes on stdout, why on stderr, exit 1.
+    let invalid = br#"{"version":"1.0","trustPolicies":[]}"#;
+    std::fs::write(dir.join("trustpolicy.oci.json"), invalid).unwrap();
+    let shown = run(dir, &["policy", "show"]);
+    assert_eq!(shown.status.code(), Some(1), "{}", text(&shown));
+    assert_eq!(shown.stdout, invalid);
+    let stderr = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        stderr.starts_with("Existing OCI trust policy configuration is invalid, you may update or create a new one via `hsm-notary policy import <path-to-policy.json>`. See https://github.com/notaryproject/specifications/"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("#trust-policy-for-oci-artifacts for a trust policy example.\nError: "),
+        "{stderr}"
+    );
+}

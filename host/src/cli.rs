@@ -750,9 +750,12 @@ pub enum CertCommand {
     GenerateTest {
         /// Common name (and key / store name).
         name: String,
-        /// Leaf key type.
-        #[arg(long, value_enum, default_value = "ec-p256")]
-        key_type: crate::pkcs11::KeyKind,
+        /// Leaf key type (default: RSA 2048 as notation's, EC P-256 with --pkcs11).
+        #[arg(long, value_enum, conflicts_with = "bits")]
+        key_type: Option<crate::pkcs11::KeyKind>,
+        /// An RSA key of this many bits (2048, 3072 or 4096), as notation's `-b/--bits`.
+        #[arg(short = 'b', long)]
+        bits: Option<u32>,
         /// Put the leaf key in this PKCS#11 token (created if the object does not exist).
         #[arg(long)]
         pkcs11: Option<String>,

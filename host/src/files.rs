@@ -33,3 +33,32 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+/// An I/O error as Go words a `*PathError` (`open /x: no such file or directory`), which
+/// is how notation's messages show them.
+pub fn go_path_error(op: &str, path: &Path, e: &std::io::Error) -> String {
+    let text = e.to_string();
+    // Rust appends " (os error N)" to strerror's text; Go prints strerror in lower case.
+    let text = text.split(" (os error").next().unwrap_or_default();
+    let mut chars = text.chars();
+    let lowered: String = match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    format!("{op} {}: {lowered}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_read_as_go_path_errors() {
+        let path = Path::new("/nonexistent/hsm-notary");
+        let e = std::fs::read(path).expect_err("no such file");
+        assert_eq!(
+            go_path_error("open", path, &e),
+            "open /nonexistent/hsm-notary: no such file or directory"
+        );
+    }
+}

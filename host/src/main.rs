@@ -114,11 +114,24 @@ fn usage_error(error: &clap::Error) -> ExitCode {
                     .collect();
                 format!("required flag(s) {} not set", names.join(", "))
             } else {
-                format!(
+                let message = format!(
                     "requires {} argument{} but received 0",
                     positional.len(),
                     if positional.len() == 1 { "" } else { "s" }
-                )
+                );
+                // `policy import` says more, as notation's does.
+                let words: Vec<String> = std::env::args()
+                    .skip(1)
+                    .filter(|a| !a.starts_with('-'))
+                    .take(2)
+                    .collect();
+                if words == ["policy", "import"] {
+                    format!(
+                        "{message}.\nUsage: hsm-notary policy import <path-to-policy.json>\nPlease specify a trust policy file location as the argument"
+                    )
+                } else {
+                    message
+                }
             }
         }
         ErrorKind::UnknownArgument => {
@@ -249,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cert(CertCommand::GenerateTest {
             name,
             key_type,
+            bits,
             pkcs11,
             pkcs11_module,
             default,
@@ -256,7 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => key::generate_test(
             &config,
             &name,
-            key_type,
+            key::test_key_kind(key_type, bits, pkcs11.is_some())?,
             pkcs11.as_deref(),
             pkcs11_module.as_deref(),
             default,

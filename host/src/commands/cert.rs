@@ -254,6 +254,14 @@ pub fn delete(
         }
         (Some(file), false) => {
             check_file_name(file)?;
+            // Checked before asking, as notation does.
+            let path = dir.join(file);
+            if let Err(e) = path.symlink_metadata() {
+                bail!(
+                    "failed to delete the certificate file: {}",
+                    crate::files::go_path_error("stat", &path, &e)
+                );
+            }
             if !yes
                 && !confirm(&format!(
                     "Are you sure you want to delete {file:?} in {store:?} of type {:?}?",
@@ -262,8 +270,12 @@ pub fn delete(
             {
                 return Ok(ExitCode::SUCCESS);
             }
-            std::fs::remove_file(dir.join(file))
-                .map_err(|e| anyhow::anyhow!("failed to delete the certificate file: {e}"))?;
+            std::fs::remove_file(&path).map_err(|e| {
+                anyhow::anyhow!(
+                    "failed to delete the certificate file: {}",
+                    crate::files::go_path_error("remove", &path, &e)
+                )
+            })?;
             println!(
                 "Successfully deleted {file} from trust store {store} of type {}",
                 store_type.name()

@@ -235,7 +235,34 @@ pub fn describe(config: &ConfigDir, name: &str, module: Option<&Path>) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cert generate-test`.
+/// The key `cert generate-test` makes: `--bits` RSA, or `--key-type`, else notation's
+/// RSA 2048 for a local key and P-256 in a token.
+pub fn test_key_kind(kind: Option<KeyKind>, bits: Option<u32>, pkcs11: bool) -> Result<KeyKind> {
+    Ok(match (kind, bits) {
+        (Some(kind), _) => kind,
+        (None, Some(2048)) => KeyKind::Rsa2048,
+        (None, Some(3072)) => KeyKind::Rsa3072,
+        (None, Some(4096)) => KeyKind::Rsa4096,
+        (None, Some(bits)) => {
+            bail!(
+                "RSA key size {bits} is not supported: the Notary Project allows 2048, 3072 and 4096 bits"
+            )
+        }
+        (None, None) if pkcs11 => KeyKind::EcP256,
+        (None, None) => KeyKind::Rsa2048,
+    })
+}
+
+/// notation's line for the key it is about to generate.
+fn generating(kind: KeyKind) -> String {
+    let spec = kind.spec();
+    match spec.name().split_once('-') {
+        Some(("RSA", bits)) => format!("generating RSA Key with {bits} bits"),
+        _ => format!("generating {} key", spec.name()),
+    }
+}
+
+/// `cert generate-test`: notation's lines, in its order.
 pub fn generate_test(
     config: &ConfigDir,
     name: &str,
@@ -251,7 +278,7 @@ pub fn generate_test(
     let validity = Duration::from_secs(u64::from(days) * 86_400);
     let (root_key, root_der) = certgen::root(name, validity)?;
     let keys_dir = config.root().join("localkeys");
-    let (entry, leaf_public) = match pkcs11_uri {
+    let (entry, leaf_public, key_pem) = match pkcs11_uri {
         Some(uri_text) => {
             let (uri, token, module_path) = token(uri_text, module)?;
             let label = object(&uri)?;
@@ -270,29 +297,41 @@ pub fn generate_test(
                 pkcs11_module: module.map(|_| module_path),
                 ..KeyEntry::default()
             };
-            (entry, der::Encode::to_der(&key.spki)?)
+            (entry, der::Encode::to_der(&key.spki)?, None)
         }
         None => {
-            println!("generating {} key", kind.spec().name());
+            println!("{}", generating(kind));
             let key = LocalKey::generate(kind.spec())?;
             let key_path = keys_dir.join(format!("{name}.key"));
-            if key_path.exists() {
-                bail!(
-                    "failed to write key file: {} already exists",
-                    key_path.display()
-                );
-            }
-            write_private(&key_path, key.to_pem()?.as_bytes())?;
-            println!("wrote key: {}", key_path.display());
             let entry = KeyEntry {
                 name: name.to_owned(),
                 key_path: Some(key_path),
                 ..KeyEntry::default()
             };
-            (entry, key.public_key_der()?)
+            (entry, key.public_key_der()?, Some(key.to_pem()?))
         }
     };
     let leaf_der = certgen::leaf(name, &leaf_public, &root_key, &root_der, validity)?;
+    let expiry = <x509_cert::Certificate as der::Decode>::from_der(&leaf_der)?
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_unix_duration();
+    let expiry = notary_verifier::Instant::from_unix(
+        i64::try_from(expiry.as_secs()).context("certificate expiry")?,
+        0,
+    );
+    println!("generated certificate expiring on {}", expiry.rfc3339());
+    if let (Some(pem), Some(key_path)) = (key_pem, &entry.key_path) {
+        if key_path.symlink_metadata().is_ok() {
+            bail!(
+                "failed to write key file: open {}: file exists",
+                key_path.display()
+            );
+        }
+        write_private(key_path, pem.as_bytes())?;
+        println!("wrote key: {}", key_path.display());
+    }
     let chain_path = keys_dir.join(format!("{name}.crt"));
     let chain_pem = format!(
         "{}{}",
@@ -300,7 +339,7 @@ pub fn generate_test(
         certgen::pem("CERTIFICATE", &root_der)
     );
     write_private(&chain_path, chain_pem.as_bytes())?;
-    println!("wrote certificate chain: {}", chain_path.display());
+    println!("wrote certificate: {}", chain_path.display());
     let store = config
         .trust_store_dir()
         .join("x509/ca")

@@ -17,10 +17,10 @@ pub fn import(
     file: &std::path::Path,
     force: bool,
 ) -> Result<ExitCode> {
-    let content = std::fs::read(file).with_context(|| {
-        format!(
+    let content = std::fs::read(file).map_err(|e| {
+        anyhow::anyhow!(
             "failed to read OCI trust policy configuration: {}",
-            file.display()
+            crate::files::go_path_error("open", file, &e)
         )
     })?;
     let policy = PolicyInput {
@@ -98,14 +98,31 @@ pub fn may_overwrite(
 
 /// `policy show`: the document as stored; a warning when it is invalid.
 pub fn show(engine: &dyn Verifier, config: &ConfigDir) -> Result<ExitCode> {
-    let policy = config.oci_policy().context("failed to show trust policy")?;
-    if let Err(failure) = engine.check_policy(&policy)? {
+    let primary = config.root().join(OCI_POLICY);
+    let legacy = config.root().join(LEGACY_OCI_POLICY);
+    if primary.symlink_metadata().is_err() {
+        if legacy.symlink_metadata().is_err() {
+            bail!(
+                "failed to show OCI trust policy as it does not exist.\nYou can import one using `hsm-notary policy import <path-to-policy.json>`"
+            );
+        }
         eprintln!(
-            "Existing OCI trust policy configuration is invalid, you may update or create a new one via `hsm-notary policy import <path-to-policy.json>`. {}",
-            failure.message
+            "Warning: old trust policy `{LEGACY_OCI_POLICY}` is deprecated; please update the trust policy configuration via `hsm-notary policy import`."
         );
     }
-    // As stored, byte for byte (it need not end with a newline).
+    let policy = config
+        .oci_policy()
+        .map_err(|e| anyhow::anyhow!("failed to show OCI trust policy: {e:#}"))?;
+    let invalid = engine.check_policy(&policy)?.err();
+    if invalid.is_some() {
+        eprintln!(
+            "Existing OCI trust policy configuration is invalid, you may update or create a new one via `hsm-notary policy import <path-to-policy.json>`. See https://github.com/notaryproject/specifications/blob/8cf800c60b7315a43f0adbcae463d848a353b412/specs/trust-store-trust-policy.md#trust-policy-for-oci-artifacts for a trust policy example."
+        );
+    }
+    // As stored, byte for byte (it need not end with a newline), even when invalid.
     super::write_stdout(&policy.content).context("writing the trust policy to stdout")?;
-    Ok(ExitCode::SUCCESS)
+    match invalid {
+        Some(failure) => bail!("{}", failure.message),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
