@@ -211,67 +211,11 @@ fn an_index_signed_alone_does_not_vouch_for_its_platforms() {
     assert!(text(&single).contains("is not an image index; only it is signed"));
 }
 
-/// An OCI layout holding an index of an amd64 and an arm64/v8 image, tagged `v1`; the
-/// children's digests.
-fn layout_with_index(root: &std::path::Path) -> Vec<String> {
-    use sha2::Digest;
-    let blobs = root.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let hex: String = sha2::Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        std::fs::write(blobs.join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let mut children = Vec::new();
-    let mut entries = Vec::new();
-    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
-        let (config, config_size) =
-            put(format!(r#"{{"architecture":"{arch}","os":"linux"}}"#).as_bytes());
-        let (layer, layer_size) = put(format!("layer for {arch}").as_bytes());
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
-        });
-        let (digest, size) = put(manifest.to_string().as_bytes());
-        let mut platform = serde_json::json!({"architecture": arch, "os": "linux"});
-        if let Some(v) = variant {
-            platform["variant"] = v.into();
-        }
-        entries.push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": digest, "size": size, "platform": platform,
-        }));
-        children.push(digest);
-    }
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": entries,
-    });
-    let (digest, size) = put(index.to_string().as_bytes());
-    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    std::fs::write(
-        root.join("index.json"),
-        serde_json::json!({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size,
-            "annotations": {"org.opencontainers.image.ref.name": "v1"},
-        }]})
-        .to_string(),
-    )
-    .unwrap();
-    children
-}
-
 #[test]
 fn an_oci_layout_index_is_signed_recursively_and_verified_per_platform() {
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
-    let children = layout_with_index(dir.path());
+    let children = hsm_notary_suite::layout_with_index(dir.path());
     let path = dir.path().display().to_string();
     let tagged = format!("{path}:v1");
     let signed = env.ok(&[

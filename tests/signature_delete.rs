@@ -177,3 +177,122 @@ fn with_the_referrers_api_the_manifest_alone_is_deleted() {
     let listed = env.ok(&["ls", &image]);
     assert!(!listed.contains(&signature), "{listed}");
 }
+
+#[test]
+fn signatures_are_deleted_from_an_oci_layout_with_index_json_replaced_once() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let children = hsm_notary_suite::layout_with_index(dir.path());
+    let path = dir.path().display().to_string();
+    let tagged = format!("{path}:v1");
+    env.ok(&[
+        "sign",
+        "--oci-layout",
+        "--recursive",
+        "--key",
+        "signer",
+        &tagged,
+    ]);
+    let amd64 = format!("{path}@{}", children[0]);
+    env.ok(&[
+        "sign",
+        "--oci-layout",
+        "--key",
+        "signer",
+        "-m",
+        "n=2",
+        &amd64,
+    ]);
+    let index = || -> Vec<String> {
+        let index: hsm_notary::oci::Index =
+            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        index.manifests.into_iter().map(|d| d.digest).collect()
+    };
+    let listed = index();
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    let blob = |digest: &str| {
+        dir.path()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let signatures_of = |reference: &str| -> Vec<String> {
+        let listed = env.ok(&["ls", "--oci-layout", reference]);
+        listed
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .filter(|w| w.starts_with("sha256:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let amd64_signatures = signatures_of(&amd64);
+    assert_eq!(amd64_signatures.len(), 2, "{amd64_signatures:?}");
+
+    // An artifact that is not a signature, and a tag, are refused; nothing changes.
+    let not_signature = env.run(&["signature", "delete", "--oci-layout", "-y", &amd64]);
+    assert_fails_with(&not_signature, "is not a Notary Project signature manifest");
+    let by_tag = env.run(&["signature", "delete", "--oci-layout", "-y", &tagged]);
+    assert_fails_with(&by_tag, "needs a digest");
+    assert_eq!(index(), listed);
+
+    // One signature: its entry and its blobs go, the other signature still verifies.
+    let gone = &amd64_signatures[0];
+    let manifest: hsm_notary::oci::Manifest =
+        serde_json::from_slice(&std::fs::read(blob(gone)).unwrap()).unwrap();
+    let envelope = manifest.layers[0].digest.clone();
+    let config = manifest.config.digest.clone();
+    let deleted = env.ok(&[
+        "signature",
+        "delete",
+        "--oci-layout",
+        "-y",
+        &format!("{path}@{gone}"),
+    ]);
+    assert!(
+        deleted.contains(&format!("Successfully deleted signature {gone} of {amd64}")),
+        "{deleted}"
+    );
+    assert!(!index().contains(gone));
+    assert_eq!(index().len(), 4);
+    assert!(!blob(gone).exists() && !blob(&envelope).exists());
+    assert!(blob(&config).exists(), "the shared empty config stays");
+    assert_eq!(signatures_of(&amd64), [amd64_signatures[1].clone()]);
+    let verify = |reference: &str| {
+        env.run(&[
+            "verify",
+            "--oci-layout",
+            "--scope",
+            "local/multi",
+            reference,
+        ])
+    };
+    assert!(verify(&amd64).status.success());
+
+    // --all removes every signature of the artifact, and only those.
+    let all = env.ok(&["signature", "delete", "--oci-layout", "--all", "-y", &amd64]);
+    assert!(all.contains("Successfully deleted signature"), "{all}");
+    assert!(signatures_of(&amd64).is_empty());
+    assert_fails_with(&verify(&amd64), "no signature is associated");
+    assert!(verify(&format!("{path}@{}", children[1])).status.success());
+    assert!(verify(&tagged).status.success());
+    let none = env.ok(&["signature", "delete", "--oci-layout", "--all", "-y", &amd64]);
+    assert!(none.contains("has no associated signatures"), "{none}");
+
+    // An archive of a layout is read-only here.
+    let tar = dir.path().with_extension("tar");
+    let status = Command::new("tar")
+        .args(["-cf", &tar.display().to_string(), "-C", &path, "."])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let archive = format!("{}@{}", tar.display(), children[1]);
+    let refused = env.run(&[
+        "signature",
+        "delete",
+        "--oci-layout",
+        "--all",
+        "-y",
+        &archive,
+    ]);
+    assert_fails_with(&refused, "not from an archive");
+    std::fs::remove_file(&tar).unwrap();
+}

@@ -211,8 +211,12 @@ pub enum SignatureCommand {
 /// `signature delete`
 #[derive(Debug, Args)]
 pub struct SignatureDeleteArgs {
-    /// The signature manifest, or with --all the signed artifact, by digest.
+    /// The signature manifest, or with --all the signed artifact, by digest (with
+    /// `--oci-layout`: `PATH@DIGEST`; with --all also `PATH:TAG`).
     pub reference: String,
+    /// The reference is an OCI image layout on disk (a directory).
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub oci_layout: bool,
     /// Delete every signature of the artifact.
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub all: bool,

@@ -63,7 +63,7 @@ pub struct Layout {
     root: PathBuf,
     index: Index,
     /// Where an archive (or standard input) was unpacked; removed with the last clone.
-    _unpacked: Option<Arc<tempfile::TempDir>>,
+    unpacked: Option<Arc<tempfile::TempDir>>,
 }
 
 impl Layout {
@@ -118,7 +118,7 @@ impl Layout {
         Ok(Self {
             root: root.to_path_buf(),
             index,
-            _unpacked: unpacked,
+            unpacked,
         })
     }
 
@@ -130,6 +130,83 @@ impl Layout {
     /// `index.json`.
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// Whether this layout was unpacked from an archive or standard input, where nothing
+    /// written would last.
+    pub fn is_unpacked(&self) -> bool {
+        self.unpacked.is_some()
+    }
+
+    /// Replace `index.json` with `index` in one rename: a reader sees the old or the new.
+    pub fn replace_index(&self, index: &Index) -> Result<()> {
+        let index_path = self.root.join("index.json");
+        let tmp = self
+            .root
+            .join(format!(".index.json.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec(index)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        if let Err(e) = std::fs::rename(&tmp, &index_path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("replacing {}", index_path.display()));
+        }
+        Ok(())
+    }
+
+    /// Remove the signature manifests `digests`, each listed in `index.json`: the index is
+    /// replaced once (nothing is removed when that fails), then each manifest's blob and
+    /// its envelope's, unless another manifest of the layout still refers to them. Returns
+    /// the blobs removed and, for a blob that could not be, why (the signature is gone
+    /// from the index either way).
+    pub fn remove_signatures(&self, digests: &[String]) -> Result<(Vec<PathBuf>, Vec<String>)> {
+        let mut orphans = Vec::new();
+        for digest in digests {
+            let listed = self
+                .index
+                .manifests
+                .iter()
+                .find(|d| &d.digest == digest)
+                .with_context(|| {
+                    format!(
+                        "{digest} is not listed in {} (a signature reachable only through another index is not deleted): nothing was deleted",
+                        self.root.join("index.json").display()
+                    )
+                })?;
+            let manifest = self.read_manifest(listed)?;
+            if !manifest.is_notary_signature() {
+                bail!("{digest} is not a Notary Project signature manifest: nothing was deleted");
+            }
+            orphans.push(digest.clone());
+            orphans.extend(manifest.layers.iter().map(|l| l.digest.clone()));
+        }
+        let mut index = self.index.clone();
+        index.manifests.retain(|d| !digests.contains(&d.digest));
+        self.replace_index(&index)?;
+        let after = Self {
+            index,
+            ..self.clone()
+        };
+        // What the layout still refers to: every reachable manifest, its config and layers.
+        let mut kept = std::collections::HashSet::new();
+        for descriptor in after.all_descriptors()? {
+            if descriptor.media_type == oci::MEDIA_TYPE_IMAGE_MANIFEST
+                && let Ok(manifest) = after.read_manifest(&descriptor)
+            {
+                kept.insert(manifest.config.digest.clone());
+                kept.extend(manifest.layers.into_iter().map(|l| l.digest));
+            }
+            kept.insert(descriptor.digest);
+        }
+        let (mut removed, mut failed) = (Vec::new(), Vec::new());
+        for digest in orphans.iter().filter(|d| !kept.contains(*d)) {
+            let path = self.blob_path(digest)?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => failed.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Ok((removed, failed))
     }
 
     /// The descriptor of the artifact `reference` names.
@@ -278,6 +355,18 @@ impl Layout {
             found.push(descriptor);
         }
         Ok((found, false))
+    }
+
+    /// The subject digest of `descriptor`, when it is a Notary Project signature manifest.
+    pub fn signature_subject(&self, descriptor: &Descriptor) -> Result<Option<String>> {
+        if descriptor.media_type != oci::MEDIA_TYPE_IMAGE_MANIFEST {
+            return Ok(None);
+        }
+        let manifest = self.read_manifest(descriptor)?;
+        if !manifest.is_notary_signature() {
+            return Ok(None);
+        }
+        Ok(manifest.subject.map(|s| s.digest))
     }
 
     fn read_manifest(&self, descriptor: &Descriptor) -> Result<Manifest> {

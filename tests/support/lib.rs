@@ -1095,3 +1095,56 @@ pub fn signer_config(config: &Path, statement: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// An OCI layout holding an index of an amd64 and an arm64/v8 image, tagged `v1`; the
+/// children's digests.
+pub fn layout_with_index(root: &std::path::Path) -> Vec<String> {
+    let blobs = root.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("blobs directory");
+    let put = |bytes: &[u8]| {
+        let digest = hsm_notary::oci::sha256_digest(bytes);
+        std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes).expect("blob");
+        (digest, bytes.len())
+    };
+    let mut children = Vec::new();
+    let mut entries = Vec::new();
+    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+        let (config, config_size) =
+            put(format!(r#"{{"architecture":"{arch}","os":"linux"}}"#).as_bytes());
+        let (layer, layer_size) = put(format!("layer for {arch}").as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
+        });
+        let (digest, size) = put(manifest.to_string().as_bytes());
+        let mut platform = serde_json::json!({"architecture": arch, "os": "linux"});
+        if let Some(v) = variant {
+            platform["variant"] = v.into();
+        }
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": size, "platform": platform,
+        }));
+        children.push(digest);
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    });
+    let (digest, size) = put(index.to_string().as_bytes());
+    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("layout file");
+    std::fs::write(
+        root.join("index.json"),
+        serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }]})
+        .to_string(),
+    )
+    .expect("layout file");
+    children
+}

@@ -365,13 +365,7 @@ pub fn write_all_to_layout(
             });
             digests.push(manifest_digest);
         }
-        let index_path = layout.root().join("index.json");
-        let tmp = layout
-            .root()
-            .join(format!(".index.json.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec(&index)?)?;
-        std::fs::rename(&tmp, &index_path)?;
-        Ok(())
+        layout.replace_index(&index)
     })();
     if let Err(e) = result {
         for path in created {
