@@ -492,6 +492,88 @@ fn layouts_given_as_tar_tar_gz_or_standard_input_verify_list_and_inspect() {
 }
 
 #[test]
+fn docker_save_and_skopeo_style_archives_verify() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path();
+    let (layout, digest, args) = layout_case();
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("layout");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&layout)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // `skopeo copy … oci-archive:image.tar`: the layout's files at the top, no `./`.
+    let skopeo = work.path().join("skopeo.tar");
+    let packed = |archive: &Path, names: &[&str]| {
+        let status = Command::new("tar")
+            .arg("-cf")
+            .arg(archive)
+            .arg("-C")
+            .arg(&copy)
+            .args(names)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    packed(&skopeo, &["oci-layout", "index.json", "blobs"]);
+    // `docker save` (Docker 25+): the same plus Docker's manifest.json and repositories,
+    // and index.json entries named by containerd's image-name annotation and ref name.
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m["digest"] == digest)
+        .unwrap();
+    entry["annotations"] = serde_json::json!({
+        "io.containerd.image.name": "docker.io/library/e2e:latest",
+        "org.opencontainers.image.ref.name": "latest",
+    });
+    std::fs::write(copy.join("index.json"), index.to_string()).unwrap();
+    let hex = digest.trim_start_matches("sha256:");
+    std::fs::write(
+        copy.join("manifest.json"),
+        format!(r#"[{{"Config":"blobs/sha256/{hex}","RepoTags":["e2e:latest"],"Layers":[]}}]"#),
+    )
+    .unwrap();
+    std::fs::write(copy.join("repositories"), r#"{"e2e":{"latest":"0"}}"#).unwrap();
+    let docker = work.path().join("docker.tar");
+    packed(
+        &docker,
+        &[
+            "blobs",
+            "index.json",
+            "manifest.json",
+            "oci-layout",
+            "repositories",
+        ],
+    );
+    for reference in [
+        format!("{}@{digest}", path(&skopeo)),
+        format!("{}@{digest}", path(&docker)),
+        format!("{}:latest", path(&docker)),
+    ] {
+        let mut verify = vec!["verify".to_owned(), "--oci-layout".to_owned()];
+        verify.extend(args.iter().cloned());
+        verify.push(reference.clone());
+        let verify: Vec<&str> = verify.iter().map(String::as_str).collect();
+        let out = ok(dir, &verify);
+        assert!(
+            out.contains(&format!(
+                "Successfully verified signature for {}",
+                reference.split([':', '@']).next().unwrap()
+            )),
+            "{reference}: {out}"
+        );
+        assert!(out.contains(digest), "{reference}: {out}");
+    }
+}
+
+#[test]
 fn hostile_or_tampered_layout_archives_are_refused() {
     let config = tempfile::tempdir().unwrap();
     let dir = config.path();
