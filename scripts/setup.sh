@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 echo "==> rust targets (wasm32-unknown-unknown for the component; wasm32-wasip2 ships wasm-component-ld; musl for the static build)"
 rustup target add wasm32-unknown-unknown wasm32-wasip2 "$(uname -m)-unknown-linux-musl" >/dev/null
 
-APT_PACKAGES=(softhsm2 docker-registry apache2-utils python3-pip curl openssl musl-tools)
+APT_PACKAGES=(softhsm2 docker-registry redis-server apache2-utils python3-pip curl openssl musl-tools)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -16,6 +16,8 @@ struct Server {
     child: Child,
     port: u16,
     ca: PathBuf,
+    /// Its standard error.
+    log: PathBuf,
 }
 
 impl Drop for Server {
@@ -28,18 +30,38 @@ impl Drop for Server {
 impl Server {
     fn start(config: &Path, tls: &(PathBuf, PathBuf, PathBuf), extra: &[&str]) -> Self {
         let port = free_port().unwrap();
-        let listen = format!("127.0.0.1:{port}");
+        let mut args: Vec<String> = ["serve", "--listen", &format!("127.0.0.1:{port}")]
+            .map(String::from)
+            .to_vec();
+        for (flag, file) in [("--tls-cert", &tls.1), ("--tls-key", &tls.2)] {
+            args.extend([flag.to_owned(), file.display().to_string()]);
+        }
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::spawn(config, &tls.0, port, &args)
+    }
+
+    /// `hsm-notary ARGS` (a `serve` listening on 127.0.0.1:`port`, its certificate issued
+    /// by `ca`), with the tests' cache directory.
+    fn spawn(config: &Path, ca: &Path, port: u16, args: &[String]) -> Self {
+        Self::spawn_caching_in(config, ca, port, args, &component_cache())
+    }
+
+    /// [`Server::spawn`] with its own cache directory (CRLs on disk).
+    fn spawn_caching_in(
+        config: &Path,
+        ca: &Path,
+        port: u16,
+        args: &[String],
+        cache: &Path,
+    ) -> Self {
+        let log = config.join(format!("serve-{port}.log"));
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", &listen, "--tls-cert"])
-            .arg(&tls.1)
-            .arg("--tls-key")
-            .arg(&tls.2)
-            .args(extra)
+            .args(args)
             .env("HSM_NOTARY_CONFIG", config)
-            .env("HSM_NOTARY_CACHE", component_cache())
+            .env("HSM_NOTARY_CACHE", cache)
             .env("DOCKER_CONFIG", config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -51,8 +73,14 @@ impl Server {
         Self {
             child,
             port,
-            ca: tls.0.clone(),
+            ca: ca.to_owned(),
+            log,
         }
+    }
+
+    /// What it has written to standard error so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// POST `body` with curl over TLS 1.3, trusting the test CA; (exit ok, stdout).
@@ -135,6 +163,26 @@ impl World {
             self.cli(&["sign", "--key", key, &reference]);
         }
         (reference, descriptor)
+    }
+
+    /// Flip a byte of `reference`'s (first) signature envelope in the registry's storage;
+    /// returns the envelope blob's digest.
+    fn break_signature(&self, reference: &str) -> String {
+        let digest = reference.rsplit_once('@').unwrap().1;
+        let tag = format!("sha256-{}", digest.trim_start_matches("sha256:"));
+        let (bytes, _) = self.remote.manifest(&tag, None).unwrap();
+        let index: hsm_notary::oci::Index = serde_json::from_slice(&bytes).unwrap();
+        let (bytes, _) = self
+            .remote
+            .manifest(&index.manifests[0].digest, None)
+            .unwrap();
+        let manifest: hsm_notary::oci::Manifest = serde_json::from_slice(&bytes).unwrap();
+        let envelope = manifest.layers[0].digest.clone();
+        let blob = self.registry.blob_path(&envelope);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        bytes[10] ^= 1;
+        std::fs::write(&blob, &bytes).unwrap();
+        envelope
     }
 
     /// `serve` with `extra` flags, allowed to reach this world's registry.
@@ -273,22 +321,9 @@ fn kyverno_service_answers_for_all_images_and_verified_results_are_cached_by_dig
     assert_eq!(mixed["verified"], false, "{mixed}");
     assert_eq!(mixed["results"][1]["verified"], false);
 
-    // Remove the signature from the registry: the cached server still answers from its
+    // Break the signature in the registry: the cached server still answers from its
     // verified result for that digest and policy; the uncached one re-verifies and denies.
-    let digest = signed.rsplit_once('@').unwrap().1;
-    let tag = format!("sha256-{}", digest.trim_start_matches("sha256:"));
-    let (bytes, _) = world.remote.manifest(&tag, None).unwrap();
-    let index: hsm_notary::oci::Index = serde_json::from_slice(&bytes).unwrap();
-    let envelope_manifest = &index.manifests[0];
-    let (bytes, _) = world
-        .remote
-        .manifest(&envelope_manifest.digest, None)
-        .unwrap();
-    let manifest: hsm_notary::oci::Manifest = serde_json::from_slice(&bytes).unwrap();
-    let blob = world.registry.blob_path(&manifest.layers[0].digest);
-    let mut envelope = std::fs::read(&blob).unwrap();
-    envelope[10] ^= 1;
-    std::fs::write(&blob, &envelope).unwrap();
+    let envelope = world.break_signature(&signed);
 
     let again = cached.json("/kyverno/verify", &json!({"images": [&signed]}));
     assert_eq!(again["verified"], true, "{again}");
@@ -298,7 +333,7 @@ fn kyverno_service_answers_for_all_images_and_verified_results_are_cached_by_dig
         fresh["results"][0]["error"]
             .as_str()
             .unwrap()
-            .contains(&manifest.layers[0].digest),
+            .contains(&envelope),
         "{fresh}"
     );
 
@@ -392,8 +427,8 @@ fn only_tls_1_3_and_only_clients_with_a_certificate_when_a_client_ca_is_set() {
 }
 
 /// With signers whose chain names CRLs, `serve` fetches each CRL once for many images
-/// (kept in memory until its `nextUpdate`), and denies under `strict` once the CRL it
-/// fetches lists the signer.
+/// (kept in memory until its `nextUpdate`, and shared with replicas through Redis), and
+/// denies under `strict` once the CRL it fetches lists the signer.
 #[test]
 fn serve_fetches_each_crl_once_for_many_images_and_denies_a_revoked_signer() {
     use hsm_notary_suite::pki::RevocationServer;
@@ -420,13 +455,44 @@ fn serve_fetches_each_crl_once_for_many_images_and_denies_a_revoked_signer() {
         .collect();
     let keys: Vec<&str> = images.iter().map(String::as_str).collect();
 
-    let server = world.serve(&["--cache-ttl", "0s"]);
-    let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&keys));
-    for item in answer["response"]["items"].as_array().unwrap() {
-        assert_eq!(item["value"]["verified"], true, "{answer}");
+    // Replicas sharing Redis (decisions not cached, so each verifies): the second takes
+    // the CRLs the first fetched from the shared cache.
+    let redis = hsm_notary_suite::services::RedisServer::start().unwrap();
+    let secret = world.config.path().join("cache.secret");
+    std::fs::write(&secret, [5u8; 32]).unwrap();
+    let (url, secret) = (redis.url(), secret.display().to_string());
+    // Each its own disk cache, so that only Redis can spare the second a download.
+    let replica = |cache: &Path| {
+        let port = free_port().unwrap();
+        let args = [
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-cert",
+            &world.tls.1.display().to_string(),
+            "--tls-key",
+            &world.tls.2.display().to_string(),
+            "--allow-registry",
+            &world.registry.host(),
+            "--cache-ttl",
+            "0s",
+            "--cache",
+            &url,
+            "--cache-secret-file",
+            &secret,
+        ]
+        .map(String::from);
+        Server::spawn_caching_in(world.config.path(), &world.tls.0, port, &args, cache)
+    };
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for server in [replica(first.path()), replica(second.path())] {
+        let answer = server.json("/gatekeeper/verify", &gatekeeper_request(&keys));
+        for item in answer["response"]["items"].as_array().unwrap() {
+            assert_eq!(item["value"]["verified"], true, "{answer}");
+        }
+        assert_eq!(crls.fetches("leaf.crl"), 1, "{:?}", crls.requests());
+        assert_eq!(crls.fetches("intermediate.crl"), 1, "{:?}", crls.requests());
     }
-    assert_eq!(crls.fetches("leaf.crl"), 1, "{:?}", crls.requests());
-    assert_eq!(crls.fetches("intermediate.crl"), 1, "{:?}", crls.requests());
 
     // A new server (nothing in memory; the disk cache is the process's default) asked
     // after the signer was revoked and the CRL republished: denied, saying why.
@@ -670,7 +736,13 @@ fn the_gatekeeper_mutation_provider_pins_each_verified_image_to_its_digest() {
 
 /// `GET /metrics` of `server`, as (name{labels}, value) pairs of the Prometheus text format.
 fn metrics(server: &Server) -> Vec<(String, f64)> {
-    let (ok, text) = server.post("/metrics", "", &["-X", "GET"]);
+    metrics_with(server, &[])
+}
+
+/// `/metrics`, with more `curl_args` (a client certificate).
+fn metrics_with(server: &Server, curl_args: &[&str]) -> Vec<(String, f64)> {
+    let args = [&["-X", "GET"], curl_args].concat();
+    let (ok, text) = server.post("/metrics", "", &args);
     assert!(ok, "curl failed: {text}");
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -750,5 +822,210 @@ fn concurrent_requests_for_one_digest_share_one_verification_and_metrics_count_t
             r#"hsm_notary_registry_request_duration_seconds_count{method="GET"}"#
         ) > 0.0,
         "registry requests were not timed: {samples:?}"
+    );
+}
+
+/// Replicas share verified results, resolved tags and revocation evidence through Redis
+/// (Debian's redis-server on loopback). Redis decides nothing: an entry not made under the
+/// replicas' secret is ignored, an entry copied to another image's key admits nothing, and
+/// a Redis that goes away leaves each replica its local cache, with a warning.
+#[test]
+fn replicas_share_verified_results_through_redis_and_no_planted_entry_admits_an_image() {
+    let world = World::new();
+    let mut redis = hsm_notary_suite::services::RedisServer::start().unwrap();
+    let secret = world.config.path().join("cache.secret");
+    std::fs::write(&secret, [7u8; 32]).unwrap();
+    let other_secret = world.config.path().join("other.secret");
+    std::fs::write(&other_secret, [8u8; 32]).unwrap();
+    let url = redis.url();
+    let shared = |file: &Path| -> Server {
+        world.serve(&[
+            "--cache",
+            &url,
+            "--cache-secret-file",
+            &file.display().to_string(),
+        ])
+    };
+    let (a, b, stranger) = (shared(&secret), shared(&secret), shared(&other_secret));
+    let (signed, _) = world.image("shared signed", Some("signer"));
+    let (unsigned, _) = world.image("shared unsigned", None);
+    let verify = |server: &Server, image: &str| -> bool {
+        let answer = server.json("/kyverno/verify", &json!({"images": [image]}));
+        answer["verified"].as_bool().unwrap()
+    };
+
+    assert!(verify(&a, &signed));
+    assert_eq!(metric(&metrics(&a), "hsm_notary_verifications_total"), 1.0);
+    // Break the signature in the registry: whoever verifies now denies.
+    world.break_signature(&signed);
+
+    // B never verified it: A's result comes from Redis.
+    assert!(verify(&b, &signed));
+    let b_metrics = metrics(&b);
+    assert_eq!(metric(&b_metrics, "hsm_notary_verifications_total"), 0.0);
+    assert_eq!(
+        metric(
+            &b_metrics,
+            r#"hsm_notary_cache_lookups_total{result="shared_hit"}"#
+        ),
+        1.0,
+        "{b_metrics:?}"
+    );
+    // A replica with another secret does not take A's word: it verifies, and denies.
+    assert!(!verify(&stranger, &signed));
+    assert_eq!(
+        metric(&metrics(&stranger), "hsm_notary_verifications_total"),
+        1.0
+    );
+
+    // A's entry copied under the unsigned image's key (what someone with write access to
+    // Redis, but not the secret, can do) admits nothing.
+    let keys = String::from_utf8(
+        redis
+            .cli(&["KEYS", "hsm-notary:v1:decision:*"], None)
+            .unwrap(),
+    )
+    .unwrap();
+    let key = keys
+        .lines()
+        .find(|k| k.ends_with(&signed))
+        .unwrap_or_else(|| panic!("{keys}"));
+    let mut value = redis.cli(&["GET", key], None).unwrap();
+    value.pop(); // redis-cli's newline
+    let planted = key.replace(&signed, &unsigned);
+    redis.cli(&["SET", &planted], Some(&value)).unwrap();
+    assert!(!verify(&b, &unsigned));
+    assert_eq!(
+        metric(
+            &metrics(&b),
+            r#"hsm_notary_cache_lookups_total{result="rejected"}"#
+        ),
+        1.0
+    );
+    // …and neither does a forged value under the signed image's own key.
+    redis
+        .cli(&["SET", &key.replace(&signed, &unsigned)], Some(b"forged"))
+        .unwrap();
+    assert!(!verify(&stranger, &unsigned));
+
+    // A tag resolved by one replica is reused by the other for --tag-ttl.
+    let tagged = format!("{}/app:v1", world.registry.host());
+    verify(&a, &tagged);
+    verify(&b, &tagged);
+    assert_eq!(
+        metric(
+            &metrics(&b),
+            r#"hsm_notary_cache_lookups_total{result="shared_tag_hit"}"#
+        ),
+        1.0
+    );
+
+    // Redis goes away: each replica goes on alone, says so once, decides as before.
+    redis.stop();
+    assert!(verify(&a, &signed), "A still has its own cached result");
+    let (fresh, _) = world.image("shared after redis", Some("signer"));
+    assert!(verify(&b, &fresh));
+    assert!(!verify(&b, &unsigned));
+    let said = b.stderr();
+    assert_eq!(
+        said.matches("Warning: the shared cache at redis://127.0.0.1")
+            .count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("using the local cache only"), "{said}");
+}
+
+/// The `args` of the container named `container` in a Kubernetes manifest, as written: the
+/// block sequence of plain or double-quoted scalars that follows its `args:` line (the form
+/// the shipped manifests use; anything else fails the test).
+fn container_args(manifest: &str, container: &str) -> Vec<String> {
+    let mut lines = manifest
+        .lines()
+        .skip_while(|l| l.trim() != format!("- name: {container}"));
+    assert!(lines.next().is_some(), "no container {container}");
+    let mut lines = lines.skip_while(|l| l.trim() != "args:").skip(1).peekable();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let first = indent(lines.peek().expect("args has items"));
+    lines
+        .take_while(|l| indent(l) == first && l.trim_start().starts_with("- "))
+        .map(|l| {
+            let item = l.trim_start()[2..].trim();
+            let unquoted = item.strip_prefix('"').and_then(|i| i.strip_suffix('"'));
+            unquoted.unwrap_or(item).to_owned()
+        })
+        .collect()
+}
+
+/// `policies/kubernetes/serve-replicas.yaml` runs as written: two replicas started with its
+/// container arguments (mount paths mapped to files here, the listen address to loopback,
+/// Redis and the registry to this test's) start, and the second admits what the first
+/// verified from the shared cache.
+#[test]
+fn the_sample_deployment_s_arguments_run_replicas_that_share_redis() {
+    let manifest = std::fs::read_to_string(
+        hsm_notary_suite::root().join("policies/kubernetes/serve-replicas.yaml"),
+    )
+    .unwrap();
+    let args = container_args(&manifest, "hsm-notary");
+    assert_eq!(args[0], "serve", "{args:?}");
+    assert!(manifest.contains("replicas: 3"));
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--cache", "redis://hsm-notary-redis:6379"]),
+        "{args:?}"
+    );
+    let world = World::new();
+    let redis = hsm_notary_suite::services::RedisServer::start().unwrap();
+    let secret = world.config.path().join("cache.secret");
+    std::fs::write(&secret, [9u8; 32]).unwrap();
+    let (image, _) = world.image("deployment", Some("signer"));
+    let replica = || {
+        let port = free_port().unwrap();
+        let mapped: Vec<String> = args
+            .iter()
+            .map(|arg| match arg.as_str() {
+                "0.0.0.0:6001" => format!("127.0.0.1:{port}"),
+                "/etc/hsm-notary/tls/tls.crt" => world.tls.1.display().to_string(),
+                "/etc/hsm-notary/tls/tls.key" => world.tls.2.display().to_string(),
+                // The test CA issued curl's client certificate too.
+                "/etc/hsm-notary/gatekeeper-ca/ca.crt" => world.tls.0.display().to_string(),
+                "/etc/hsm-notary/cache/secret" => secret.display().to_string(),
+                "redis://hsm-notary-redis:6379" => redis.url(),
+                "registry.example.com" => world.registry.host(),
+                other => {
+                    assert!(!other.starts_with('/'), "unmapped path {other}");
+                    other.to_owned()
+                }
+            })
+            .collect();
+        Server::spawn(world.config.path(), &world.tls.0, port, &mapped)
+    };
+    let (a, b) = (replica(), replica());
+    // --client-ca: only clients with a certificate from the CA are served.
+    let (cert, key) = (
+        world.tls.1.display().to_string(),
+        world.tls.2.display().to_string(),
+    );
+    let client = ["--cert", cert.as_str(), "--key", key.as_str()];
+    let verify = |server: &Server| -> Value {
+        let (ok, stdout) = server.post(
+            "/kyverno/verify",
+            &json!({"images": [&image]}).to_string(),
+            &client,
+        );
+        assert!(ok, "{stdout}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    assert_eq!(verify(&a)["verified"], true, "{}", a.stderr());
+    assert_eq!(verify(&b)["verified"], true, "{}", b.stderr());
+    let b_metrics = metrics_with(&b, &client);
+    assert_eq!(metric(&b_metrics, "hsm_notary_verifications_total"), 0.0);
+    assert_eq!(
+        metric(
+            &b_metrics,
+            r#"hsm_notary_cache_lookups_total{result="shared_hit"}"#
+        ),
+        1.0
     );
 }

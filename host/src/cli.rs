@@ -266,6 +266,17 @@ pub struct ServeArgs {
     /// How long a verified result is reused (Go duration; 0s disables the cache).
     #[arg(long, default_value = "5m")]
     pub cache_ttl: String,
+    /// A cache shared by replicas, `redis://[:PASSWORD@]HOST:PORT[/DB]`: verified results,
+    /// resolved tags and revocation evidence. A Redis that is down leaves the local cache.
+    #[arg(long = "cache", value_name = "URL", requires = "cache_secret_file")]
+    pub shared_cache: Option<String>,
+    /// The secret (32 bytes or more) the shared cache's entries are authenticated with; the
+    /// same file for every replica.
+    #[arg(long, value_name = "FILE", requires = "shared_cache")]
+    pub cache_secret_file: Option<PathBuf>,
+    /// How long a resolved tag is kept in the shared cache (tags move: keep it short).
+    #[arg(long, default_value = "10s", requires = "shared_cache")]
+    pub tag_ttl: String,
     /// Deadline for one request in milliseconds (Gatekeeper's webhook budget is 3 s).
     #[arg(long, default_value_t = 2500)]
     pub deadline_ms: u64,

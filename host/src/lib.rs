@@ -18,5 +18,6 @@ pub mod plugin;
 pub mod registry;
 pub mod revocation;
 pub mod serve;
+pub mod shared_cache;
 pub mod sign;
 pub mod signer;

@@ -378,6 +378,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tls_key: args.tls_key,
                 client_ca: args.client_ca,
                 cache_ttl: hsm_notary::sign::parse_duration(&args.cache_ttl)?,
+                shared_cache: match (&args.shared_cache, &args.cache_secret_file) {
+                    (Some(url), Some(file)) => {
+                        let secret = hsm_notary::files::read_regular(file, 4096)
+                            .with_context(|| format!("--cache-secret-file {}", file.display()))?;
+                        Some(std::sync::Arc::new(
+                            hsm_notary::shared_cache::SharedCache::new(url, secret)?,
+                        ))
+                    }
+                    _ => None,
+                },
+                tag_ttl: hsm_notary::sign::parse_duration(&args.tag_ttl)?,
                 deadline: std::time::Duration::from_millis(args.deadline_ms),
                 workers: args.workers,
                 registry: args.registry.options_in(&config)?,

@@ -59,7 +59,7 @@ impl Metrics {
         let cache = IntCounterVec::new(
             Opts::new(
                 "hsm_notary_cache_lookups_total",
-                "Verified-result lookups: hit, miss, or coalesced with a verification in flight.",
+                "Verified-result lookups: hit, miss, coalesced with a verification in flight, shared_hit / shared_tag_hit (from the replicas' shared cache), rejected (a shared entry that is not authentic or does not fit).",
             ),
             &["result"],
         )

@@ -78,6 +78,8 @@ pub struct Fetcher {
     /// fetch instead of each making their own (in-memory mode).
     inflight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     warned: AtomicBool,
+    /// `serve --cache`: answers shared with other replicas, until their `nextUpdate`.
+    shared: std::sync::OnceLock<Arc<crate::shared_cache::SharedCache>>,
 }
 
 impl Fetcher {
@@ -88,7 +90,24 @@ impl Fetcher {
             memory: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             warned: AtomicBool::new(false),
+            shared: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Share in-memory answers through `cache` (`serve --cache`). The component checks
+    /// every answer's signature and freshness, so a shared one is evidence like a fetched
+    /// one; the cache's own MAC keeps strangers from planting any.
+    pub fn share(&self, cache: Arc<crate::shared_cache::SharedCache>) {
+        let _ = self.shared.set(cache);
+    }
+
+    /// The shared-cache key of an answer: its URL and request, hashed.
+    fn shared_key(url: &str, request: &[u8]) -> String {
+        let mut hash = Sha256::new();
+        hash.update((url.len() as u64).to_be_bytes());
+        hash.update(url.as_bytes());
+        hash.update(request);
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// This fetcher's caches, its requests stopping at `deadline` (a `serve` request's):
@@ -132,16 +151,52 @@ impl Fetcher {
         if !self.options.in_memory {
             return None;
         }
-        let memory = self.memory.lock().ok()?;
-        let kept = memory.get(&(url.to_owned(), request.to_vec()))?;
-        (kept.until > now).then(|| kept.bytes.clone())
+        let local = self.memory.lock().ok().and_then(|memory| {
+            let kept = memory.get(&(url.to_owned(), request.to_vec()))?;
+            (kept.until > now).then(|| kept.bytes.clone())
+        });
+        if local.is_some() {
+            return local;
+        }
+        // Shared: eight bytes of `until` (Unix seconds), then the answer.
+        let payload = self.shared.get()?.get(
+            crate::shared_cache::Kind::Revocation,
+            &Self::shared_key(url, request),
+        )?;
+        let (until, bytes) = payload.split_at_checked(8)?;
+        let until = Instant::from_unix(i64::from_be_bytes(until.try_into().ok()?), 0);
+        if until <= now {
+            return None;
+        }
+        self.remember_locally(url, request, bytes, until);
+        Some(bytes.to_vec())
     }
 
     fn remember(&self, url: &str, request: &[u8], bytes: &[u8], until: Option<Instant>) {
         if !self.options.in_memory {
             return;
         }
-        if let (Some(until), Ok(mut memory)) = (until, self.memory.lock()) {
+        let Some(until) = until else { return };
+        if let Some(shared) = self.shared.get() {
+            let left = until
+                .seconds
+                .saturating_sub(crate::shared_cache::unix_now());
+            if left > 0 {
+                let mut payload = until.seconds.to_be_bytes().to_vec();
+                payload.extend_from_slice(bytes);
+                shared.set(
+                    crate::shared_cache::Kind::Revocation,
+                    &Self::shared_key(url, request),
+                    &payload,
+                    Duration::from_secs(left.unsigned_abs()),
+                );
+            }
+        }
+        self.remember_locally(url, request, bytes, until);
+    }
+
+    fn remember_locally(&self, url: &str, request: &[u8], bytes: &[u8], until: Instant) {
+        if let Ok(mut memory) = self.memory.lock() {
             // Bounded: a process checks a handful of CAs; a flood of distinct URLs
             // (one per hostile image) is not kept.
             if memory.len() > 4096 {

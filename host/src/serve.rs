@@ -36,6 +36,7 @@ use crate::config::ConfigDir;
 use crate::engine;
 use crate::metrics::METRICS;
 use crate::registry::{ArtifactRef, Options, Registry};
+use crate::shared_cache::{Kind, SharedCache, unix_now};
 
 /// The largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -63,6 +64,10 @@ pub struct Settings {
     pub client_ca: Option<PathBuf>,
     /// How long a verified result is reused.
     pub cache_ttl: Duration,
+    /// The cache replicas share (`--cache redis://…`), if any.
+    pub shared_cache: Option<Arc<SharedCache>>,
+    /// How long a resolved tag is kept in the shared cache.
+    pub tag_ttl: Duration,
     /// Per-request deadline (Gatekeeper's webhook budget is 3 s by default).
     pub deadline: Duration,
     /// Images verified at once.
@@ -94,6 +99,12 @@ struct Service {
     engine: engine::ComponentEngine,
     inputs: Inputs,
     policy_digest: String,
+    /// SHA-256 of the trust stores as read (names, types, files).
+    stores_digest: String,
+    /// What a decision depends on besides the image: policy, stores, `--platform`, the
+    /// component. Shared-cache keys carry it, so replicas configured differently never
+    /// read each other's decisions.
+    context: String,
     settings: Settings,
     /// (reference@digest, policy digest) → when verified, and the answer.
     cache: Mutex<HashMap<(String, String), (Instant, Answer)>>,
@@ -165,18 +176,34 @@ pub fn run(mut settings: Settings, config: &ConfigDir) -> Result<()> {
     restrict_registries(&mut settings)?;
     let inputs = inputs(config, None, None, DocumentKind::Oci)?;
     let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
+    let stores_digest = hex(&sha2::Sha256::digest(serde_json::to_vec(&inputs.stores)?));
+    let context = hex(&sha2::Sha256::digest(
+        json!({
+            "policy": policy_digest,
+            "stores": stores_digest,
+            "platform": settings.platform,
+            "component": crate::oci::sha256_digest(crate::engine::component::COMPONENT),
+        })
+        .to_string(),
+    ));
     let tls = tls_config(&settings)?;
     let engine = engine::ComponentEngine::load_default()?;
     let revocation = crate::revocation::Fetcher::new(crate::revocation::Options {
         in_memory: true,
         ..settings.revocation.clone()
     });
+    if let Some(shared) = &settings.shared_cache {
+        revocation.share(shared.clone());
+        eprintln!("hsm-notary serve: sharing its cache at {shared:?}");
+    }
     let service = Arc::new(Service {
         revocation,
         plugins: crate::plugin::verifier::Plugins::installed(config),
         engine,
         inputs,
         policy_digest,
+        stores_digest,
+        context,
         slots: Arc::new(tokio::sync::Semaphore::new(settings.workers.max(1))),
         settings,
         cache: Mutex::new(HashMap::new()),
@@ -520,7 +547,7 @@ impl Service {
         let target = if artifact.digest.is_some() && artifact.tag.is_none() {
             None
         } else {
-            Some(resolve_remote(registry, &artifact, "verify")?)
+            Some(self.resolve_tag(registry, &artifact)?)
         };
         let digest = match (&target, &artifact.digest) {
             (Some(t), _) => t.digest.clone(),
@@ -529,8 +556,16 @@ impl Service {
         };
         let reference = format!("{}@{digest}", artifact.name());
         let cache_key = (reference.clone(), self.policy_digest.clone());
+        // A digest reference has been looked up in the shared cache above already.
+        let mut shared_checked = target.is_none();
         let mut leader = loop {
-            if let Some(answer) = self.cached(&cache_key) {
+            let hit = if shared_checked {
+                self.cached_locally(&cache_key)
+            } else {
+                shared_checked = true;
+                self.cached(&cache_key)
+            };
+            if let Some(answer) = hit {
                 METRICS.cache.with_label_values(&["hit"]).inc();
                 return Ok(answer);
             }
@@ -715,17 +750,88 @@ impl Service {
         Ok(registry.until(until))
     }
 
+    fn cached_locally(&self, key: &(String, String)) -> Option<Answer> {
+        self.cache.lock().ok().and_then(|cache| {
+            cache
+                .get(key)
+                .filter(|(at, _)| at.elapsed() < self.settings.cache_ttl)
+                .map(|(_, answer)| answer.clone())
+        })
+    }
+
+    /// A fresh verified answer from this replica's cache, else from the shared one.
     fn cached(&self, key: &(String, String)) -> Option<Answer> {
-        let cache = self.cache.lock().ok()?;
-        cache
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < self.settings.cache_ttl)
-            .map(|(_, answer)| answer.clone())
+        let local = self.cached_locally(key);
+        if local.is_some() || self.settings.cache_ttl.is_zero() {
+            return local;
+        }
+        let shared = self.settings.shared_cache.as_ref()?;
+        let payload = shared.get(Kind::Decision, &self.shared_key(&key.0))?;
+        let (answer, left) = self.shared_decision(&key.0, &payload)?;
+        METRICS.cache.with_label_values(&["shared_hit"]).inc();
+        // Kept here for what is left of its lifetime, not a new one.
+        if let (Ok(mut cache), Some(at)) = (
+            self.cache.lock(),
+            Instant::now().checked_sub(self.settings.cache_ttl.saturating_sub(left)),
+        ) {
+            cache.insert(key.clone(), (at, answer.clone()));
+        }
+        Some(answer)
+    }
+
+    /// A shared entry for `reference`, checked: it must be a verified decision for this
+    /// very digest, under this policy and these stores, and not expired (nor claim to
+    /// live longer than this replica would keep it). Returns it and its time left.
+    fn shared_decision(&self, reference: &str, payload: &[u8]) -> Option<(Answer, Duration)> {
+        let entry: SharedDecision = serde_json::from_slice(payload).ok()?;
+        let now = unix_now();
+        let left = entry.expires.checked_sub(now).filter(|l| *l > 0)?;
+        let valid = entry.digest == reference
+            && entry.policy == self.policy_digest
+            && entry.stores == self.stores_digest
+            && entry.verified
+            && u64::try_from(left).ok()? <= self.settings.cache_ttl.as_secs() + 1
+            && entry.detail.get("reference").and_then(Value::as_str) == Some(reference);
+        if !valid {
+            tracing::warn!("shared cache entry for {reference} does not fit this replica; ignored");
+            METRICS.cache.with_label_values(&["rejected"]).inc();
+            return None;
+        }
+        let answer = Answer {
+            verified: true,
+            reference: reference.to_owned(),
+            detail: entry.detail,
+            error: None,
+        };
+        Some((answer, Duration::from_secs(u64::try_from(left).ok()?)))
+    }
+
+    fn shared_key(&self, reference: &str) -> String {
+        format!("{}:{reference}", self.context)
     }
 
     fn store(&self, key: (String, String), answer: Answer) {
         if self.settings.cache_ttl.is_zero() {
             return;
+        }
+        if let Some(shared) = &self.settings.shared_cache {
+            let entry = SharedDecision {
+                digest: key.0.clone(),
+                policy: self.policy_digest.clone(),
+                stores: self.stores_digest.clone(),
+                verified: answer.verified,
+                expires: unix_now()
+                    + i64::try_from(self.settings.cache_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+                detail: answer.detail.clone(),
+            };
+            if let Ok(payload) = serde_json::to_vec(&entry) {
+                shared.set(
+                    Kind::Decision,
+                    &self.shared_key(&key.0),
+                    &payload,
+                    self.settings.cache_ttl,
+                );
+            }
         }
         if let Ok(mut cache) = self.cache.lock() {
             let ttl = self.settings.cache_ttl;
@@ -733,6 +839,69 @@ impl Service {
             cache.insert(key, (Instant::now(), answer));
         }
     }
+
+    /// Resolve a tag, through the shared cache for `--tag-ttl` when there is one (a tag
+    /// resolved by one replica serves the others for that long).
+    fn resolve_tag(
+        &self,
+        registry: &Registry,
+        artifact: &ArtifactRef,
+    ) -> Result<crate::oci::Descriptor> {
+        let Some(shared) = self
+            .settings
+            .shared_cache
+            .as_ref()
+            .filter(|_| !self.settings.tag_ttl.is_zero())
+        else {
+            return resolve_remote(registry, artifact, "verify");
+        };
+        let key = format!(
+            "{}:{}",
+            artifact.name(),
+            artifact.tag.as_deref().unwrap_or("latest")
+        );
+        if let Some(descriptor) = shared
+            .get(Kind::Tag, &key)
+            .and_then(|p| serde_json::from_slice::<SharedTag>(&p).ok())
+            .filter(|t| t.expires > unix_now() && crate::oci::is_digest(&t.descriptor.digest))
+            .map(|t| t.descriptor)
+        {
+            METRICS.cache.with_label_values(&["shared_tag_hit"]).inc();
+            return Ok(descriptor);
+        }
+        let descriptor = resolve_remote(registry, artifact, "verify")?;
+        let entry = SharedTag {
+            descriptor: descriptor.clone(),
+            expires: unix_now() + i64::try_from(self.settings.tag_ttl.as_secs()).unwrap_or(0),
+        };
+        if let Ok(payload) = serde_json::to_vec(&entry) {
+            shared.set(Kind::Tag, &key, &payload, self.settings.tag_ttl);
+        }
+        Ok(descriptor)
+    }
+}
+
+/// A decision as the shared cache holds it: what it is about and until when.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedDecision {
+    /// `registry/repository@digest`.
+    digest: String,
+    /// The trust policy's SHA-256.
+    policy: String,
+    /// The trust stores' SHA-256.
+    stores: String,
+    verified: bool,
+    /// Unix seconds.
+    expires: i64,
+    detail: Value,
+}
+
+/// A resolved tag as the shared cache holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedTag {
+    descriptor: crate::oci::Descriptor,
+    /// Unix seconds.
+    expires: i64,
 }
 
 /// One verification in flight: its answer once it has one.

@@ -98,6 +98,86 @@ fn wait_for(port: u16, child: &mut Child) -> Result<()> {
     bail!("the server did not listen on 127.0.0.1:{port} within 20 s")
 }
 
+/// Debian's `redis-server` on a loopback port, nothing persisted.
+pub struct RedisServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// Start one.
+    pub fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let mut child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (install it: scripts/setup.sh)")?;
+        wait_for(port, &mut child)?;
+        Ok(Self {
+            child,
+            _dir: dir,
+            port,
+        })
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Run `redis-cli ARGS…` against it, `stdin` as the last argument when given (`-x`);
+    /// the raw reply.
+    pub fn cli(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
+        let mut command = Command::new("redis-cli");
+        command.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--raw"]);
+        if stdin.is_some() {
+            command.arg("-x");
+        }
+        let mut child = command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("redis-cli (redis-tools, with redis-server)")?;
+        let mut input = child.stdin.take().context("stdin")?;
+        if let Some(bytes) = stdin {
+            input.write_all(bytes)?;
+        }
+        drop(input);
+        let output = child.wait_with_output()?;
+        anyhow::ensure!(output.status.success(), "redis-cli {args:?} failed");
+        Ok(output.stdout)
+    }
+
+    /// Stop it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Debian's `docker-registry` (distribution 2.8: no referrers API).
 pub struct DistributionRegistry {
     child: Child,
@@ -709,8 +789,8 @@ pub fn path_str(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// A test CA and a TLS server certificate for `127.0.0.1` / `localhost`, as PEM files in
-/// `dir`: (ca.pem, server.pem, server.key).
+/// A test CA and a TLS server certificate for `127.0.0.1` / `localhost` (also good for
+/// client authentication), as PEM files in `dir`: (ca.pem, server.pem, server.key).
 pub fn tls_files(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
     use der::{Decode, Encode};
     use p256::pkcs8::EncodePrivateKey;
@@ -757,7 +837,11 @@ pub fn tls_files(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
                     (&KeyUsage(KeyUsages::DigitalSignature.into())).to_extension(subject, &out)?,
                 );
                 out.push(
-                    (&ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH]))
+                    (&ExtendedKeyUsage(vec![
+                        const_oid::db::rfc5280::ID_KP_SERVER_AUTH,
+                        // So that the same pair serves as a client certificate too.
+                        const_oid::db::rfc5280::ID_KP_CLIENT_AUTH,
+                    ]))
                         .to_extension(subject, &out)?,
                 );
                 let names = SubjectAltName(vec![
