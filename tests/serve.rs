@@ -936,24 +936,24 @@ fn replicas_share_verified_results_through_redis_and_no_planted_entry_admits_an_
     assert!(said.contains("using the local cache only"), "{said}");
 }
 
-/// The `args` of the container named `container` in a Kubernetes manifest, as written: the
-/// block sequence of plain or double-quoted scalars that follows its `args:` line (the form
-/// the shipped manifests use; anything else fails the test).
+/// The `args` of the container named `container` in a (multi-document) Kubernetes
+/// manifest.
 fn container_args(manifest: &str, container: &str) -> Vec<String> {
-    let mut lines = manifest
-        .lines()
-        .skip_while(|l| l.trim() != format!("- name: {container}"));
-    assert!(lines.next().is_some(), "no container {container}");
-    let mut lines = lines.skip_while(|l| l.trim() != "args:").skip(1).peekable();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let first = indent(lines.peek().expect("args has items"));
-    lines
-        .take_while(|l| indent(l) == first && l.trim_start().starts_with("- "))
-        .map(|l| {
-            let item = l.trim_start()[2..].trim();
-            let unquoted = item.strip_prefix('"').and_then(|i| i.strip_suffix('"'));
-            unquoted.unwrap_or(item).to_owned()
+    use serde::Deserialize;
+    serde_yaml_ng::Deserializer::from_str(manifest)
+        .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+        .flat_map(|doc| {
+            doc["spec"]["template"]["spec"]["containers"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
         })
+        .find(|c| c["name"].as_str() == Some(container))
+        .unwrap_or_else(|| panic!("no container {container}"))["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
         .collect()
 }
 
