@@ -114,6 +114,12 @@ fn verify_benches(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("verify/{name}"));
         group.sample_size(30);
         group.bench_function("native", |b| b.iter(|| native.verify(&request).unwrap()));
+        // Every certificate signature computed again: a chain never seen before.
+        notary_verifier::signature::memo::set_enabled(false);
+        group.bench_function("native-new-chain", |b| {
+            b.iter(|| native.verify(&request).unwrap())
+        });
+        notary_verifier::signature::memo::set_enabled(true);
         group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(&request).unwrap()));
         group.bench_function("wasm-fresh", |b| {
             b.iter(|| {

@@ -1,0 +1,75 @@
+//! Certificate signatures already seen to verify, so that a chain met again — the same
+//! signer on many images, the same TSA on every timestamp — costs no public-key operation.
+//!
+//! Only what is a pure function of bytes is remembered: "the certificate with this
+//! SHA-256 carries a valid signature by the key of the certificate with that SHA-256".
+//! Nothing that depends on the verification time, a trust store, a trust policy or
+//! revocation evidence is kept, so nothing here needs invalidating and a remembered check
+//! decides exactly as a fresh one. Failures are not remembered (a hostile input could
+//! otherwise fill the set with them); the set is bounded and starts over when full.
+//!
+//! The set lives as long as the process, or, in the wasm component, as long as one call
+//! (every call gets a fresh instance), so there it serves the signatures of one request.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use crate::x509::Cert;
+
+/// Pairs remembered before the set starts over (about 300 KiB of keys).
+const CAPACITY: usize = 2048;
+
+/// (subject certificate SHA-256, issuer certificate SHA-256), lower-case hex.
+type Pair = (String, String);
+
+static VERIFIED: Mutex<BTreeSet<Pair>> = Mutex::new(BTreeSet::new());
+static ENABLED: AtomicBool = AtomicBool::new(true);
+static HITS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether `issuer` is already known to have signed `subject`.
+pub(crate) fn known(subject: &Cert, issuer: &Cert) -> bool {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return false;
+    }
+    let set = VERIFIED.lock().unwrap_or_else(PoisonError::into_inner);
+    let hit = set.contains(&(subject.sha256.clone(), issuer.sha256.clone()));
+    if hit {
+        HITS.fetch_add(1, Ordering::Relaxed);
+    }
+    hit
+}
+
+/// Remember that `issuer`'s key verified `subject`'s signature.
+pub(crate) fn remember(subject: &Cert, issuer: &Cert) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut set = VERIFIED.lock().unwrap_or_else(PoisonError::into_inner);
+    if set.len() >= CAPACITY {
+        set.clear();
+    }
+    set.insert((subject.sha256.clone(), issuer.sha256.clone()));
+}
+
+/// Turn remembering on or off (process-wide). Off, every check is computed; benches and
+/// the cached-versus-uncached property test use it to measure and compare both paths.
+pub fn set_enabled(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+    if !enabled {
+        clear();
+    }
+}
+
+/// Forget every remembered signature.
+pub fn clear() {
+    VERIFIED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+}
+
+/// How many checks were answered from the set since the process started.
+pub fn hits() -> u64 {
+    HITS.load(Ordering::Relaxed)
+}
