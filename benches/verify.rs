@@ -119,6 +119,12 @@ fn verify_benches(c: &mut Criterion) {
         group.bench_function("native-new-chain", |b| {
             b.iter(|| native.verify(&request).unwrap())
         });
+        // The same with the `rsa` crate's constant-time public operation (RSA only).
+        notary_verifier::signature::set_variable_time_rsa(false);
+        group.bench_function("native-new-chain-rsa-crate", |b| {
+            b.iter(|| native.verify(&request).unwrap())
+        });
+        notary_verifier::signature::set_variable_time_rsa(true);
         notary_verifier::signature::memo::set_enabled(true);
         group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(&request).unwrap()));
         group.bench_function("wasm-fresh", |b| {

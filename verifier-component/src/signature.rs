@@ -19,13 +19,28 @@ use const_oid::db::rfc5912::{
 };
 use der::Decode;
 use rsa::signature::hazmat::PrehashVerifier;
-use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use spki::SubjectPublicKeyInfoOwned;
 
 use crate::x509::Cert;
 
 pub mod memo;
+pub mod rsa_vartime;
+
+/// Whether RSA public-key operations use [`rsa_vartime`] (the default) or the `rsa`
+/// crate's constant-time path; both decide alike, the switch is for side-by-side benches
+/// and the differential test.
+static RSA_VARIABLE_TIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Choose the RSA verification arithmetic (process-wide): variable-time (`true`, the
+/// default) or the `rsa` crate's constant-time path.
+pub fn set_variable_time_rsa(enabled: bool) {
+    RSA_VARIABLE_TIME.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn variable_time_rsa() -> bool {
+    RSA_VARIABLE_TIME.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 const SHA1_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
 const ECDSA_WITH_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
@@ -205,7 +220,7 @@ pub const MAX_RSA_BITS: u32 = 8192;
 #[derive(Clone, Debug)]
 pub enum PublicKey {
     /// An RSA key.
-    Rsa(Box<rsa::PublicKey>),
+    Rsa(Box<rsa_vartime::RsaPublicKey>),
     /// A P-256 key.
     P256(p256::ecdsa::VerifyingKey),
     /// A P-384 key.
@@ -264,7 +279,7 @@ impl PublicKey {
                 ));
             }
             let e = rsa::BoxedUint::from_be_slice_vartime(key.public_exponent.as_bytes());
-            let key = rsa::PublicKey::new_with_size_limits(n, e, 1024..=MAX_RSA_BITS as usize)
+            let key = rsa_vartime::RsaPublicKey::new(n, e, 1024..=MAX_RSA_BITS)
                 .map_err(|e| format!("invalid RSA public key: {e}"))?;
             return Ok(Self::Rsa(Box::new(key)));
         }
@@ -294,7 +309,7 @@ impl PublicKey {
     /// The key type and size.
     pub fn spec(&self) -> KeySpec {
         match self {
-            Self::Rsa(key) => KeySpec::Rsa(key.n().bit_width_vartime()),
+            Self::Rsa(key) => KeySpec::Rsa(key.bits()),
             Self::P256(_) => KeySpec::Ec(Curve::P256),
             Self::P384(_) => KeySpec::Ec(Curve::P384),
             Self::P521(_) => KeySpec::Ec(Curve::P521),
@@ -360,7 +375,7 @@ pub enum PssSalt {
 const VERIFY_ERROR: &str = "signature verification failed";
 
 fn verify_pss<D>(
-    key: &rsa::PublicKey,
+    key: &rsa_vartime::RsaPublicKey,
     digest: &[u8],
     signature: &[u8],
     salt: PssSalt,
@@ -370,6 +385,14 @@ where
 {
     let sig = rsa::pss::Signature::try_from(signature)
         .map_err(|_| "invalid RSASSA-PSS signature encoding".to_owned())?;
+    if variable_time_rsa() {
+        return rsa_vartime::verify_pss::<D>(key, digest, signature, salt)
+            .then_some(())
+            .ok_or_else(|| VERIFY_ERROR.to_owned());
+    }
+    let key = key
+        .crate_key()
+        .map_err(|e| format!("invalid RSA public key: {e}"))?;
     let verifier = match salt {
         PssSalt::EqualsHash => rsa::pss::VerifyingKey::<D>::new(key.clone()),
         PssSalt::Auto => rsa::pss::VerifyingKey::<D>::new_with_auto_salt_len(key.clone()),
@@ -478,17 +501,27 @@ impl X509SignatureAlgorithm {
             (Self::RsaPkcs1(hash), PublicKey::Rsa(key)) => {
                 let sig = rsa::pkcs1v15::Signature::try_from(signature)
                     .map_err(|_| CertSignatureError::Invalid("invalid RSA signature".into()))?;
+                if variable_time_rsa() {
+                    return rsa_vartime::verify_pkcs1v15(key, hash, &digest, signature)
+                        .then_some(())
+                        .ok_or_else(|| {
+                            CertSignatureError::Invalid("crypto/rsa: verification error".into())
+                        });
+                }
+                let key = key
+                    .crate_key()
+                    .map_err(|e| CertSignatureError::BadKey(e.to_string()))?;
                 let result = match hash {
                     HashAlgorithm::Sha256 => {
-                        rsa::pkcs1v15::VerifyingKey::<Sha256>::new((**key).clone())
+                        rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
                             .verify_prehash(&digest, &sig)
                     }
                     HashAlgorithm::Sha384 => {
-                        rsa::pkcs1v15::VerifyingKey::<Sha384>::new((**key).clone())
+                        rsa::pkcs1v15::VerifyingKey::<Sha384>::new(key.clone())
                             .verify_prehash(&digest, &sig)
                     }
                     HashAlgorithm::Sha512 => {
-                        rsa::pkcs1v15::VerifyingKey::<Sha512>::new((**key).clone())
+                        rsa::pkcs1v15::VerifyingKey::<Sha512>::new(key.clone())
                             .verify_prehash(&digest, &sig)
                     }
                 };
