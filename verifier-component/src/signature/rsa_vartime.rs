@@ -148,17 +148,19 @@ fn digest_info_prefix(hash: HashAlgorithm) -> &'static [u8] {
     }
 }
 
-/// RSASSA-PKCS1-v1_5 verification of `digest` (RFC 8017 §8.2.2): the recovered encoding
-/// must equal `00 01 FF…FF 00 || DigestInfo || digest` exactly.
+/// RSASSA-PKCS1-v1_5 verification of `digest` (RFC 8017 §8.2.2).
 pub fn verify_pkcs1v15(
     key: &RsaPublicKey,
     hash: HashAlgorithm,
     digest: &[u8],
     signature: &[u8],
 ) -> bool {
-    let Some(em) = public_operation(key, signature) else {
-        return false;
-    };
+    public_operation(key, signature).is_some_and(|em| pkcs1v15_encoding_matches(&em, hash, digest))
+}
+
+/// Whether `em` (the recovered integer, as long as the modulus) is exactly
+/// `00 01 FF…FF 00 || DigestInfo || digest` (EMSA-PKCS1-v1_5, RFC 8017 §9.2).
+pub fn pkcs1v15_encoding_matches(em: &[u8], hash: HashAlgorithm, digest: &[u8]) -> bool {
     let prefix = digest_info_prefix(hash);
     if digest.len() != hash.size() {
         return false;
@@ -180,22 +182,31 @@ pub fn verify_pkcs1v15(
 }
 
 /// RSASSA-PSS verification of `digest` with MGF1 over the same hash `D` (RFC 8017
-/// §8.1.2 and §9.1.2 EMSA-PSS-VERIFY), the salt as long as the hash or, with
-/// [`PssSalt::Auto`], as long as the encoding says (Go's `PSSSaltLengthAuto`).
+/// §8.1.2), the salt as long as the hash or, with [`PssSalt::Auto`], as long as the
+/// encoding says (Go's `PSSSaltLengthAuto`).
 pub fn verify_pss<D: Digest>(
     key: &RsaPublicKey,
     digest: &[u8],
     signature: &[u8],
     salt: PssSalt,
 ) -> bool {
-    let Some(recovered) = public_operation(key, signature) else {
-        return false;
-    };
+    public_operation(key, signature)
+        .is_some_and(|em| pss_encoding_matches::<D>(&em, key.bits(), digest, salt))
+}
+
+/// EMSA-PSS-VERIFY (RFC 8017 §9.1.2) of `recovered` (the recovered integer, as long as a
+/// modulus of `modulus_bits`) against `digest`.
+pub fn pss_encoding_matches<D: Digest>(
+    recovered: &[u8],
+    modulus_bits: u32,
+    digest: &[u8],
+    salt: PssSalt,
+) -> bool {
     let h_len = <D as Digest>::output_size();
     if digest.len() != h_len {
         return false;
     }
-    let Some(em_bits) = usize::try_from(key.bits())
+    let Some(em_bits) = usize::try_from(modulus_bits)
         .ok()
         .and_then(|bits| bits.checked_sub(1))
     else {
@@ -211,7 +222,7 @@ pub fn verify_pss<D: Digest>(
             }
             rest
         }
-        _ => recovered.as_slice(),
+        _ => recovered,
     };
     if em.len() != em_len || em_len < h_len + 2 || em.last() != Some(&0xbc) {
         return false;
@@ -219,7 +230,7 @@ pub fn verify_pss<D: Digest>(
     let (masked_db, rest) = em.split_at(em_len - h_len - 1);
     let h = &rest[..h_len];
     // The leftmost 8·emLen − emBits bits of the encoding are zero.
-    let top = 0xffu8 >> (8 * em_len - em_bits);
+    let top = 0xffu8 >> ((8 - em_bits % 8) % 8);
     if masked_db.first().is_some_and(|b| b & !top != 0) {
         return false;
     }
