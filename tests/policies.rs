@@ -51,7 +51,6 @@ fn shipped_blob_policy_is_valid_and_global() {
 
 /// Every document of every YAML file in `policies/`, parsed.
 fn kubernetes_documents() -> Vec<(String, serde_yaml_ng::Value)> {
-    use serde::Deserialize;
     let mut files = Vec::new();
     for dir in ["gatekeeper", "kyverno", "ratify", "kubernetes"] {
         for entry in std::fs::read_dir(root().join("policies").join(dir)).expect("policies dir") {
@@ -65,11 +64,13 @@ fn kubernetes_documents() -> Vec<(String, serde_yaml_ng::Value)> {
     let mut out = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("yaml file");
-        for document in serde_yaml_ng::Deserializer::from_str(&text) {
-            let value = serde_yaml_ng::Value::deserialize(document)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            out.push((path.display().to_string(), value));
-        }
+        let documents = hsm_notary_suite::yaml_documents(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        out.extend(
+            documents
+                .into_iter()
+                .map(|d| (path.display().to_string(), d)),
+        );
     }
     out
 }

@@ -7,22 +7,12 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use std::path::Path;
-use std::process::Command;
 
 use notary_verifier::signature::{self, PssSalt, SignatureAlgorithm};
 use notary_verifier::x509::{Cert, parse_certificates};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    hsm_notary_suite::pki::openssl(dir, args).unwrap()
 }
 
 /// Both arithmetics' decision, which must agree.
@@ -69,12 +59,7 @@ fn variants(signature: &[u8], modulus: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 fn modulus(dir: &Path, key: &str) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(["rsa", "-in", key, "-noout", "-modulus"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = openssl(dir, &["rsa", "-in", key, "-noout", "-modulus"]);
     let hex = text.trim().trim_start_matches("Modulus=");
     let hex = if hex.len() % 2 == 1 {
         format!("0{hex}")

@@ -939,9 +939,9 @@ fn replicas_share_verified_results_through_redis_and_no_planted_entry_admits_an_
 /// The `args` of the container named `container` in a (multi-document) Kubernetes
 /// manifest.
 fn container_args(manifest: &str, container: &str) -> Vec<String> {
-    use serde::Deserialize;
-    serde_yaml_ng::Deserializer::from_str(manifest)
-        .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+    hsm_notary_suite::yaml_documents(manifest)
+        .expect("YAML")
+        .into_iter()
         .flat_map(|doc| {
             doc["spec"]["template"]["spec"]["containers"]
                 .as_sequence()

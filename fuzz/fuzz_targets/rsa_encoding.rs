@@ -15,30 +15,18 @@ use sha2::{Sha256, Sha384, Sha512};
 
 fn encodings(hash: HashAlgorithm, em: &[u8], bits: u32, digest: &[u8]) {
     let _ = pkcs1v15_encoding_matches(em, hash, digest);
-    for salt in [PssSalt::EqualsHash, PssSalt::Auto] {
-        let fixed = match hash {
-            HashAlgorithm::Sha256 => pss_encoding_matches::<Sha256>(em, bits, digest, salt),
-            HashAlgorithm::Sha384 => pss_encoding_matches::<Sha384>(em, bits, digest, salt),
-            HashAlgorithm::Sha512 => pss_encoding_matches::<Sha512>(em, bits, digest, salt),
-        };
-        // A salt as long as the hash is one of the lengths "auto" accepts.
-        if fixed && salt == PssSalt::EqualsHash {
-            let auto = match hash {
-                HashAlgorithm::Sha256 => {
-                    pss_encoding_matches::<Sha256>(em, bits, digest, PssSalt::Auto)
-                }
-                HashAlgorithm::Sha384 => {
-                    pss_encoding_matches::<Sha384>(em, bits, digest, PssSalt::Auto)
-                }
-                HashAlgorithm::Sha512 => {
-                    pss_encoding_matches::<Sha512>(em, bits, digest, PssSalt::Auto)
-                }
-            };
-            assert!(
-                auto,
-                "an encoding with the hash's salt length is refused by auto"
-            );
-        }
+    let pss = |salt| match hash {
+        HashAlgorithm::Sha256 => pss_encoding_matches::<Sha256>(em, bits, digest, salt),
+        HashAlgorithm::Sha384 => pss_encoding_matches::<Sha384>(em, bits, digest, salt),
+        HashAlgorithm::Sha512 => pss_encoding_matches::<Sha512>(em, bits, digest, salt),
+    };
+    let auto = pss(PssSalt::Auto);
+    // A salt as long as the hash is one of the lengths "auto" accepts.
+    if pss(PssSalt::EqualsHash) {
+        assert!(
+            auto,
+            "an encoding with the hash's salt length is refused by auto"
+        );
     }
 }
 

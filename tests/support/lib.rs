@@ -17,6 +17,14 @@ use notary_verifier::{
 };
 use serde_json::Value;
 
+/// Every document of a (multi-document) YAML text, as Kubernetes manifests are written.
+pub fn yaml_documents(text: &str) -> Result<Vec<serde_yaml_ng::Value>> {
+    use serde::Deserialize;
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|document| serde_yaml_ng::Value::deserialize(document).map_err(Into::into))
+        .collect()
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

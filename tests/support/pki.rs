@@ -96,7 +96,7 @@ fn openssl_dn(subject: &str) -> String {
 }
 
 /// Run `openssl ARGS` in `dir`; its stdout, or an error with its stderr.
-fn openssl(dir: &Path, args: &[&str]) -> Result<String> {
+pub fn openssl(dir: &Path, args: &[&str]) -> Result<String> {
     let output = Command::new("openssl")
         .args(args)
         .current_dir(dir)

@@ -30,7 +30,7 @@ use super::{HashAlgorithm, PssSalt};
 /// for.
 #[derive(Clone, Debug)]
 pub struct RsaPublicKey {
-    n: BoxedUint,
+    n: Odd<BoxedUint>,
     e: BoxedUint,
     params: OnceLock<BoxedMontyParams>,
     bits: RangeInclusive<u32>,
@@ -61,6 +61,9 @@ impl RsaPublicKey {
         if e > BoxedUint::from(rsa::PublicKey::MAX_PUB_EXPONENT) {
             return Err(rsa::Error::PublicExponentTooLarge);
         }
+        let n = Odd::new(n)
+            .into_option()
+            .ok_or(rsa::Error::InvalidModulus)?;
         Ok(Self {
             params: OnceLock::new(),
             n,
@@ -75,16 +78,10 @@ impl RsaPublicKey {
         self.n.bit_width_vartime()
     }
 
-    /// The Montgomery parameters of the modulus (odd, checked in [`Self::new`]).
-    fn params(&self) -> Option<&BoxedMontyParams> {
-        if let Some(params) = self.params.get() {
-            return Some(params);
-        }
-        let odd = Odd::new(self.n.clone()).into_option()?;
-        Some(
-            self.params
-                .get_or_init(|| BoxedMontyParams::new_vartime(odd)),
-        )
+    /// The Montgomery parameters of the modulus.
+    fn params(&self) -> &BoxedMontyParams {
+        self.params
+            .get_or_init(|| BoxedMontyParams::new_vartime(self.n.clone()))
     }
 
     /// The `rsa` crate's key, for its constant-time verification.
@@ -92,7 +89,7 @@ impl RsaPublicKey {
         self.crate_key
             .get_or_init(|| {
                 let range = *self.bits.start() as usize..=*self.bits.end() as usize;
-                rsa::PublicKey::new_with_size_limits(self.n.clone(), self.e.clone(), range)
+                rsa::PublicKey::new_with_size_limits(self.n.clone().get(), self.e.clone(), range)
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -102,12 +99,12 @@ impl RsaPublicKey {
 /// `s^e mod n` as `k` big-endian bytes (`k` the modulus length), or `None` when the
 /// signature is not `k` bytes or not below `n` (RFC 8017 §5.2.2 step 1).
 fn public_operation(key: &RsaPublicKey, signature: &[u8]) -> Option<Vec<u8>> {
-    let n = &key.n;
+    let n: &BoxedUint = &key.n;
     let k = usize::try_from(n.bit_width_vartime().div_ceil(8)).ok()?;
     if signature.len() != k {
         return None;
     }
-    let params = key.params()?;
+    let params = key.params();
     let s = BoxedUint::from_be_slice(signature, params.bits_precision()).ok()?;
     if s >= *n {
         return None;
