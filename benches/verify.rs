@@ -125,6 +125,12 @@ fn verify_benches(c: &mut Criterion) {
             b.iter(|| native.verify(&request).unwrap())
         });
         notary_verifier::signature::set_variable_time_rsa(true);
+        // The same with the `ecdsa` crate's constant-time verification (P-256, P-384).
+        notary_verifier::signature::set_variable_time_ecdsa(false);
+        group.bench_function("native-new-chain-ecdsa-crate", |b| {
+            b.iter(|| native.verify(&request).unwrap())
+        });
+        notary_verifier::signature::set_variable_time_ecdsa(true);
         notary_verifier::signature::memo::set_enabled(true);
         group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(&request).unwrap()));
         group.bench_function("wasm-fresh", |b| {

@@ -69,8 +69,10 @@ def serve(target):
     for line in open(os.path.join(target, "serve-bench.txt")):
         if line.startswith("cold"):
             figures["cold"] = float(line.split(":")[1].split()[0]) / 1e3
-        elif line.startswith("warm"):
+        elif line.startswith("warm (") and ":" in line:
             figures["warm"] = float(line.split(":")[1].split()[0]) / 1e3
+        elif line.startswith("warm, whole curl process"):
+            figures["warm_process"] = float(line.split(":")[1].split()[0]) / 1e3
         elif line.startswith("I/O floor"):
             figures["floor"] = float(line.split(":")[1].split()[0]) / 1e3
     return figures
@@ -128,9 +130,12 @@ def report(target):
             "same fetches, no verification")
         rows.append(("serve cold, absolute", fmt(s["cold"]), "0.3 s (absolute goal)",
                      f"{s['cold'] / 0.3:.2f}×", "≤ 1×", "met" if s["cold"] <= 0.3 else "not met"))
-        rows.append(("serve warm (verified-result cache)", fmt(s["warm"]),
-                     "5 ms (absolute goal)", f"{s['warm'] / 0.005:.2f}×", "≤ 1×",
+        rows.append(("serve warm (verified-result cache), request on an established connection",
+                     fmt(s["warm"]), "5 ms (absolute goal)", f"{s['warm'] / 0.005:.2f}×", "≤ 1×",
                      "met" if s["warm"] <= 0.005 else "not met"))
+        if "warm_process" in s:
+            rows.append(("serve warm, whole curl process (process start and TLS handshake included)",
+                         fmt(s["warm_process"]), "–", "–", "–", "–"))
     raw = criterion(target, "hsm-sign/ec-p256", "raw-C_Sign")
     envelope = criterion(target, "hsm-sign/ec-p256", "hsm-notary-envelope")
     if raw and envelope:

@@ -30,7 +30,7 @@ ROOT=$(pwd)
 ALL_TARGETS=(
   envelope_jws envelope_cose timestamp_token dn trust_policy certificate_chain
   ber_to_der revocation payload http_bundle artifact_reference oci_manifest oci_layout
-  rsa_encoding
+  rsa_encoding ecdsa_vartime
 )
 HOST_ONLY=(oci_layout)
 USES_HOST=(oci_layout artifact_reference)

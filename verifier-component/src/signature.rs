@@ -24,6 +24,7 @@ use spki::SubjectPublicKeyInfoOwned;
 
 use crate::x509::Cert;
 
+pub mod ecdsa_vartime;
 pub mod memo;
 pub mod rsa_vartime;
 
@@ -40,6 +41,36 @@ pub fn set_variable_time_rsa(enabled: bool) {
 
 fn variable_time_rsa() -> bool {
     RSA_VARIABLE_TIME.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether ECDSA verification on P-256 and P-384 uses [`ecdsa_vartime`] (the default) or
+/// the `ecdsa` crate's constant-time path (P-521 always uses the crate).
+static ECDSA_VARIABLE_TIME: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+
+/// Choose the ECDSA verification arithmetic for P-256 and P-384 (process-wide):
+/// variable-time (`true`, the default) or the `ecdsa` crate's constant-time path.
+pub fn set_variable_time_ecdsa(enabled: bool) {
+    ECDSA_VARIABLE_TIME.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `key`'s ECDSA signature of `digest`, by the arithmetic chosen above.
+fn verify_ecdsa<C>(
+    key: &ecdsa::VerifyingKey<C>,
+    digest: &[u8],
+    signature: &ecdsa::Signature<C>,
+) -> bool
+where
+    C: ecdsa_vartime::VartimeCurve,
+    p256::elliptic_curve::Scalar<C>:
+        p256::elliptic_curve::ops::Reduce<p256::elliptic_curve::FieldBytes<C>>,
+    ecdsa::VerifyingKey<C>: PrehashVerifier<ecdsa::Signature<C>>,
+{
+    if ECDSA_VARIABLE_TIME.load(std::sync::atomic::Ordering::Relaxed) {
+        ecdsa_vartime::verify_prehash(key, digest, signature)
+    } else {
+        key.verify_prehash(digest, signature).is_ok()
+    }
 }
 
 const SHA1_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
@@ -339,14 +370,16 @@ impl PublicKey {
             (Self::P256(key), SignatureAlgorithm::EcdsaSha256) => {
                 let sig = p256::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                key.verify_prehash(&digest, &sig)
-                    .map_err(|_| VERIFY_ERROR.to_owned())
+                verify_ecdsa(key, &digest, &sig)
+                    .then_some(())
+                    .ok_or_else(|| VERIFY_ERROR.to_owned())
             }
             (Self::P384(key), SignatureAlgorithm::EcdsaSha384) => {
                 let sig = p384::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                key.verify_prehash(&digest, &sig)
-                    .map_err(|_| VERIFY_ERROR.to_owned())
+                verify_ecdsa(key, &digest, &sig)
+                    .then_some(())
+                    .ok_or_else(|| VERIFY_ERROR.to_owned())
             }
             (Self::P521(key), SignatureAlgorithm::EcdsaSha512) => {
                 let sig = p521::ecdsa::Signature::from_slice(signature)
@@ -549,10 +582,10 @@ impl X509SignatureAlgorithm {
                 let ok = match ec {
                     PublicKey::P256(k) => p256::ecdsa::Signature::from_der(signature)
                         .ok()
-                        .map(|s| k.verify_prehash(&digest, &s).is_ok()),
+                        .map(|s| verify_ecdsa(k, &digest, &s)),
                     PublicKey::P384(k) => p384::ecdsa::Signature::from_der(signature)
                         .ok()
-                        .map(|s| k.verify_prehash(&digest, &s).is_ok()),
+                        .map(|s| verify_ecdsa(k, &digest, &s)),
                     PublicKey::P521(k) => p521::ecdsa::Signature::from_der(signature)
                         .ok()
                         .map(|s| k.verify_prehash(&digest, &s).is_ok()),
