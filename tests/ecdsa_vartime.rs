@@ -3,7 +3,8 @@
 //! with P-256 and P-384 keys (with their own hash and with a longer or shorter one), on
 //! every tampered variant of them, and on signatures built so that the interleaved wNAF
 //! loop meets each exceptional case of the incomplete formulas (a point added to itself,
-//! to its negation, the point at infinity), valid and invalid.
+//! to its negation, the point at infinity), valid and invalid; both for the one-off loop
+//! over whole scalars and for a key's split tables (64-bit chunks).
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
@@ -176,6 +177,7 @@ macro_rules! crafted_cases {
         for d in keys {
             let q = (ProjectivePoint::GENERATOR * d).to_affine();
             let key = ecdsa::VerifyingKey::<$curve::$curve_type>::from_affine(q).unwrap();
+            let split = ecdsa_vartime::Key::precomputed(key);
             let mut pairs: Vec<(Scalar, Scalar)> = Vec::new();
             for a in 0..6u64 {
                 for b in 1..6u64 {
@@ -231,6 +233,8 @@ macro_rules! crafted_cases {
                     };
                     let here = ecdsa_vartime::verify_prehash(&key, &digest, &sig);
                     assert_eq!(here, crate_says, "{what}");
+                    let split_says = split.verify_prehash(&digest, &sig);
+                    assert_eq!(split_says, crate_says, "{what}, split tables");
                     if tweak == "as built" {
                         assert_eq!(here, is_valid, "{what}");
                         valid += usize::from(here);
@@ -267,7 +271,9 @@ fn random_signatures_from_the_ecdsa_crate_verify_and_their_neighbours_do_not() {
         let digest = sha2::Sha256::digest(seed);
         let sig: p256::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
         let key = signer.verifying_key();
+        let split = ecdsa_vartime::Key::precomputed(*key);
         assert!(ecdsa_vartime::verify_prehash(key, &digest, &sig));
+        assert!(split.verify_prehash(&digest, &sig));
         let mut other = digest;
         other[i as usize % 32] ^= 1 << (i % 8);
         assert_eq!(
@@ -275,14 +281,18 @@ fn random_signatures_from_the_ecdsa_crate_verify_and_their_neighbours_do_not() {
             key.verify_prehash(&other, &sig).is_ok()
         );
         assert!(!ecdsa_vartime::verify_prehash(key, &other, &sig));
+        assert!(!split.verify_prehash(&other, &sig));
 
         let signer = p384::ecdsa::SigningKey::from_slice(&seed[..48]).unwrap();
         let digest = sha2::Sha384::digest(seed);
         let sig: p384::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
         let key = signer.verifying_key();
+        let split = ecdsa_vartime::Key::precomputed(*key);
         assert!(ecdsa_vartime::verify_prehash(key, &digest, &sig));
+        assert!(split.verify_prehash(&digest, &sig));
         let mut other = digest;
         other[i as usize % 48] ^= 1 << (i % 8);
         assert!(!ecdsa_vartime::verify_prehash(key, &other, &sig));
+        assert!(!split.verify_prehash(&other, &sig));
     }
 }

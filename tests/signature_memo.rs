@@ -1,7 +1,7 @@
-//! The memo of verified certificate signatures (`notary_verifier::signature::memo`) never
-//! changes a decision: the conformance corpus decides identically with it off, cold and
-//! warm, and a remembered signature vouches for nothing but the exact pair of
-//! certificates it was computed for.
+//! The memos of verified certificate signatures (`notary_verifier::signature::memo`) and
+//! of parsed certificates (under the same switch) never change a decision: the
+//! conformance corpus decides identically with them off, cold and warm, and a remembered
+//! signature vouches for nothing but the exact pair of certificates it was computed for.
 //!
 //! One test per file section, run in order in one test function where they share the
 //! process-wide memo (the switch is process-wide).

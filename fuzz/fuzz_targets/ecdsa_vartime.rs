@@ -3,12 +3,13 @@
 //! curve (P-256, P-384) and the mode; then a private scalar (the key is its multiple of G),
 //! a digest of any length up to 64 bytes, and either an arbitrary `r || s` or two scalars
 //! `u1`, `u2` from which a valid signature is built (`r = x((u1 + u2·d)·G)`), which must
-//! then verify unless that point is infinity.
+//! then verify unless that point is infinity. Both the one-off loop and a key's split
+//! tables decide.
 #![no_main]
 
 use ecdsa::signature::hazmat::PrehashVerifier;
 use libfuzzer_sys::fuzz_target;
-use notary_verifier::signature::ecdsa_vartime::verify_prehash;
+use notary_verifier::signature::ecdsa_vartime::{Key, verify_prehash};
 
 macro_rules! check {
     ($curve:ident, $point:ident, $size:literal, $data:expr, $built:expr) => {{
@@ -60,6 +61,8 @@ macro_rules! check {
             let crate_says = key.verify_prehash(&z, &sig).is_ok();
             let here = verify_prehash(&key, &z, &sig);
             assert_eq!(here, crate_says, "built signature");
+            let split = Key::precomputed(key).verify_prehash(&z, &sig);
+            assert_eq!(split, crate_says, "built signature, split tables");
             assert!(here, "a signature built from u1, u2 verifies");
             return;
         } else {
@@ -70,6 +73,8 @@ macro_rules! check {
         };
         let crate_says = key.verify_prehash(digest, &sig).is_ok();
         assert_eq!(verify_prehash(&key, digest, &sig), crate_says, "arbitrary signature");
+        let split = Key::precomputed(key).verify_prehash(digest, &sig);
+        assert_eq!(split, crate_says, "arbitrary signature, split tables");
     }};
 }
 

@@ -56,7 +56,7 @@ pub fn set_variable_time_ecdsa(enabled: bool) {
 
 /// `key`'s ECDSA signature of `digest`, by the arithmetic chosen above.
 fn verify_ecdsa<C>(
-    key: &ecdsa::VerifyingKey<C>,
+    key: &ecdsa_vartime::Key<C>,
     digest: &[u8],
     signature: &ecdsa::Signature<C>,
 ) -> bool
@@ -67,9 +67,11 @@ where
     ecdsa::VerifyingKey<C>: PrehashVerifier<ecdsa::Signature<C>>,
 {
     if ECDSA_VARIABLE_TIME.load(std::sync::atomic::Ordering::Relaxed) {
-        ecdsa_vartime::verify_prehash(key, digest, signature)
+        key.verify_prehash(digest, signature)
     } else {
-        key.verify_prehash(digest, signature).is_ok()
+        key.verifying_key()
+            .verify_prehash(digest, signature)
+            .is_ok()
     }
 }
 
@@ -253,9 +255,9 @@ pub enum PublicKey {
     /// An RSA key.
     Rsa(Box<rsa_vartime::RsaPublicKey>),
     /// A P-256 key.
-    P256(p256::ecdsa::VerifyingKey),
+    P256(ecdsa_vartime::Key<p256::NistP256>),
     /// A P-384 key.
-    P384(p384::ecdsa::VerifyingKey),
+    P384(ecdsa_vartime::Key<p384::NistP384>),
     /// A P-521 key.
     P521(p521::ecdsa::VerifyingKey),
 }
@@ -323,10 +325,10 @@ impl PublicKey {
                 .ok_or_else(|| "EC public key without a named curve".to_owned())?;
             return match curve {
                 SECP_256_R_1 => p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
-                    .map(Self::P256)
+                    .map(|key| Self::P256(ecdsa_vartime::Key::new(key)))
                     .map_err(|_| "invalid P-256 public key".to_owned()),
                 SECP_384_R_1 => p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
-                    .map(Self::P384)
+                    .map(|key| Self::P384(ecdsa_vartime::Key::new(key)))
                     .map_err(|_| "invalid P-384 public key".to_owned()),
                 SECP_521_R_1 => p521::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
                     .map(Self::P521)

@@ -5,6 +5,7 @@
 //! `tbsCertificate` bytes are kept as they were received, so signature checks never
 //! depend on a re-encoding.
 
+mod memo;
 pub mod name;
 
 use const_oid::ObjectIdentifier;
@@ -153,6 +154,18 @@ impl Cert {
         if der.len() > MAX_CERTIFICATE_SIZE {
             return Err(CertificateParseError::TooLarge(der.len()));
         }
+        let key = memo::key(memo::Input::Der, der);
+        if let Some(cert) = key.and_then(|k| memo::get(&k)).and_then(|mut c| c.pop()) {
+            return Ok(cert);
+        }
+        let cert = Self::from_der_uncached(der)?;
+        if let Some(key) = key {
+            memo::put(key, std::slice::from_ref(&cert));
+        }
+        Ok(cert)
+    }
+
+    fn from_der_uncached(der: &[u8]) -> Result<Self, CertificateParseError> {
         let parsed = Certificate::from_der(der)
             .map_err(|e| CertificateParseError::Malformed(e.to_string()))?;
         let tbs_range = tbs_range(der).ok_or_else(|| {
@@ -354,6 +367,23 @@ pub(crate) fn tbs_range(der: &[u8]) -> Option<(usize, usize)> {
 /// Read certificates from a PEM or DER file as notation accepts them: PEM blocks of type
 /// `CERTIFICATE`, or else a concatenation of DER certificates.
 pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Cert>, CertificateParseError> {
+    let key = memo::key(memo::Input::Certificates, bytes);
+    if let Some(certs) = key.and_then(|k| memo::get(&k)) {
+        return Ok(certs);
+    }
+    let certs = parse_certificates_uncached(bytes)?;
+    if let Some(key) = key {
+        memo::put(key, &certs);
+    }
+    Ok(certs)
+}
+
+/// Forget every parsed certificate (see [`crate::signature::memo::clear`]).
+pub(crate) fn clear_parsed() {
+    memo::clear();
+}
+
+fn parse_certificates_uncached(bytes: &[u8]) -> Result<Vec<Cert>, CertificateParseError> {
     if let Some(blocks) = pem_blocks(bytes) {
         let mut certs = Vec::new();
         for (label, der) in blocks {

@@ -27,6 +27,11 @@ static VERIFIED: Mutex<BTreeSet<Pair>> = Mutex::new(BTreeSet::new());
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static HITS: AtomicU64 = AtomicU64::new(0);
 
+/// Whether memos are on (this one and [`crate::x509`]'s parsed certificates).
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Whether `issuer` is already known to have signed `subject`.
 pub(crate) fn known(subject: &Cert, issuer: &Cert) -> bool {
     if !ENABLED.load(Ordering::Relaxed) {
@@ -52,8 +57,9 @@ pub(crate) fn remember(subject: &Cert, issuer: &Cert) {
     set.insert((subject.sha256.clone(), issuer.sha256.clone()));
 }
 
-/// Turn remembering on or off (process-wide). Off, every check is computed; benches and
-/// the cached-versus-uncached property test use it to measure and compare both paths.
+/// Turn remembering on or off (process-wide), for certificate signatures and for parsed
+/// certificates alike. Off, every check and parse is computed; benches and the
+/// cached-versus-uncached property test use it to measure and compare both paths.
 pub fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
     if !enabled {
@@ -61,12 +67,13 @@ pub fn set_enabled(enabled: bool) {
     }
 }
 
-/// Forget every remembered signature.
+/// Forget every remembered signature and parsed certificate.
 pub fn clear() {
     VERIFIED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
+    crate::x509::clear_parsed();
 }
 
 /// How many checks were answered from the set since the process started.

@@ -13,7 +13,7 @@
 //! crate's on good, tampered and malformed signatures.
 
 use std::ops::RangeInclusive;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crypto_bigint::Odd;
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
@@ -27,14 +27,15 @@ use super::{HashAlgorithm, PssSalt};
 /// time whenever it makes a key, a tenth of a verification, and most keys parsed — trust
 /// store roots, a chain's root whose signature is remembered — verify nothing). The
 /// `rsa` crate's own key, for its constant-time path, is made only if that path is asked
-/// for.
+/// for. Both are shared by clones, so a key parsed once (a remembered certificate,
+/// [`crate::x509`]'s memo) computes its parameters once.
 #[derive(Clone, Debug)]
 pub struct RsaPublicKey {
     n: Odd<BoxedUint>,
     e: BoxedUint,
-    params: OnceLock<BoxedMontyParams>,
+    params: Arc<OnceLock<BoxedMontyParams>>,
     bits: RangeInclusive<u32>,
-    crate_key: OnceLock<Result<rsa::PublicKey, rsa::Error>>,
+    crate_key: Arc<OnceLock<Result<rsa::PublicKey, rsa::Error>>>,
 }
 
 impl RsaPublicKey {
@@ -65,11 +66,11 @@ impl RsaPublicKey {
             .into_option()
             .ok_or(rsa::Error::InvalidModulus)?;
         Ok(Self {
-            params: OnceLock::new(),
+            params: Arc::default(),
             n,
             e,
             bits,
-            crate_key: OnceLock::new(),
+            crate_key: Arc::default(),
         })
     }
 
