@@ -80,7 +80,13 @@ pub struct Fetcher {
     warned: AtomicBool,
     /// `serve --cache`: answers shared with other replicas, until their `nextUpdate`.
     shared: std::sync::OnceLock<Arc<crate::shared_cache::SharedCache>>,
+    /// The needs answered most recently (in-memory mode), newest last: the next image of
+    /// the same signer has the same chain, so its evidence can go in with the first call.
+    recent: Mutex<std::collections::VecDeque<Need>>,
 }
+
+/// Needs remembered for [`Fetcher::recent_evidence`].
+const RECENT_NEEDS: usize = 16;
 
 impl Fetcher {
     /// A fetcher with `options`.
@@ -91,7 +97,73 @@ impl Fetcher {
             inflight: Mutex::new(HashMap::new()),
             warned: AtomicBool::new(false),
             shared: std::sync::OnceLock::new(),
+            recent: Mutex::new(std::collections::VecDeque::new()),
         })
+    }
+
+    /// Remember that `need` was asked for (in-memory mode).
+    fn note_recent(&self, need: &Need) {
+        if !self.options.in_memory {
+            return;
+        }
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
+        recent.retain(|n| n != need);
+        if recent.len() >= RECENT_NEEDS {
+            recent.pop_front();
+        }
+        recent.push_back(need.clone());
+    }
+
+    /// For each recently asked need that memory answers in full, exactly the evidence a
+    /// fetch would return for it now (so handing it in before the engine asks changes no
+    /// decision, and saves the engine call that would ask). Never fetches.
+    fn recent_evidence(&self, now: Instant) -> Vec<Evidence> {
+        let recent: Vec<Need> = match self.recent.lock() {
+            Ok(recent) => recent.iter().cloned().collect(),
+            Err(_) => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for need in &recent {
+            let answered = match need.method {
+                // A fetch stops at the first responder (or delta CRL) that answers.
+                Method::Ocsp | Method::DeltaCrl => {
+                    let request: &[u8] = if need.method == Method::Ocsp {
+                        &need.ocsp_request
+                    } else {
+                        &[]
+                    };
+                    need.urls.first().and_then(|url| {
+                        let bytes = self.remembered(url, request, now)?;
+                        Some(vec![if need.method == Method::Ocsp {
+                            Evidence::Ocsp {
+                                url: url.clone(),
+                                response: bytes,
+                            }
+                        } else {
+                            Evidence::Crl {
+                                url: url.clone(),
+                                crl: bytes,
+                            }
+                        }])
+                    })
+                }
+                // A fetch reads every distribution point.
+                Method::Crl => need
+                    .urls
+                    .iter()
+                    .map(|url| {
+                        self.remembered(url, &[], now).map(|crl| Evidence::Crl {
+                            url: url.clone(),
+                            crl,
+                        })
+                    })
+                    .collect(),
+            };
+            out.extend(answered.unwrap_or_default());
+        }
+        out
     }
 
     /// Share in-memory answers through `cache` (`serve --cache`). The component checks
@@ -232,6 +304,11 @@ impl Bounded {
     /// ends up in `request`. With the evidence at hand (cached), that is one engine call.
     pub fn verify(&self, engine: &dyn Verifier, request: &mut VerifyRequest) -> Result<Outcome> {
         let now = request.verification_time;
+        if request.revocation_evidence.is_empty() {
+            request
+                .revocation_evidence
+                .extend(self.shared.recent_evidence(now));
+        }
         for _ in 0..MAX_ROUNDS {
             let (outcome, needs) = engine.verify_or_ask(request)?;
             // Plugins matter only while no signature verified, and only when one of the
@@ -261,6 +338,7 @@ impl Bounded {
             for need in &wanted {
                 let evidence = self.fetch(need, now);
                 request.revocation_evidence.extend(evidence);
+                self.shared.note_recent(need);
             }
             if let Some(plugins) = &self.plugins {
                 for need in &plugin_needs {
@@ -701,4 +779,81 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    fn need(method: Method, urls: &[&str]) -> Need {
+        Need {
+            certificate_sha256: "ab".repeat(32),
+            subject: "CN=leaf".into(),
+            method,
+            urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            ocsp_request: if method == Method::Ocsp {
+                vec![1, 2, 3]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn recent_needs_are_answered_up_front_only_from_memory_and_only_in_full() {
+        let fetcher = Fetcher::new(Options {
+            in_memory: true,
+            cache_dir: None,
+            ..Options::default()
+        });
+        let now = Instant::from_unix(1_000, 0);
+        let later = Some(Instant::from_unix(2_000, 0));
+        fetcher.remember("http://ca.test/a.crl", &[], b"crl a", later);
+        fetcher.remember("http://ca.test/ocsp", &[1, 2, 3], b"ocsp answer", later);
+        let both = need(Method::Crl, &["http://ca.test/a.crl"]);
+        let half = need(
+            Method::Crl,
+            &["http://ca.test/a.crl", "http://ca.test/b.crl"],
+        );
+        let ocsp = need(
+            Method::Ocsp,
+            &["http://ca.test/ocsp", "http://ca.test/other"],
+        );
+        // Nothing asked yet: nothing handed in.
+        assert!(fetcher.recent_evidence(now).is_empty());
+        for n in [&both, &half, &ocsp] {
+            fetcher.note_recent(n);
+        }
+        // What a fetch would return from memory; a CRL need with a location memory lacks
+        // is left for the engine to ask.
+        assert_eq!(
+            fetcher.recent_evidence(now),
+            vec![
+                Evidence::Crl {
+                    url: "http://ca.test/a.crl".into(),
+                    crl: b"crl a".to_vec()
+                },
+                Evidence::Ocsp {
+                    url: "http://ca.test/ocsp".into(),
+                    response: b"ocsp answer".to_vec()
+                },
+            ]
+        );
+        // Past nextUpdate nothing is handed in.
+        assert!(
+            fetcher
+                .recent_evidence(Instant::from_unix(2_000, 0))
+                .is_empty()
+        );
+        // Not in memory mode (the CLI): never.
+        let cli = Fetcher::new(Options {
+            in_memory: false,
+            cache_dir: None,
+            ..Options::default()
+        });
+        cli.note_recent(&both);
+        assert!(cli.recent_evidence(now).is_empty());
+    }
 }

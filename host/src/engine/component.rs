@@ -61,6 +61,9 @@ struct State {
     limits: StoreLimits,
 }
 
+/// Calls made into the component (see [`ComponentEngine::calls`]).
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The embedded component, compiled and pre-instantiated. Clones share the compiled
 /// component (a clone costs reference counts and a copy of the digest), so each request can carry its own
 /// deadline ([`ComponentEngine::until`]).
@@ -144,10 +147,16 @@ impl ComponentEngine {
             .collect()
     }
 
+    /// Component calls made by this process (each a fresh instance), for benches.
+    pub fn calls() -> u64 {
+        CALLS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn call<R>(
         &self,
         f: impl FnOnce(&bindings::VerifierComponent, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R> {
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut store = Store::new(
             &self.engine,
             State {
