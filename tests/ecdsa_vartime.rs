@@ -22,12 +22,7 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
 
 /// Both arithmetics' decision, which must agree.
 fn decide<T: PartialEq + std::fmt::Debug>(what: &str, check: impl Fn() -> T) -> T {
-    signature::set_variable_time_ecdsa(false);
-    let constant_time = check();
-    signature::set_variable_time_ecdsa(true);
-    let variable_time = check();
-    assert_eq!(variable_time, constant_time, "{what}");
-    variable_time
+    hsm_notary_suite::decide_both(signature::set_variable_time_ecdsa, what, check)
 }
 
 /// The bytes and variants that must fail: a spread of single bits flipped.

@@ -17,12 +17,7 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
 
 /// Both arithmetics' decision, which must agree.
 fn decide<T: PartialEq + std::fmt::Debug>(what: &str, check: impl Fn() -> T) -> T {
-    signature::set_variable_time_rsa(false);
-    let constant_time = check();
-    signature::set_variable_time_rsa(true);
-    let variable_time = check();
-    assert_eq!(variable_time, constant_time, "{what}");
-    variable_time
+    hsm_notary_suite::decide_both(signature::set_variable_time_rsa, what, check)
 }
 
 /// The signature itself and variants that must all fail: each of a spread of bytes

@@ -17,6 +17,22 @@ use notary_verifier::{
 };
 use serde_json::Value;
 
+/// `check` decided by both arithmetics a process-wide `switch` selects (`false`: the
+/// RustCrypto crate's constant-time path, then `true`: the variable-time one, left on),
+/// which must agree; the decision.
+pub fn decide_both<T: PartialEq + std::fmt::Debug>(
+    switch: fn(bool),
+    what: &str,
+    check: impl Fn() -> T,
+) -> T {
+    switch(false);
+    let constant_time = check();
+    switch(true);
+    let variable_time = check();
+    assert_eq!(variable_time, constant_time, "{what}");
+    variable_time
+}
+
 /// Every document of a (multi-document) YAML text, as Kubernetes manifests are written.
 pub fn yaml_documents(text: &str) -> Result<Vec<serde_yaml_ng::Value>> {
     use serde::Deserialize;
