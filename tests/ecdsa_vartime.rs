@@ -1,10 +1,9 @@
 //! The variable-time ECDSA verification (`notary_verifier::signature::ecdsa_vartime`)
-//! decides exactly as the `ecdsa` crate's constant-time path: on signatures OpenSSL made
-//! with P-256 and P-384 keys (with their own hash and with a longer or shorter one), on
-//! every tampered variant of them, and on signatures built so that the interleaved wNAF
-//! loop meets each exceptional case of the incomplete formulas (a point added to itself,
-//! to its negation, the point at infinity), valid and invalid; both for the one-off loop
-//! over whole scalars and for a key's split tables (64-bit chunks).
+//! decides exactly as the `ecdsa` crate's constant-time path on signatures OpenSSL made
+//! with P-256 and P-384 keys (with their own hash and with a longer or shorter one), and on
+//! every tampered variant of them. The crafted cases (each exceptional case of the
+//! incomplete formulas) and random ones are the module's unit tests, so that they also
+//! run on the 32-bit field of the wasm build (`--features fiat-32`, `scripts/test.sh`).
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
@@ -13,7 +12,6 @@ use std::path::Path;
 use der::Decode;
 use notary_verifier::signature::{
     self, HashAlgorithm, PssSalt, PublicKey, SignatureAlgorithm, X509SignatureAlgorithm,
-    ecdsa_vartime,
 };
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -146,148 +144,4 @@ fn raw_signature(size: usize, der_sig: &[u8]) -> Vec<u8> {
         out.extend_from_slice(bytes);
     }
     out
-}
-
-/// Signatures whose `u1 = z/s` and `u2 = r/s` are chosen (small, or the key's negation),
-/// so the wNAF loop adds a point to itself, to its negation, or reaches infinity; valid
-/// ones (r is x((u1 + u2·d)·G)) and the same with r, s or the digest changed. Both
-/// arithmetics must decide each alike, and the valid ones must verify.
-macro_rules! crafted_cases {
-    ($curve:ident $curve_type:ident) => {{
-        use $curve::elliptic_curve::ff::{Field, PrimeField};
-        use $curve::elliptic_curve::ops::Reduce;
-        use $curve::elliptic_curve::sec1::ToSec1Point;
-        use $curve::{ProjectivePoint, Scalar};
-        let minus_one = -Scalar::ONE;
-        let keys = [
-            Scalar::ONE,
-            Scalar::from(2u64),
-            Scalar::from(3u64),
-            minus_one,
-            minus_one - Scalar::ONE,
-            Scalar::from(0x1234_5678_9abc_def1u64).square().square(),
-        ];
-        let mut valid = 0;
-        let mut checked = 0;
-        for d in keys {
-            let q = (ProjectivePoint::GENERATOR * d).to_affine();
-            let key = ecdsa::VerifyingKey::<$curve::$curve_type>::from_affine(q).unwrap();
-            let split = ecdsa_vartime::Key::precomputed(key);
-            let mut pairs: Vec<(Scalar, Scalar)> = Vec::new();
-            for a in 0..6u64 {
-                for b in 1..6u64 {
-                    pairs.push((Scalar::from(a), Scalar::from(b)));
-                }
-            }
-            // u1 = -u2·d (infinity), u1 = u2·d (the two halves equal), and large u's.
-            pairs.push((-(d * Scalar::from(3u64)), Scalar::from(3u64)));
-            pairs.push((d * Scalar::from(5u64), Scalar::from(5u64)));
-            pairs.push((minus_one, minus_one));
-            // With d = n - 1 the partial sum is P + (-P) at bit 8, with d = 1 it is P + P,
-            // and the loop goes on below: u1 = 81·2^8 + 5 has wNAF-7 digits -47 at 8, 1 at
-            // 15 and 5 at 0; u2 = 81·2^8 + 1 has wNAF-4 digits 1 at 8, 5 at 12, 1 at 0.
-            pairs.push((Scalar::from(81 * 256 + 5u64), Scalar::from(81 * 256 + 1u64)));
-            pairs.push((Scalar::from(81 * 256 + 1u64), Scalar::from(81 * 256 + 1u64)));
-            for (u1, u2) in pairs {
-                let point = (ProjectivePoint::GENERATOR * (u1 + u2 * d)).to_affine();
-                let encoded = point.to_sec1_point(false);
-                let r = match encoded.x() {
-                    Some(x) => <Scalar as Reduce<_>>::reduce(x),
-                    None => Scalar::ONE, // infinity: no valid r exists
-                };
-                if bool::from(Field::is_zero(&r)) {
-                    continue;
-                }
-                let is_valid = encoded.x().is_some();
-                let s = r * Option::<Scalar>::from(Field::invert(&u2)).unwrap();
-                let z = u1 * s;
-                let tweaks = [
-                    ("as built", r, s, z),
-                    ("r + 1", r + Scalar::ONE, s, z),
-                    ("s + 1", r, s + Scalar::ONE, z),
-                    ("z + 1", r, s, z + Scalar::ONE),
-                ];
-                for (tweak, r, s, z) in tweaks {
-                    let Ok(sig) = ecdsa::Signature::<$curve::$curve_type>::from_scalars(
-                        r.to_repr(),
-                        s.to_repr(),
-                    ) else {
-                        continue;
-                    };
-                    let digest = z.to_repr();
-                    let what = format!(
-                        "{} d={:?} u1={:?} u2={:?} {tweak}",
-                        stringify!($curve),
-                        d,
-                        u1,
-                        u2
-                    );
-                    let crate_says = {
-                        use ecdsa::signature::hazmat::PrehashVerifier;
-                        key.verify_prehash(&digest, &sig).is_ok()
-                    };
-                    let here = ecdsa_vartime::verify_prehash(&key, &digest, &sig);
-                    assert_eq!(here, crate_says, "{what}");
-                    let split_says = split.verify_prehash(&digest, &sig);
-                    assert_eq!(split_says, crate_says, "{what}, split tables");
-                    if tweak == "as built" {
-                        assert_eq!(here, is_valid, "{what}");
-                        valid += usize::from(here);
-                    }
-                    checked += 1;
-                }
-            }
-        }
-        (valid, checked)
-    }};
-}
-
-#[test]
-fn crafted_signatures_reach_every_exceptional_case_and_decide_as_the_ecdsa_crate() {
-    let (valid, checked) = crafted_cases!(p256 NistP256);
-    assert!(
-        valid > 150 && checked > 600,
-        "P-256: {valid} valid of {checked}"
-    );
-    let (valid, checked) = crafted_cases!(p384 NistP384);
-    assert!(
-        valid > 150 && checked > 600,
-        "P-384: {valid} valid of {checked}"
-    );
-}
-
-#[test]
-fn random_signatures_from_the_ecdsa_crate_verify_and_their_neighbours_do_not() {
-    use ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-    use sha2::Digest;
-    for i in 0..64u32 {
-        let seed = sha2::Sha512::digest(i.to_be_bytes());
-        let signer = p256::ecdsa::SigningKey::from_slice(&seed[..32]).unwrap();
-        let digest = sha2::Sha256::digest(seed);
-        let sig: p256::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
-        let key = signer.verifying_key();
-        let split = ecdsa_vartime::Key::precomputed(*key);
-        assert!(ecdsa_vartime::verify_prehash(key, &digest, &sig));
-        assert!(split.verify_prehash(&digest, &sig));
-        let mut other = digest;
-        other[i as usize % 32] ^= 1 << (i % 8);
-        assert_eq!(
-            ecdsa_vartime::verify_prehash(key, &other, &sig),
-            key.verify_prehash(&other, &sig).is_ok()
-        );
-        assert!(!ecdsa_vartime::verify_prehash(key, &other, &sig));
-        assert!(!split.verify_prehash(&other, &sig));
-
-        let signer = p384::ecdsa::SigningKey::from_slice(&seed[..48]).unwrap();
-        let digest = sha2::Sha384::digest(seed);
-        let sig: p384::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
-        let key = signer.verifying_key();
-        let split = ecdsa_vartime::Key::precomputed(*key);
-        assert!(ecdsa_vartime::verify_prehash(key, &digest, &sig));
-        assert!(split.verify_prehash(&digest, &sig));
-        let mut other = digest;
-        other[i as usize % 48] ^= 1 << (i % 8);
-        assert!(!ecdsa_vartime::verify_prehash(key, &other, &sig));
-        assert!(!split.verify_prehash(&other, &sig));
-    }
 }

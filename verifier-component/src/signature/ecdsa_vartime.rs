@@ -22,8 +22,9 @@
 //!
 //! The incomplete formulas' exceptional cases (equal or opposite points, the point at
 //! infinity) are decided by branches, so every input gets the mathematically right answer;
-//! `tests/ecdsa_vartime.rs` holds both loops against the `ecdsa` crate on OpenSSL-made
-//! and crafted signatures, and the `ecdsa_vartime` fuzz target on arbitrary ones. Scalars
+//! `tests/ecdsa_vartime.rs` holds them against the `ecdsa` crate on OpenSSL-made
+//! signatures, this module's tests both loops on crafted ones (also on the 32-bit field,
+//! `--features fiat-32`), and the `ecdsa_vartime` fuzz target on arbitrary ones. Scalars
 //! (`s⁻¹`, `u1`, `u2`), the field inversion and the signature and key decoding are the
 //! curve crates' own.
 
@@ -177,26 +178,26 @@ macro_rules! fiat_field {
 
 /// fiat-crypto's P-256 field with the target's limb width.
 mod fiat_p256 {
-    #[cfg(not(target_pointer_width = "64"))]
+    #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
     pub use fiat_crypto::p256_32::*;
-    #[cfg(target_pointer_width = "64")]
+    #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
     pub use fiat_crypto::p256_64::*;
-    #[cfg(target_pointer_width = "64")]
+    #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
     pub type Limb = u64;
-    #[cfg(not(target_pointer_width = "64"))]
+    #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
     pub type Limb = u32;
     pub const LIMBS: usize = 32 / core::mem::size_of::<Limb>();
 }
 
 /// fiat-crypto's P-384 field with the target's limb width.
 mod fiat_p384 {
-    #[cfg(not(target_pointer_width = "64"))]
+    #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
     pub use fiat_crypto::p384_32::*;
-    #[cfg(target_pointer_width = "64")]
+    #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
     pub use fiat_crypto::p384_64::*;
-    #[cfg(target_pointer_width = "64")]
+    #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
     pub type Limb = u64;
-    #[cfg(not(target_pointer_width = "64"))]
+    #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
     pub type Limb = u32;
     pub const LIMBS: usize = 48 / core::mem::size_of::<Limb>();
 }
@@ -756,5 +757,158 @@ where
             streams.push((&keys[j][..], wnaf(&chunk(&u2, j), SPLIT_KEY_WIDTH)));
         }
         x_is_r::<C>(&interleave(&streams), &r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Both loops against the `ecdsa` crate (with `--features fiat-32` on the wasm build's
+    //! 32-bit field too).
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::{Key, verify_prehash};
+
+    /// Signatures whose `u1 = z/s` and `u2 = r/s` are chosen (small, or the key's negation),
+    /// so the wNAF loop adds a point to itself, to its negation, or reaches infinity; valid
+    /// ones (r is x((u1 + u2·d)·G)) and the same with r, s or the digest changed. Both
+    /// arithmetics must decide each alike, and the valid ones must verify.
+    macro_rules! crafted_cases {
+        ($curve:ident $curve_type:ident) => {{
+            use $curve::elliptic_curve::ff::{Field, PrimeField};
+            use $curve::elliptic_curve::ops::Reduce;
+            use $curve::elliptic_curve::sec1::ToSec1Point;
+            use $curve::{ProjectivePoint, Scalar};
+            let minus_one = -Scalar::ONE;
+            let keys = [
+                Scalar::ONE,
+                Scalar::from(2u64),
+                Scalar::from(3u64),
+                minus_one,
+                minus_one - Scalar::ONE,
+                Scalar::from(0x1234_5678_9abc_def1u64).square().square(),
+            ];
+            let mut valid = 0;
+            let mut checked = 0;
+            for d in keys {
+                let q = (ProjectivePoint::GENERATOR * d).to_affine();
+                let key = ecdsa::VerifyingKey::<$curve::$curve_type>::from_affine(q).unwrap();
+                let split = Key::precomputed(key);
+                let mut pairs: Vec<(Scalar, Scalar)> = Vec::new();
+                for a in 0..6u64 {
+                    for b in 1..6u64 {
+                        pairs.push((Scalar::from(a), Scalar::from(b)));
+                    }
+                }
+                // u1 = -u2·d (infinity), u1 = u2·d (the two halves equal), and large u's.
+                pairs.push((-(d * Scalar::from(3u64)), Scalar::from(3u64)));
+                pairs.push((d * Scalar::from(5u64), Scalar::from(5u64)));
+                pairs.push((minus_one, minus_one));
+                // With d = n - 1 the partial sum is P + (-P) at bit 8, with d = 1 it is P + P,
+                // and the loop goes on below: u1 = 81·2^8 + 5 has wNAF-7 digits -47 at 8, 1 at
+                // 15 and 5 at 0; u2 = 81·2^8 + 1 has wNAF-4 digits 1 at 8, 5 at 12, 1 at 0.
+                pairs.push((Scalar::from(81 * 256 + 5u64), Scalar::from(81 * 256 + 1u64)));
+                pairs.push((Scalar::from(81 * 256 + 1u64), Scalar::from(81 * 256 + 1u64)));
+                for (u1, u2) in pairs {
+                    let point = (ProjectivePoint::GENERATOR * (u1 + u2 * d)).to_affine();
+                    let encoded = point.to_sec1_point(false);
+                    let r = match encoded.x() {
+                        Some(x) => <Scalar as Reduce<_>>::reduce(x),
+                        None => Scalar::ONE, // infinity: no valid r exists
+                    };
+                    if bool::from(Field::is_zero(&r)) {
+                        continue;
+                    }
+                    let is_valid = encoded.x().is_some();
+                    let s = r * Option::<Scalar>::from(Field::invert(&u2)).unwrap();
+                    let z = u1 * s;
+                    let tweaks = [
+                        ("as built", r, s, z),
+                        ("r + 1", r + Scalar::ONE, s, z),
+                        ("s + 1", r, s + Scalar::ONE, z),
+                        ("z + 1", r, s, z + Scalar::ONE),
+                    ];
+                    for (tweak, r, s, z) in tweaks {
+                        let Ok(sig) = ecdsa::Signature::<$curve::$curve_type>::from_scalars(
+                            r.to_repr(),
+                            s.to_repr(),
+                        ) else {
+                            continue;
+                        };
+                        let digest = z.to_repr();
+                        let what = format!(
+                            "{} d={:?} u1={:?} u2={:?} {tweak}",
+                            stringify!($curve),
+                            d,
+                            u1,
+                            u2
+                        );
+                        let crate_says = {
+                            use ecdsa::signature::hazmat::PrehashVerifier;
+                            key.verify_prehash(&digest, &sig).is_ok()
+                        };
+                        let here = verify_prehash(&key, &digest, &sig);
+                        assert_eq!(here, crate_says, "{what}");
+                        let split_says = split.verify_prehash(&digest, &sig);
+                        assert_eq!(split_says, crate_says, "{what}, split tables");
+                        if tweak == "as built" {
+                            assert_eq!(here, is_valid, "{what}");
+                            valid += usize::from(here);
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+            (valid, checked)
+        }};
+    }
+
+    #[test]
+    fn crafted_signatures_reach_every_exceptional_case_and_decide_as_the_ecdsa_crate() {
+        let (valid, checked) = crafted_cases!(p256 NistP256);
+        assert!(
+            valid > 150 && checked > 600,
+            "P-256: {valid} valid of {checked}"
+        );
+        let (valid, checked) = crafted_cases!(p384 NistP384);
+        assert!(
+            valid > 150 && checked > 600,
+            "P-384: {valid} valid of {checked}"
+        );
+    }
+
+    #[test]
+    fn random_signatures_from_the_ecdsa_crate_verify_and_their_neighbours_do_not() {
+        use ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+        use sha2::Digest;
+        for i in 0..64u32 {
+            let seed = sha2::Sha512::digest(i.to_be_bytes());
+            let signer = p256::ecdsa::SigningKey::from_slice(&seed[..32]).unwrap();
+            let digest = sha2::Sha256::digest(seed);
+            let sig: p256::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
+            let key = signer.verifying_key();
+            let split = Key::precomputed(*key);
+            assert!(verify_prehash(key, &digest, &sig));
+            assert!(split.verify_prehash(&digest, &sig));
+            let mut other = digest;
+            other[i as usize % 32] ^= 1 << (i % 8);
+            assert_eq!(
+                verify_prehash(key, &other, &sig),
+                key.verify_prehash(&other, &sig).is_ok()
+            );
+            assert!(!verify_prehash(key, &other, &sig));
+            assert!(!split.verify_prehash(&other, &sig));
+
+            let signer = p384::ecdsa::SigningKey::from_slice(&seed[..48]).unwrap();
+            let digest = sha2::Sha384::digest(seed);
+            let sig: p384::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
+            let key = signer.verifying_key();
+            let split = Key::precomputed(*key);
+            assert!(verify_prehash(key, &digest, &sig));
+            assert!(split.verify_prehash(&digest, &sig));
+            let mut other = digest;
+            other[i as usize % 48] ^= 1 << (i % 8);
+            assert!(!verify_prehash(key, &other, &sig));
+            assert!(!split.verify_prehash(&other, &sig));
+        }
     }
 }
