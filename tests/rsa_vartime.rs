@@ -25,23 +25,20 @@ fn decide<T: PartialEq + std::fmt::Debug>(what: &str, check: impl Fn() -> T) -> 
 fn variants(signature: &[u8], modulus: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![("as made".to_owned(), signature.to_vec())];
     let len = signature.len();
-    for i in [
-        0,
-        1,
-        2,
-        len / 3,
-        len / 2,
-        len - 34,
-        len - 33,
-        len - 2,
-        len - 1,
-    ] {
-        for bit in [0x01u8, 0x80] {
-            let mut v = signature.to_vec();
-            v[i] ^= bit;
-            out.push((format!("byte {i} ^ {bit:#x}"), v));
-        }
-    }
+    out.extend(hsm_notary_suite::bit_flips(
+        signature,
+        &[
+            0,
+            1,
+            2,
+            len / 3,
+            len / 2,
+            len - 34,
+            len - 33,
+            len - 2,
+            len - 1,
+        ],
+    ));
     out.push(("one byte short".into(), signature[1..].to_vec()));
     out.push((
         "a zero byte in front".into(),

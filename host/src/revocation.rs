@@ -124,44 +124,21 @@ impl Fetcher {
             Ok(recent) => recent.iter().cloned().collect(),
             Err(_) => return Vec::new(),
         };
+        let not_held = || "not in memory".to_owned();
         let mut out = Vec::new();
         for need in &recent {
-            let answered = match need.method {
-                // A fetch stops at the first responder (or delta CRL) that answers.
-                Method::Ocsp | Method::DeltaCrl => {
-                    let request: &[u8] = if need.method == Method::Ocsp {
-                        &need.ocsp_request
-                    } else {
-                        &[]
-                    };
-                    need.urls.first().and_then(|url| {
-                        let bytes = self.remembered(url, request, now)?;
-                        Some(vec![if need.method == Method::Ocsp {
-                            Evidence::Ocsp {
-                                url: url.clone(),
-                                response: bytes,
-                            }
-                        } else {
-                            Evidence::Crl {
-                                url: url.clone(),
-                                crl: bytes,
-                            }
-                        }])
-                    })
-                }
-                // A fetch reads every distribution point.
-                Method::Crl => need
-                    .urls
-                    .iter()
-                    .map(|url| {
-                        self.remembered(url, &[], now).map(|crl| Evidence::Crl {
-                            url: url.clone(),
-                            crl,
-                        })
-                    })
-                    .collect(),
-            };
-            out.extend(answered.unwrap_or_default());
+            let answered = evidence_for(
+                need,
+                |url, request| self.remembered(url, request, now).ok_or_else(not_held),
+                |url| self.remembered(url, &[], now).ok_or_else(not_held),
+            );
+            // A location memory lacks would be fetched: leave the need to be asked.
+            if !answered
+                .iter()
+                .any(|e| matches!(e, Evidence::Unavailable { .. }))
+            {
+                out.extend(answered);
+            }
         }
         out
     }
@@ -372,46 +349,11 @@ impl Bounded {
 
     /// Evidence for one need.
     pub fn fetch(&self, need: &Need, now: Instant) -> Vec<Evidence> {
-        let mut out = Vec::new();
-        match need.method {
-            Method::Ocsp => {
-                for url in &need.urls {
-                    match self.ocsp(url, &need.ocsp_request, now) {
-                        Ok(response) => {
-                            out.push(Evidence::Ocsp {
-                                url: url.clone(),
-                                response,
-                            });
-                            break;
-                        }
-                        Err(reason) => out.push(Evidence::Unavailable {
-                            url: url.clone(),
-                            reason,
-                        }),
-                    }
-                }
-            }
-            Method::Crl | Method::DeltaCrl => {
-                for url in &need.urls {
-                    match self.crl(url, now) {
-                        Ok(crl) => {
-                            out.push(Evidence::Crl {
-                                url: url.clone(),
-                                crl,
-                            });
-                            if need.method == Method::DeltaCrl {
-                                break;
-                            }
-                        }
-                        Err(reason) => out.push(Evidence::Unavailable {
-                            url: url.clone(),
-                            reason,
-                        }),
-                    }
-                }
-            }
-        }
-        out
+        evidence_for(
+            need,
+            |url, request| self.ocsp(url, request, now),
+            |url| self.crl(url, now),
+        )
     }
 
     fn timeout(&self, configured: Duration) -> Result<Duration, String> {
@@ -534,6 +476,42 @@ fn unanswered(needs: Vec<Need>, evidence: &[Evidence]) -> Vec<Need> {
             })
         })
         .collect()
+}
+
+/// The evidence for `need` from answers `ocsp(url, request)` and `crl(url)`: OCSP
+/// responders in order until one answers, every CRL distribution point, delta CRLs until
+/// one answers; each location that fails becomes `unavailable` evidence saying why.
+fn evidence_for(
+    need: &Need,
+    ocsp: impl Fn(&str, &[u8]) -> Result<Vec<u8>, String>,
+    crl: impl Fn(&str) -> Result<Vec<u8>, String>,
+) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for url in &need.urls {
+        let answer = match need.method {
+            Method::Ocsp => ocsp(url, &need.ocsp_request).map(|response| Evidence::Ocsp {
+                url: url.clone(),
+                response,
+            }),
+            Method::Crl | Method::DeltaCrl => crl(url).map(|crl| Evidence::Crl {
+                url: url.clone(),
+                crl,
+            }),
+        };
+        match answer {
+            Ok(evidence) => {
+                out.push(evidence);
+                if need.method != Method::Crl {
+                    break;
+                }
+            }
+            Err(reason) => out.push(Evidence::Unavailable {
+                url: url.clone(),
+                reason,
+            }),
+        }
+    }
+    out
 }
 
 /// One HTTP exchange: `http` only, 200 only, no redirects, at most `limit` bytes read.

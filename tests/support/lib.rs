@@ -33,6 +33,20 @@ pub fn decide_both<T: PartialEq + std::fmt::Debug>(
     variable_time
 }
 
+/// `bytes` with bit 0 and then bit 7 of each byte at `positions` flipped, one variant
+/// each, named `byte I ^ 0xB`.
+pub fn bit_flips(bytes: &[u8], positions: &[usize]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for &i in positions {
+        for bit in [0x01u8, 0x80] {
+            let mut v = bytes.to_vec();
+            v[i] ^= bit;
+            out.push((format!("byte {i} ^ {bit:#x}"), v));
+        }
+    }
+    out
+}
+
 /// Every document of a (multi-document) YAML text, as Kubernetes manifests are written.
 pub fn yaml_documents(text: &str) -> Result<Vec<serde_yaml_ng::Value>> {
     use serde::Deserialize;

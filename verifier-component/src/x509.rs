@@ -5,7 +5,7 @@
 //! `tbsCertificate` bytes are kept as they were received, so signature checks never
 //! depend on a re-encoding.
 
-mod memo;
+pub(crate) mod memo;
 pub mod name;
 
 use const_oid::ObjectIdentifier;
@@ -376,11 +376,6 @@ pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Cert>, CertificateParseErr
         memo::put(key, &certs);
     }
     Ok(certs)
-}
-
-/// Forget every parsed certificate (see [`crate::signature::memo::clear`]).
-pub(crate) fn clear_parsed() {
-    memo::clear();
 }
 
 fn parse_certificates_uncached(bytes: &[u8]) -> Result<Vec<Cert>, CertificateParseError> {

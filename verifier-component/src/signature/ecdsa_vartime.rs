@@ -69,26 +69,40 @@ pub trait FieldElement:
     fn from_be_bytes(bytes: &[u8]) -> Option<Self>;
 }
 
-/// A fiat-crypto field in the Montgomery domain; inversion and the range check on
-/// decoding are the curve crate's field type's.
+/// A fiat-crypto field in the Montgomery domain (`$fiat` is a module like `fiat_p256`,
+/// with the curve prefix dropped from fiat's names); inversion and the range check on decoding are the curve
+/// crate's field type's.
 macro_rules! fiat_field {
-    (
-        $name:ident, $curve:ty, $bytes:literal, $fiat:ident,
-        $mont:ident, $plain:ident, $mul:ident, $square:ident, $add:ident, $sub:ident,
-        $opp:ident, $to_mont:ident, $from_mont:ident, $to_bytes:ident, $from_bytes:ident,
-        $nonzero:ident, $set_one:ident
-    ) => {
+    ($name:ident, $curve:ty, $bytes:literal, $fiat:ident) => {
         #[doc = concat!("An element of the base field of ", stringify!($curve), ".")]
         #[derive(Clone, Copy, Debug)]
         pub struct $name([$fiat::Limb; $fiat::LIMBS]);
 
         impl $name {
+            /// `op(self)` for one of fiat's unary operations.
+            fn unary(self, op: fn(&mut $fiat::Mont, &$fiat::Mont)) -> Self {
+                let mut out = $fiat::Mont([0; $fiat::LIMBS]);
+                op(&mut out, &$fiat::Mont(self.0));
+                Self(out.0)
+            }
+
+            /// `op(self, rhs)` for one of fiat's binary operations.
+            fn binary(
+                self,
+                rhs: Self,
+                op: fn(&mut $fiat::Mont, &$fiat::Mont, &$fiat::Mont),
+            ) -> Self {
+                let mut out = $fiat::Mont([0; $fiat::LIMBS]);
+                op(&mut out, &$fiat::Mont(self.0), &$fiat::Mont(rhs.0));
+                Self(out.0)
+            }
+
             /// Canonical big-endian bytes.
             fn to_be_bytes(self) -> [u8; $bytes] {
-                let mut plain = $fiat::$plain([0; $fiat::LIMBS]);
-                $fiat::$from_mont(&mut plain, &$fiat::$mont(self.0));
+                let mut plain = $fiat::Plain([0; $fiat::LIMBS]);
+                $fiat::from_montgomery(&mut plain, &$fiat::Mont(self.0));
                 let mut bytes = [0u8; $bytes];
-                $fiat::$to_bytes(&mut bytes, &plain.0);
+                $fiat::to_bytes(&mut bytes, &plain.0);
                 bytes.reverse();
                 bytes
             }
@@ -99,9 +113,9 @@ macro_rules! fiat_field {
                 little.copy_from_slice(bytes);
                 little.reverse();
                 let mut plain = [0; $fiat::LIMBS];
-                $fiat::$from_bytes(&mut plain, &little);
-                let mut out = $fiat::$mont([0; $fiat::LIMBS]);
-                $fiat::$to_mont(&mut out, &$fiat::$plain(plain));
+                $fiat::from_bytes(&mut plain, &little);
+                let mut out = $fiat::Mont([0; $fiat::LIMBS]);
+                $fiat::to_montgomery(&mut out, &$fiat::Plain(plain));
                 Self(out.0)
             }
         }
@@ -109,53 +123,43 @@ macro_rules! fiat_field {
         impl Add for $name {
             type Output = Self;
             fn add(self, rhs: Self) -> Self {
-                let mut out = $fiat::$mont([0; $fiat::LIMBS]);
-                $fiat::$add(&mut out, &$fiat::$mont(self.0), &$fiat::$mont(rhs.0));
-                Self(out.0)
+                self.binary(rhs, $fiat::add)
             }
         }
 
         impl Sub for $name {
             type Output = Self;
             fn sub(self, rhs: Self) -> Self {
-                let mut out = $fiat::$mont([0; $fiat::LIMBS]);
-                $fiat::$sub(&mut out, &$fiat::$mont(self.0), &$fiat::$mont(rhs.0));
-                Self(out.0)
+                self.binary(rhs, $fiat::sub)
             }
         }
 
         impl Mul for $name {
             type Output = Self;
             fn mul(self, rhs: Self) -> Self {
-                let mut out = $fiat::$mont([0; $fiat::LIMBS]);
-                $fiat::$mul(&mut out, &$fiat::$mont(self.0), &$fiat::$mont(rhs.0));
-                Self(out.0)
+                self.binary(rhs, $fiat::mul)
             }
         }
 
         impl FieldElement for $name {
             const ZERO: Self = Self([0; $fiat::LIMBS]);
             const ONE: Self = {
-                let mut one = $fiat::$mont([0; $fiat::LIMBS]);
-                $fiat::$set_one(&mut one);
+                let mut one = $fiat::Mont([0; $fiat::LIMBS]);
+                $fiat::set_one(&mut one);
                 Self(one.0)
             };
 
             fn square(&self) -> Self {
-                let mut out = $fiat::$mont([0; $fiat::LIMBS]);
-                $fiat::$square(&mut out, &$fiat::$mont(self.0));
-                Self(out.0)
+                self.unary($fiat::square)
             }
 
             fn neg(&self) -> Self {
-                let mut out = $fiat::$mont([0; $fiat::LIMBS]);
-                $fiat::$opp(&mut out, &$fiat::$mont(self.0));
-                Self(out.0)
+                self.unary($fiat::opp)
             }
 
             fn is_zero(&self) -> bool {
                 let mut nonzero = 0;
-                $fiat::$nonzero(&mut nonzero, &self.0);
+                $fiat::nonzero(&mut nonzero, &self.0);
                 nonzero == 0
             }
 
@@ -176,12 +180,22 @@ macro_rules! fiat_field {
     };
 }
 
-/// fiat-crypto's P-256 field with the target's limb width.
+/// fiat-crypto's P-256 field with the target's limb width (32-bit on wasm32, or with
+/// the `fiat-32` feature), its names without the curve prefix.
 mod fiat_p256 {
+    pub use fiat::{
+        fiat_p256_add as add, fiat_p256_from_bytes as from_bytes,
+        fiat_p256_from_montgomery as from_montgomery,
+        fiat_p256_montgomery_domain_field_element as Mont, fiat_p256_mul as mul,
+        fiat_p256_non_montgomery_domain_field_element as Plain, fiat_p256_nonzero as nonzero,
+        fiat_p256_opp as opp, fiat_p256_set_one as set_one, fiat_p256_square as square,
+        fiat_p256_sub as sub, fiat_p256_to_bytes as to_bytes,
+        fiat_p256_to_montgomery as to_montgomery,
+    };
     #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
-    pub use fiat_crypto::p256_32::*;
+    use fiat_crypto::p256_32 as fiat;
     #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
-    pub use fiat_crypto::p256_64::*;
+    use fiat_crypto::p256_64 as fiat;
     #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
     pub type Limb = u64;
     #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
@@ -189,12 +203,22 @@ mod fiat_p256 {
     pub const LIMBS: usize = 32 / core::mem::size_of::<Limb>();
 }
 
-/// fiat-crypto's P-384 field with the target's limb width.
+/// fiat-crypto's P-384 field with the target's limb width (32-bit on wasm32, or with
+/// the `fiat-32` feature), its names without the curve prefix.
 mod fiat_p384 {
+    pub use fiat::{
+        fiat_p384_add as add, fiat_p384_from_bytes as from_bytes,
+        fiat_p384_from_montgomery as from_montgomery,
+        fiat_p384_montgomery_domain_field_element as Mont, fiat_p384_mul as mul,
+        fiat_p384_non_montgomery_domain_field_element as Plain, fiat_p384_nonzero as nonzero,
+        fiat_p384_opp as opp, fiat_p384_set_one as set_one, fiat_p384_square as square,
+        fiat_p384_sub as sub, fiat_p384_to_bytes as to_bytes,
+        fiat_p384_to_montgomery as to_montgomery,
+    };
     #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
-    pub use fiat_crypto::p384_32::*;
+    use fiat_crypto::p384_32 as fiat;
     #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
-    pub use fiat_crypto::p384_64::*;
+    use fiat_crypto::p384_64 as fiat;
     #[cfg(all(target_pointer_width = "64", not(feature = "fiat-32")))]
     pub type Limb = u64;
     #[cfg(any(not(target_pointer_width = "64"), feature = "fiat-32"))]
@@ -202,44 +226,8 @@ mod fiat_p384 {
     pub const LIMBS: usize = 48 / core::mem::size_of::<Limb>();
 }
 
-fiat_field!(
-    P256Field,
-    p256::NistP256,
-    32,
-    fiat_p256,
-    fiat_p256_montgomery_domain_field_element,
-    fiat_p256_non_montgomery_domain_field_element,
-    fiat_p256_mul,
-    fiat_p256_square,
-    fiat_p256_add,
-    fiat_p256_sub,
-    fiat_p256_opp,
-    fiat_p256_to_montgomery,
-    fiat_p256_from_montgomery,
-    fiat_p256_to_bytes,
-    fiat_p256_from_bytes,
-    fiat_p256_nonzero,
-    fiat_p256_set_one
-);
-fiat_field!(
-    P384Field,
-    p384::NistP384,
-    48,
-    fiat_p384,
-    fiat_p384_montgomery_domain_field_element,
-    fiat_p384_non_montgomery_domain_field_element,
-    fiat_p384_mul,
-    fiat_p384_square,
-    fiat_p384_add,
-    fiat_p384_sub,
-    fiat_p384_opp,
-    fiat_p384_to_montgomery,
-    fiat_p384_from_montgomery,
-    fiat_p384_to_bytes,
-    fiat_p384_from_bytes,
-    fiat_p384_nonzero,
-    fiat_p384_set_one
-);
+fiat_field!(P256Field, p256::NistP256, 32, fiat_p256);
+fiat_field!(P384Field, p384::NistP384, 48, fiat_p384);
 
 /// A point in affine coordinates, never the point at infinity.
 #[derive(Clone, Copy, Debug)]
@@ -487,15 +475,19 @@ pub trait VartimeCurve: EcdsaCurve + CurveArithmetic {
     fn key_point(key: &VerifyingKey<Self>) -> Option<Affine<Self::Field>>;
 }
 
-fn build_generator_table<C: VartimeCurve>() -> Vec<Affine<C::Field>> {
+/// The generator in the point arithmetic's field.
+fn generator<C: VartimeCurve>() -> Option<Affine<C::Field>> {
     let (x, y) = C::generator();
-    match (C::Field::from_be_bytes(&x), C::Field::from_be_bytes(&y)) {
-        (Some(x), Some(y)) => {
-            odd_multiples(&Jacobian::from_affine(&Affine { x, y }), GENERATOR_WIDTH)
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    }
+    Some(Affine {
+        x: C::Field::from_be_bytes(&x)?,
+        y: C::Field::from_be_bytes(&y)?,
+    })
+}
+
+fn build_generator_table<C: VartimeCurve>() -> Vec<Affine<C::Field>> {
+    generator::<C>()
+        .and_then(|g| odd_multiples(&Jacobian::from_affine(&g), GENERATOR_WIDTH))
+        .unwrap_or_default()
 }
 
 /// For each 64-bit chunk `j` of a scalar, the odd multiples of `2^(64·j)·P`.
@@ -521,13 +513,9 @@ fn split_tables<F: FieldElement>(
 }
 
 fn build_generator_split_tables<C: VartimeCurve>() -> Vec<Vec<Affine<C::Field>>> {
-    let (x, y) = C::generator();
-    match (C::Field::from_be_bytes(&x), C::Field::from_be_bytes(&y)) {
-        (Some(x), Some(y)) => {
-            split_tables(&Affine { x, y }, C::CHUNKS, GENERATOR_WIDTH).unwrap_or_default()
-        }
-        _ => Vec::new(),
-    }
+    generator::<C>()
+        .and_then(|g| split_tables(&g, C::CHUNKS, GENERATOR_WIDTH))
+        .unwrap_or_default()
 }
 
 macro_rules! vartime_curve {
@@ -747,14 +735,13 @@ where
             return false;
         }
         let (u1, u2) = (u1.to_repr(), u2.to_repr());
-        let chunk = |bytes: &[u8], j: usize| -> Vec<u8> {
-            let end = bytes.len() - 8 * j;
-            bytes[end.saturating_sub(8)..end].to_vec()
-        };
+        // Chunk j is the j-th 8 bytes from the end of the big-endian encoding.
         let mut streams = Vec::with_capacity(2 * C::CHUNKS);
-        for j in 0..C::CHUNKS {
-            streams.push((&generators[j][..], wnaf(&chunk(&u1, j), GENERATOR_WIDTH)));
-            streams.push((&keys[j][..], wnaf(&chunk(&u2, j), SPLIT_KEY_WIDTH)));
+        for (j, (generator, key)) in generators.iter().zip(keys).enumerate() {
+            let end = u1.len() - 8 * j;
+            let chunk = end.saturating_sub(8)..end;
+            streams.push((&generator[..], wnaf(&u1[chunk.clone()], GENERATOR_WIDTH)));
+            streams.push((&key[..], wnaf(&u2[chunk], SPLIT_KEY_WIDTH)));
         }
         x_is_r::<C>(&interleave(&streams), &r)
     }

@@ -73,7 +73,7 @@ pub fn clear() {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
-    crate::x509::clear_parsed();
+    crate::x509::memo::clear();
 }
 
 /// How many checks were answered from the set since the process started.
