@@ -7,16 +7,17 @@
 //! private-key operations. Verification handles only public data — the key, the signature
 //! and the message are all in the envelope — so there is no secret whose timing could
 //! leak, and the shorter sequence is safe here. It is never used for signing. The
-//! modular arithmetic is still `crypto-bigint`'s; only the exponent loop and the two
-//! encodings' checks are written here, step by step after RFC 8017 and Go's
-//! `crypto/rsa`, and `tests/rsa_vartime.rs` compares every decision with the `rsa`
-//! crate's on good, tampered and malformed signatures.
+//! Montgomery arithmetic is [`montgomery`]'s (why there), the two encodings' checks are
+//! written step by step after RFC 8017 and Go's `crypto/rsa`, and `tests/rsa_vartime.rs`
+//! compares every decision with the `rsa` crate's on good, tampered and malformed
+//! signatures.
+
+mod montgomery;
 
 use std::ops::RangeInclusive;
 use std::sync::{Arc, OnceLock};
 
 use crypto_bigint::Odd;
-use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use rsa::BoxedUint;
 use sha2::Digest;
 
@@ -33,7 +34,9 @@ use super::{HashAlgorithm, PssSalt};
 pub struct RsaPublicKey {
     n: Odd<BoxedUint>,
     e: BoxedUint,
-    params: Arc<OnceLock<BoxedMontyParams>>,
+    /// `e` as a word (it is at most `2^33 − 1`).
+    e_word: u64,
+    modulus: Arc<OnceLock<Option<montgomery::Modulus>>>,
     bits: RangeInclusive<u32>,
     crate_key: Arc<OnceLock<Result<rsa::PublicKey, rsa::Error>>>,
 }
@@ -62,13 +65,18 @@ impl RsaPublicKey {
         if e > BoxedUint::from(rsa::PublicKey::MAX_PUB_EXPONENT) {
             return Err(rsa::Error::PublicExponentTooLarge);
         }
+        let e_word = e
+            .to_be_bytes()
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
         let n = Odd::new(n)
             .into_option()
             .ok_or(rsa::Error::InvalidModulus)?;
         Ok(Self {
-            params: Arc::default(),
+            modulus: Arc::default(),
             n,
             e,
+            e_word,
             bits,
             crate_key: Arc::default(),
         })
@@ -79,10 +87,12 @@ impl RsaPublicKey {
         self.n.bit_width_vartime()
     }
 
-    /// The Montgomery parameters of the modulus.
-    fn params(&self) -> &BoxedMontyParams {
-        self.params
-            .get_or_init(|| BoxedMontyParams::new_vartime(self.n.clone()))
+    /// The modulus with its Montgomery parameters (`None` is unreachable: [`Self::new`]
+    /// refuses an even modulus).
+    fn modulus(&self) -> Option<&montgomery::Modulus> {
+        self.modulus
+            .get_or_init(|| montgomery::Modulus::new(&self.n.to_be_bytes()))
+            .as_ref()
     }
 
     /// The `rsa` crate's key, for its constant-time verification.
@@ -100,32 +110,7 @@ impl RsaPublicKey {
 /// `s^e mod n` as `k` big-endian bytes (`k` the modulus length), or `None` when the
 /// signature is not `k` bytes or not below `n` (RFC 8017 §5.2.2 step 1).
 fn public_operation(key: &RsaPublicKey, signature: &[u8]) -> Option<Vec<u8>> {
-    let n: &BoxedUint = &key.n;
-    let k = usize::try_from(n.bit_width_vartime().div_ceil(8)).ok()?;
-    if signature.len() != k {
-        return None;
-    }
-    let params = key.params();
-    let s = BoxedUint::from_be_slice(signature, params.bits_precision()).ok()?;
-    if s >= *n {
-        return None;
-    }
-    let e = &key.e;
-    let base = BoxedMontyForm::new(s, params);
-    let mut power = base.clone();
-    for bit in (0..e.bit_width_vartime().saturating_sub(1)).rev() {
-        power = power.square();
-        if e.bit_vartime(bit) {
-            power = power.mul(&base);
-        }
-    }
-    let bytes = power.retrieve().to_be_bytes();
-    // The integer's precision may be wider than the modulus: the extra bytes are zero.
-    let (extra, em) = bytes.split_at(bytes.len().checked_sub(k)?);
-    if extra.iter().any(|b| *b != 0) {
-        return None;
-    }
-    Some(em.to_vec())
+    key.modulus()?.pow_vartime(signature, key.e_word)
 }
 
 /// The DER `DigestInfo` prefix of each hash (RFC 8017 §9.2, note 1).
