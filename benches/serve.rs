@@ -188,6 +188,8 @@ fn main() {
     // The same decisions by the native library (the CLI's `--engine native`), to tell the
     // component's own overhead from the work.
     let native = per_image(&hsm_notary::engine::NativeEngine);
+    // The component's host-crypto build (`serve --host-crypto`).
+    let host_crypto = per_image(&ComponentEngine::load_host_crypto().unwrap());
 
     // The I/O floor: the same objects serve fetches for each image (its manifest, the
     // referrers, each signature manifest and envelope), with the same HTTP client shared
@@ -210,30 +212,35 @@ fn main() {
     });
     let floor = floor_started.elapsed();
 
-    let port = free_port().unwrap();
-    let mut server = Command::new(binary())
-        .args([
-            "serve",
-            "--allow-registry",
-            &host,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .args(["--deadline-ms", "120000", "--cache-ttl", "10m"])
-        .env("HSM_NOTARY_CONFIG", config.path())
-        .env("HSM_NOTARY_CACHE", component_cache())
-        .env("DOCKER_CONFIG", config.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let start_server = |extra: &[&str]| {
+        let port = free_port().unwrap();
+        let server = Command::new(binary())
+            .args([
+                "serve",
+                "--allow-registry",
+                &host,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .args(["--deadline-ms", "120000", "--cache-ttl", "10m"])
+            .args(extra)
+            .env("HSM_NOTARY_CONFIG", config.path())
+            .env("HSM_NOTARY_CACHE", component_cache())
+            .env("DOCKER_CONFIG", config.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (server, port)
+    };
+    let (mut server, port) = start_server(&[]);
     let body = serde_json::json!({
         "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
         "kind": "ProviderRequest",
@@ -243,7 +250,7 @@ fn main() {
     // One curl process per request: its figure includes the process and the TLS
     // handshake. curl's own timers give the part after the handshake (the request on an
     // established connection, as an admission webhook's client keeps it).
-    let request = || {
+    let request = |port: u16| {
         let started = Instant::now();
         let mut curl = Command::new("curl")
             .args(["-sS", "--tlsv1.3", "--max-time", "300", "--cacert"])
@@ -279,12 +286,18 @@ fn main() {
         )
     };
     let before = (crls.fetches("leaf.crl"), crls.fetches("intermediate.crl"));
-    let (cold, _) = request();
+    let (cold, _) = request(port);
     let fetched = (
         crls.fetches("leaf.crl") - before.0,
         crls.fetches("intermediate.crl") - before.1,
     );
-    let (warm_process, warm) = request();
+    let (warm_process, warm) = request(port);
+    let _ = server.kill();
+    let _ = server.wait();
+    // The same cold request to a fresh `serve --host-crypto` (nothing cached, CRLs
+    // fetched again).
+    let (mut server, port) = start_server(&["--host-crypto"]);
+    let (cold_host_crypto, _) = request(port);
     let _ = server.kill();
     let _ = server.wait();
 
@@ -297,6 +310,7 @@ fn main() {
          I/O floor (same fetches, same client, {workers} threads, no verification): {:>8.1} ms  (cold / floor = {:.2})\n\
          component alone, one image (2 signatures in memory, CRLs from memory as serve keeps them): {:.2} ms  ({:.1} images/s on one core, {:.1} component calls)\n\
          native library alone, the same image: {:.2} ms\n\
+         serve --host-crypto, cold: {:>8.1} ms  (cold / floor = {:.2}); its component alone, one image: {:.2} ms\n\
          CRL fetches during the cold request: leaf {}, intermediate {} (each kept in memory until nextUpdate)\n",
         cold.as_secs_f64() * 1e3,
         per_second(cold),
@@ -309,6 +323,9 @@ fn main() {
         1.0 / raw.as_secs_f64(),
         calls,
         native.as_secs_f64() * 1e3,
+        cold_host_crypto.as_secs_f64() * 1e3,
+        cold_host_crypto.as_secs_f64() / floor.as_secs_f64(),
+        host_crypto.as_secs_f64() * 1e3,
         fetched.0,
         fetched.1,
     );

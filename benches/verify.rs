@@ -91,6 +91,7 @@ fn cose_request() -> VerifyRequest {
 fn verify_benches(c: &mut Criterion) {
     let native = NativeEngine;
     let wasm = component_engine();
+    let host_crypto = ComponentEngine::load_host_crypto().unwrap();
     // The wasi:http build, called as `wasmtime serve` would (a fresh instance per request,
     // JSON bundle in and outcome out), without the socket.
     let http = HttpComponent::new(HTTP_COMPONENT).unwrap();
@@ -133,6 +134,15 @@ fn verify_benches(c: &mut Criterion) {
         notary_verifier::signature::set_variable_time_ecdsa(true);
         notary_verifier::signature::memo::set_enabled(true);
         group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(&request).unwrap()));
+        // The optional build that imports its public-key arithmetic from this host
+        // (native code, keys kept across calls); everything else as in wasm-warm.
+        assert_eq!(
+            host_crypto.verify(&request).unwrap().decision,
+            notary_verifier::Decision::Verified
+        );
+        group.bench_function("wasm-host-crypto-warm", |b| {
+            b.iter(|| host_crypto.verify(&request).unwrap())
+        });
         group.bench_function("wasm-fresh", |b| {
             b.iter(|| {
                 let engine = ComponentEngine::new(COMPONENT).unwrap();

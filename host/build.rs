@@ -1,12 +1,15 @@
 //! Builds the verifier component (`verifier-component/component`, target
-//! `wasm32-unknown-unknown`, linked by `wasm-component-ld`) so the host can embed it, and
-//! the wasi:http build (`verifier-component/http`, world `verifier-http`): an adapter that
-//! imports the verifier, composed here with that same verifier component, byte for byte.
+//! `wasm32-unknown-unknown`, linked by `wasm-component-ld`) so the host can embed it, the
+//! wasi:http build (`verifier-component/http`, world `verifier-http`): an adapter that
+//! imports the verifier, composed here with that same verifier component, byte for byte,
+//! and the optional host-crypto build (`verifier-component/component-host-crypto`, world
+//! `verifier-component-host-crypto`), embedded as it is and compiled only when chosen.
 //!
 //! The nested cargo uses its own target directory (no lock contention with the outer
 //! build) and inherits the outer build's job server, so it respects `-j`. Set
 //! `HSM_NOTARY_COMPONENT=/path/to/component.wasm` (and `HSM_NOTARY_HTTP_ADAPTER` for the
-//! adapter) to embed prebuilt components instead.
+//! adapter, `HSM_NOTARY_HOST_CRYPTO_COMPONENT` for the host-crypto build) to embed
+//! prebuilt components instead.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -18,18 +21,24 @@ mod wasmtime_config;
 fn main() {
     println!("cargo:rerun-if-env-changed=HSM_NOTARY_COMPONENT");
     println!("cargo:rerun-if-env-changed=HSM_NOTARY_HTTP_ADAPTER");
+    println!("cargo:rerun-if-env-changed=HSM_NOTARY_HOST_CRYPTO_COMPONENT");
     let prebuilt = (
         env::var_os("HSM_NOTARY_COMPONENT").map(PathBuf::from),
         env::var_os("HSM_NOTARY_HTTP_ADAPTER").map(PathBuf::from),
+        env::var_os("HSM_NOTARY_HOST_CRYPTO_COMPONENT").map(PathBuf::from),
     );
-    let (wasm, adapter) = match prebuilt {
-        (Some(wasm), Some(adapter)) => (wasm, adapter),
-        (wasm, adapter) => {
-            let (built, built_adapter) = build_components();
-            (wasm.unwrap_or(built), adapter.unwrap_or(built_adapter))
+    let (wasm, adapter, host_crypto) = match prebuilt {
+        (Some(wasm), Some(adapter), Some(host_crypto)) => (wasm, adapter, host_crypto),
+        (wasm, adapter, host_crypto) => {
+            let built = build_components();
+            (
+                wasm.unwrap_or(built.0),
+                adapter.unwrap_or(built.1),
+                host_crypto.unwrap_or(built.2),
+            )
         }
     };
-    for path in [&wasm, &adapter] {
+    for path in [&wasm, &adapter, &host_crypto] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
@@ -48,6 +57,10 @@ fn main() {
     println!(
         "cargo:rustc-env=HSM_NOTARY_HTTP_COMPONENT_WASM={}",
         http.display()
+    );
+    println!(
+        "cargo:rustc-env=HSM_NOTARY_HOST_CRYPTO_COMPONENT_WASM={}",
+        host_crypto.display()
     );
 }
 
@@ -109,7 +122,7 @@ fn compose_http(verifier: &Path, adapter: &Path, out: &Path) {
     std::fs::write(out, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }
 
-fn build_components() -> (PathBuf, PathBuf) {
+fn build_components() -> (PathBuf, PathBuf, PathBuf) {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let workspace = manifest_dir
         .parent()
@@ -118,6 +131,7 @@ fn build_components() -> (PathBuf, PathBuf) {
     for watched in [
         "verifier-component/src",
         "verifier-component/component/src",
+        "verifier-component/component-host-crypto/src",
         "verifier-component/http/src",
         "wit",
         "Cargo.lock",
@@ -126,6 +140,7 @@ fn build_components() -> (PathBuf, PathBuf) {
         "Cargo.toml",
         "verifier-component/Cargo.toml",
         "verifier-component/component/Cargo.toml",
+        "verifier-component/component-host-crypto/Cargo.toml",
         "verifier-component/http/Cargo.toml",
     ] {
         watch(&workspace.join(watched));
@@ -143,6 +158,8 @@ fn build_components() -> (PathBuf, PathBuf) {
             "notary-verifier-component",
             "-p",
             "notary-verifier-http",
+            "-p",
+            "notary-verifier-component-host-crypto",
             "--target",
             "wasm32-unknown-unknown",
             "--target-dir",
@@ -171,6 +188,7 @@ fn build_components() -> (PathBuf, PathBuf) {
     (
         out.join("notary_verifier_component.wasm"),
         out.join("notary_verifier_http.wasm"),
+        out.join("notary_verifier_component_host_crypto.wasm"),
     )
 }
 

@@ -307,6 +307,32 @@ fn gatekeeper_external_data_admits_trusted_images_and_denies_the_rest() {
 }
 
 #[test]
+fn serve_with_host_crypto_decides_every_image_as_the_default_component() {
+    // `--host-crypto`: the component's build that imports its RSA and ECDSA arithmetic
+    // from serve. Same images, same answers, word for word.
+    let world = World::new();
+    let (signed, _) = world.image("signed", Some("signer"));
+    let (untrusted, _) = world.image("untrusted", Some("other"));
+    let (unsigned, _) = world.image("unsigned", None);
+    let keys = [signed.as_str(), &untrusted, &unsigned];
+    let answers = |extra: &[&str]| {
+        let server = world.serve(extra);
+        let response = server.json("/gatekeeper/verify", &gatekeeper_request(&keys));
+        let items = response["response"]["items"].as_array().unwrap().clone();
+        keys.map(|key| {
+            let item = items.iter().find(|i| i["key"] == key).unwrap();
+            (item["value"]["verified"].clone(), item["error"].clone())
+        })
+    };
+    let default = answers(&[]);
+    let host_crypto = answers(&["--host-crypto"]);
+    assert_eq!(default, host_crypto);
+    assert_eq!(host_crypto[0], (json!(true), json!("")));
+    assert_eq!(host_crypto[1].0, json!(false));
+    assert_eq!(host_crypto[2].0, json!(false));
+}
+
+#[test]
 fn kyverno_service_answers_for_all_images_and_verified_results_are_cached_by_digest() {
     let world = World::new();
     let (signed, _) = world.image("kyverno signed", Some("signer"));

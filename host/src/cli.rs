@@ -231,7 +231,8 @@ pub struct SignatureDeleteArgs {
 /// `component`
 #[derive(Debug, Args)]
 pub struct ComponentArgs {
-    /// Which build: the import-free verifier, or the wasi:http endpoint that nests it.
+    /// Which build: the import-free verifier, the wasi:http endpoint that nests it, or the
+    /// verifier that imports its public-key arithmetic.
     #[arg(long, value_enum, default_value = "verifier")]
     pub world: ComponentWorld,
     /// Where to write it (`-`: standard output).
@@ -246,6 +247,9 @@ pub enum ComponentWorld {
     Verifier,
     /// `notary:verifier/verifier-http`: exports `wasi:http/incoming-handler`.
     Http,
+    /// `notary:verifier/verifier-component-host-crypto`: imports `crypto` (RSA public
+    /// operation, ECDSA check) from its host.
+    HostCrypto,
 }
 
 /// `serve`
@@ -296,6 +300,12 @@ pub struct ServeArgs {
     /// the check and the pull).
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub require_digest: bool,
+    /// Decide with the component's host-crypto build (world
+    /// `verifier-component-host-crypto`): its RSA and ECDSA arithmetic runs natively in
+    /// this process, with signers' keys kept across images; every rule stays the
+    /// component's. The default is the import-free component.
+    #[arg(long)]
+    pub host_crypto: bool,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -87,6 +87,10 @@ pub enum EngineKind {
     Wasm,
     /// The verifier crate linked into this binary.
     Native,
+    /// The component's optional build that imports its public-key arithmetic from this
+    /// host (RSA public operation, ECDSA check: native code, keys kept across calls);
+    /// compiled at start-up.
+    WasmHostCrypto,
 }
 
 /// Build the selected engine.
@@ -94,5 +98,6 @@ pub fn engine(kind: EngineKind) -> Result<Box<dyn Verifier + Send + Sync>> {
     Ok(match kind {
         EngineKind::Wasm => Box::new(ComponentEngine::load_default()?),
         EngineKind::Native => Box::new(NativeEngine),
+        EngineKind::WasmHostCrypto => Box::new(ComponentEngine::load_host_crypto()?),
     })
 }

@@ -396,6 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 platform: args.platform,
                 allow_registries: args.allow_registry,
                 require_digest: args.require_digest,
+                host_crypto: args.host_crypto,
             };
             hsm_notary::serve::run(settings, &config)?;
             Ok(ExitCode::SUCCESS)
@@ -460,12 +461,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "wasi:http component: sha256:{} (notary:verifier/verifier-http, nests the verifier component)",
                 sha256(engine::component::HTTP_COMPONENT)
             );
+            println!(
+                "host-crypto component: sha256:{} (notary:verifier/verifier-component-host-crypto, imports crypto)",
+                sha256(engine::component::HOST_CRYPTO_COMPONENT)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Component(args) => {
             let bytes = match args.world {
                 hsm_notary::cli::ComponentWorld::Verifier => engine::component::COMPONENT,
                 hsm_notary::cli::ComponentWorld::Http => engine::component::HTTP_COMPONENT,
+                hsm_notary::cli::ComponentWorld::HostCrypto => {
+                    engine::component::HOST_CRYPTO_COMPONENT
+                }
             };
             if args.output.as_os_str() == "-" {
                 hsm_notary::commands::write_stdout(bytes)

@@ -84,6 +84,8 @@ pub struct Settings {
     pub allow_registries: Vec<String>,
     /// `--require-digest`: tag references are refused.
     pub require_digest: bool,
+    /// `--host-crypto`: the component's host-crypto build decides.
+    pub host_crypto: bool,
 }
 
 /// One image's answer.
@@ -175,6 +177,11 @@ pub fn run(mut settings: Settings, config: &ConfigDir) -> Result<()> {
     bind_credentials(&mut settings.registry)?;
     restrict_registries(&mut settings)?;
     let inputs = inputs(config, None, None, DocumentKind::Oci)?;
+    let engine = if settings.host_crypto {
+        engine::ComponentEngine::load_host_crypto()?
+    } else {
+        engine::ComponentEngine::load_default()?
+    };
     let policy_digest = hex(&sha2::Sha256::digest(&inputs.policy.content));
     let stores_digest = hex(&sha2::Sha256::digest(serde_json::to_vec(&inputs.stores)?));
     let context = hex(&sha2::Sha256::digest(
@@ -182,12 +189,11 @@ pub fn run(mut settings: Settings, config: &ConfigDir) -> Result<()> {
             "policy": policy_digest,
             "stores": stores_digest,
             "platform": settings.platform,
-            "component": crate::oci::sha256_digest(crate::engine::component::COMPONENT),
+            "component": format!("sha256:{}", engine.component_sha256),
         })
         .to_string(),
     ));
     let tls = tls_config(&settings)?;
-    let engine = engine::ComponentEngine::load_default()?;
     let revocation = crate::revocation::Fetcher::new(crate::revocation::Options {
         in_memory: true,
         ..settings.revocation.clone()
@@ -222,9 +228,9 @@ async fn accept_loop(service: Arc<Service>, tls: Arc<rustls::ServerConfig>) -> R
         .await
         .with_context(|| format!("listening on {}", service.settings.listen))?;
     eprintln!(
-        "hsm-notary serve: listening on https://{} (component {})",
+        "hsm-notary serve: listening on https://{} (component sha256:{})",
         listener.local_addr()?,
-        crate::oci::sha256_digest(crate::engine::component::COMPONENT)
+        service.engine.component_sha256
     );
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));

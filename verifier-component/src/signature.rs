@@ -24,6 +24,7 @@ use spki::SubjectPublicKeyInfoOwned;
 
 use crate::x509::Cert;
 
+pub mod arithmetic;
 pub mod ecdsa_vartime;
 pub mod memo;
 pub mod rsa_vartime;
@@ -339,6 +340,27 @@ impl PublicKey {
         Err(format!("unsupported public key algorithm {algorithm}"))
     }
 
+    /// This EC key's decision on the signature `r_s` (`r || s`) of `prehash`: by the
+    /// host's arithmetic where one is installed ([`arithmetic`]), else by `local`.
+    fn ecdsa_decides(&self, prehash: &[u8], r_s: &[u8], local: impl FnOnce() -> bool) -> bool {
+        let Some(host) = arithmetic::installed() else {
+            return local();
+        };
+        let (curve, point) = match self {
+            Self::P256(k) => (
+                Curve::P256,
+                k.verifying_key().to_sec1_point(false).to_bytes(),
+            ),
+            Self::P384(k) => (
+                Curve::P384,
+                k.verifying_key().to_sec1_point(false).to_bytes(),
+            ),
+            Self::P521(k) => (Curve::P521, k.to_sec1_point(false).to_bytes()),
+            Self::Rsa(_) => return local(),
+        };
+        host.ecdsa_verify_prehash(curve, &point, prehash, r_s)
+    }
+
     /// The key type and size.
     pub fn spec(&self) -> KeySpec {
         match self {
@@ -372,22 +394,29 @@ impl PublicKey {
             (Self::P256(key), SignatureAlgorithm::EcdsaSha256) => {
                 let sig = p256::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                verify_ecdsa(key, &digest, &sig)
-                    .then_some(())
-                    .ok_or_else(|| VERIFY_ERROR.to_owned())
+                self.ecdsa_decides(&digest, &sig.to_bytes(), || {
+                    verify_ecdsa(key, &digest, &sig)
+                })
+                .then_some(())
+                .ok_or_else(|| VERIFY_ERROR.to_owned())
             }
             (Self::P384(key), SignatureAlgorithm::EcdsaSha384) => {
                 let sig = p384::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                verify_ecdsa(key, &digest, &sig)
-                    .then_some(())
-                    .ok_or_else(|| VERIFY_ERROR.to_owned())
+                self.ecdsa_decides(&digest, &sig.to_bytes(), || {
+                    verify_ecdsa(key, &digest, &sig)
+                })
+                .then_some(())
+                .ok_or_else(|| VERIFY_ERROR.to_owned())
             }
             (Self::P521(key), SignatureAlgorithm::EcdsaSha512) => {
                 let sig = p521::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| "invalid ECDSA signature encoding".to_owned())?;
-                key.verify_prehash(&digest, &sig)
-                    .map_err(|_| VERIFY_ERROR.to_owned())
+                self.ecdsa_decides(&digest, &sig.to_bytes(), || {
+                    key.verify_prehash(&digest, &sig).is_ok()
+                })
+                .then_some(())
+                .ok_or_else(|| VERIFY_ERROR.to_owned())
             }
             (_, algorithm) => Err(format!(
                 "the {} key cannot verify a {} signature",
@@ -582,15 +611,27 @@ impl X509SignatureAlgorithm {
             }
             (Self::Ecdsa(_), ec) => {
                 let ok = match ec {
-                    PublicKey::P256(k) => p256::ecdsa::Signature::from_der(signature)
-                        .ok()
-                        .map(|s| verify_ecdsa(k, &digest, &s)),
-                    PublicKey::P384(k) => p384::ecdsa::Signature::from_der(signature)
-                        .ok()
-                        .map(|s| verify_ecdsa(k, &digest, &s)),
-                    PublicKey::P521(k) => p521::ecdsa::Signature::from_der(signature)
-                        .ok()
-                        .map(|s| k.verify_prehash(&digest, &s).is_ok()),
+                    PublicKey::P256(k) => {
+                        p256::ecdsa::Signature::from_der(signature).ok().map(|s| {
+                            ec.ecdsa_decides(&digest, &s.to_bytes(), || {
+                                verify_ecdsa(k, &digest, &s)
+                            })
+                        })
+                    }
+                    PublicKey::P384(k) => {
+                        p384::ecdsa::Signature::from_der(signature).ok().map(|s| {
+                            ec.ecdsa_decides(&digest, &s.to_bytes(), || {
+                                verify_ecdsa(k, &digest, &s)
+                            })
+                        })
+                    }
+                    PublicKey::P521(k) => {
+                        p521::ecdsa::Signature::from_der(signature).ok().map(|s| {
+                            ec.ecdsa_decides(&digest, &s.to_bytes(), || {
+                                k.verify_prehash(&digest, &s).is_ok()
+                            })
+                        })
+                    }
                     PublicKey::Rsa(_) => return Err(CertSignatureError::KeyMismatch("ECDSA")),
                 };
                 match ok {

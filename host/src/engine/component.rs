@@ -28,14 +28,20 @@ use super::Verifier;
     reason = "wasmtime bindgen output"
 )]
 mod bindings {
+    // The host-crypto world is the default world plus one import, so its bindings serve
+    // both components: a linker that also defines `crypto` instantiates the import-free
+    // one as well.
     wasmtime::component::bindgen!({
-        world: "verifier-component",
+        world: "verifier-component-host-crypto",
         path: "../wit",
     });
 }
 
-use bindings::VerifierComponentPre;
+use bindings::VerifierComponentHostCryptoPre as VerifierComponentPre;
 use bindings::exports::notary::verifier::types as wit;
+use bindings::notary::verifier::crypto;
+use nv::signature::arithmetic::{Arithmetic, Native};
+use std::sync::Arc;
 
 /// The component this binary was built with.
 pub const COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_WASM"));
@@ -49,6 +55,12 @@ const PRECOMPILED: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_CWASM"));
 /// component --world http` writes it out for `wasmtime serve` and other wasi:http hosts.
 pub const HTTP_COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_HTTP_COMPONENT_WASM"));
 
+/// The optional build that imports its public-key arithmetic (world
+/// `verifier-component-host-crypto`): `--engine wasm-host-crypto`, and `hsm-notary
+/// component --world host-crypto` writes it out. Compiled when chosen, not at build time.
+pub const HOST_CRYPTO_COMPONENT: &[u8] =
+    include_bytes!(env!("HSM_NOTARY_HOST_CRYPTO_COMPONENT_WASM"));
+
 /// Linear memory one verification may use.
 const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 /// How often the engine's epoch advances.
@@ -59,6 +71,37 @@ pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 struct State {
     limits: StoreLimits,
+    arithmetic: Arc<Native>,
+}
+
+/// The `crypto` import: the verifier crate's own arithmetic, natively, with keys kept
+/// across calls (only the host-crypto component imports it).
+impl crypto::Host for State {
+    fn rsa_public_operation(
+        &mut self,
+        modulus: Vec<u8>,
+        exponent: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        self.arithmetic
+            .rsa_public_operation(&modulus, &exponent, &signature)
+    }
+
+    fn ecdsa_verify_prehash(
+        &mut self,
+        curve: crypto::Curve,
+        public_key: Vec<u8>,
+        prehash: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> bool {
+        let curve = match curve {
+            crypto::Curve::P256 => nv::signature::Curve::P256,
+            crypto::Curve::P384 => nv::signature::Curve::P384,
+            crypto::Curve::P521 => nv::signature::Curve::P521,
+        };
+        self.arithmetic
+            .ecdsa_verify_prehash(curve, &public_key, &prehash, &signature)
+    }
 }
 
 /// Calls made into the component (see [`ComponentEngine::calls`]).
@@ -77,12 +120,25 @@ pub struct ComponentEngine {
     pub precompiled: bool,
     time_limit: Duration,
     deadline: Option<Instant>,
+    /// What the `crypto` import answers with, shared by every call and clone.
+    arithmetic: Arc<Native>,
 }
 
 impl ComponentEngine {
     /// The component built into this binary, from its build-time native code.
     pub fn load_default() -> Result<Self> {
         Self::new(COMPONENT)
+    }
+
+    /// The host-crypto build of the component ([`HOST_CRYPTO_COMPONENT`]), compiled now.
+    pub fn load_host_crypto() -> Result<Self> {
+        Self::new(HOST_CRYPTO_COMPONENT)
+    }
+
+    /// Public-key operations the component has asked of this host (zero for the
+    /// import-free component).
+    pub fn host_crypto_calls(&self) -> u64 {
+        self.arithmetic.calls()
     }
 
     /// Load `wasm` (the embedded component from its precompiled code, any other compiled
@@ -98,7 +154,8 @@ impl ComponentEngine {
         start_epoch_ticker(&engine)?;
         let component_sha256 = hex(&Sha256::digest(wasm));
         let (component, precompiled) = load_component(&engine, wasm)?;
-        let linker = Linker::<State>::new(&engine);
+        let mut linker = Linker::<State>::new(&engine);
+        crypto::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
         let pre = VerifierComponentPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Self {
             engine,
@@ -107,6 +164,7 @@ impl ComponentEngine {
             precompiled,
             time_limit: DEFAULT_TIME_LIMIT,
             deadline: None,
+            arithmetic: Arc::default(),
         })
     }
 
@@ -125,7 +183,8 @@ impl ComponentEngine {
         }
     }
 
-    /// The names the component imports (none: it needs nothing from its host).
+    /// The names the component imports (none for the default component; the
+    /// host-crypto build imports `crypto`).
     pub fn imports(&self) -> Vec<String> {
         self.pre
             .instance_pre()
@@ -154,13 +213,14 @@ impl ComponentEngine {
 
     fn call<R>(
         &self,
-        f: impl FnOnce(&bindings::VerifierComponent, &mut Store<State>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&bindings::VerifierComponentHostCrypto, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut store = Store::new(
             &self.engine,
             State {
                 limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+                arithmetic: self.arithmetic.clone(),
             },
         );
         store.limiter(|state| &mut state.limits);

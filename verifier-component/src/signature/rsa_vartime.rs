@@ -108,8 +108,19 @@ impl RsaPublicKey {
 }
 
 /// `s^e mod n` as `k` big-endian bytes (`k` the modulus length), or `None` when the
-/// signature is not `k` bytes or not below `n` (RFC 8017 §5.2.2 step 1).
+/// signature is not `k` bytes or not below `n` (RFC 8017 §5.2.2 step 1): by the host's
+/// arithmetic where one is installed ([`super::arithmetic`]), else here.
 fn public_operation(key: &RsaPublicKey, signature: &[u8]) -> Option<Vec<u8>> {
+    match super::arithmetic::installed() {
+        Some(host) => {
+            host.rsa_public_operation(&key.n.to_be_bytes(), &key.e.to_be_bytes(), signature)
+        }
+        None => public_operation_local(key, signature),
+    }
+}
+
+/// [`public_operation`] by this module's own arithmetic.
+pub(crate) fn public_operation_local(key: &RsaPublicKey, signature: &[u8]) -> Option<Vec<u8>> {
     key.modulus()?.pow_vartime(signature, key.e_word)
 }
 
