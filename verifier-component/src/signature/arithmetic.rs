@@ -69,10 +69,15 @@ enum EcKey {
 /// parameters or its tables once per process instead of once per component call.
 #[derive(Default)]
 pub struct Native {
-    rsa: Mutex<HashMap<(Vec<u8>, Vec<u8>), Arc<rsa_vartime::RsaPublicKey>>>,
-    ec: Mutex<HashMap<(u8, Vec<u8>), Arc<EcKey>>>,
+    /// By modulus and exponent.
+    rsa: Kept<(Vec<u8>, Vec<u8>), rsa_vartime::RsaPublicKey>,
+    /// By curve and SEC1 point.
+    ec: Kept<(u8, Vec<u8>), EcKey>,
     calls: AtomicU64,
 }
+
+/// Parsed keys by what they were parsed from.
+type Kept<K, V> = Mutex<HashMap<K, Arc<V>>>;
 
 impl Native {
     /// Operations answered so far.
