@@ -14,16 +14,12 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hsm_notary::engine::component::{COMPONENT, HTTP_COMPONENT};
 use hsm_notary::engine::{ComponentEngine, NativeEngine, Verifier};
-use hsm_notary::sign::local::LocalKey;
 use hsm_notary::sign::{KeySource, SigningKey, sign_descriptor};
 use hsm_notary_suite::wasi_http::{HttpComponent, bundle_of};
-use hsm_notary_suite::{cases, component_engine, request_of, root};
+use hsm_notary_suite::{cases, component_engine, request_of, root, signed_request};
 use notary_verifier::sign::Format;
 use notary_verifier::signature::{Curve, KeySpec};
-use notary_verifier::{
-    Descriptor, DocumentKind, Instant, NamedStore, PolicyInput, Selector, SignatureInput,
-    StoreFile, StoreType, Target, TrustStores, VerifyRequest,
-};
+use notary_verifier::{Descriptor, DocumentKind, Instant, PolicyInput, Selector, VerifyRequest};
 
 fn now() -> Instant {
     let d = std::time::SystemTime::now()
@@ -44,48 +40,7 @@ fn jws_request() -> VerifyRequest {
 
 /// A COSE signature made here with a local P-256 key under a generated test CA.
 fn cose_request() -> VerifyRequest {
-    let (root_key, root_der) =
-        hsm_notary::certgen::root("bench", std::time::Duration::from_secs(86_400)).unwrap();
-    let key = LocalKey::generate(KeySpec::Ec(Curve::P256)).unwrap();
-    let leaf = hsm_notary::certgen::leaf(
-        "bench",
-        &key.public_key_der().unwrap(),
-        &root_key,
-        &root_der,
-        std::time::Duration::from_secs(86_400),
-    )
-    .unwrap();
-    let signing = SigningKey {
-        source: KeySource::Local(Box::new(key)),
-        chain: vec![leaf, root_der.clone()],
-    };
-    let target = Descriptor {
-        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-        digest: format!("sha256:{}", "ab".repeat(32)),
-        size: 1234,
-        ..Descriptor::default()
-    };
-    let signed = sign_descriptor(&signing, Format::Cose, &target, None, now(), None).unwrap();
-    VerifyRequest {
-        policy: PolicyInput {
-            kind: DocumentKind::Oci,
-            content: br#"{"version":"1.0","trustPolicies":[{"name":"b","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:bench"],"trustedIdentities":["*"]}]}"#.to_vec(),
-        },
-        trust_stores: TrustStores {
-            stores: vec![NamedStore {
-                store_type: StoreType::Ca,
-                name: "bench".into(),
-                files: vec![StoreFile { name: "root.der".into(), content: root_der }],
-            }],
-        },
-        target: Target::Oci { reference: format!("registry.example/app@{}", target.digest), descriptor: target },
-        signatures: vec![SignatureInput { media_type: signed.media_type.into(), envelope: signed.envelope, manifest_digest: None, prior_failure: None,}],
-        user_metadata: Vec::new(),
-        verification_time: now(),
-        revocation_evidence: Vec::new(),
-        max_signatures: 100,
-        plugin_evidence: Vec::new(),
-    }
+    signed_request(KeySpec::Ec(Curve::P256), Format::Cose).unwrap()
 }
 
 fn verify_benches(c: &mut Criterion) {

@@ -6,15 +6,10 @@
 
 use hsm_notary::engine::Verifier;
 use hsm_notary::engine::component::{COMPONENT, ComponentEngine, HOST_CRYPTO_COMPONENT};
-use hsm_notary::sign::local::LocalKey;
-use hsm_notary::sign::{KeySource, SigningKey, sign_descriptor};
-use hsm_notary_suite::{cases, run};
+use hsm_notary_suite::{cases, run, signed_request};
+use notary_verifier::Decision;
 use notary_verifier::sign::Format;
 use notary_verifier::signature::{Curve, KeySpec};
-use notary_verifier::{
-    Decision, Descriptor, DocumentKind, NamedStore, PolicyInput, SignatureInput, StoreFile,
-    StoreType, Target, TrustStores, VerifyRequest,
-};
 
 #[test]
 fn the_host_crypto_component_imports_crypto_and_nothing_else() {
@@ -52,64 +47,6 @@ fn host_crypto_decides_the_corpus_as_the_import_free_component() {
     );
 }
 
-/// A request for one envelope signed here by a fresh `spec` key under a generated root.
-fn signed_request(spec: KeySpec, format: Format) -> VerifyRequest {
-    let day = std::time::Duration::from_secs(86_400);
-    let (root_key, root_der) = hsm_notary::certgen::root("host-crypto", day).unwrap();
-    let key = LocalKey::generate(spec).unwrap();
-    let leaf = hsm_notary::certgen::leaf(
-        "host-crypto",
-        &key.public_key_der().unwrap(),
-        &root_key,
-        &root_der,
-        day,
-    )
-    .unwrap();
-    let signing = SigningKey {
-        source: KeySource::Local(Box::new(key)),
-        chain: vec![leaf, root_der.clone()],
-    };
-    let target = Descriptor {
-        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-        digest: format!("sha256:{}", "ab".repeat(32)),
-        size: 1234,
-        ..Descriptor::default()
-    };
-    let now = hsm_notary::commands::verification_time(None).unwrap();
-    let signed = sign_descriptor(&signing, format, &target, None, now, None).unwrap();
-    VerifyRequest {
-        policy: PolicyInput {
-            kind: DocumentKind::Oci,
-            content: br#"{"version":"1.0","trustPolicies":[{"name":"h","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:h"],"trustedIdentities":["*"]}]}"#.to_vec(),
-        },
-        trust_stores: TrustStores {
-            stores: vec![NamedStore {
-                store_type: StoreType::Ca,
-                name: "h".into(),
-                files: vec![StoreFile {
-                    name: "root.der".into(),
-                    content: root_der,
-                }],
-            }],
-        },
-        target: Target::Oci {
-            reference: format!("registry.example/app@{}", target.digest),
-            descriptor: target,
-        },
-        signatures: vec![SignatureInput {
-            media_type: signed.media_type.into(),
-            envelope: signed.envelope,
-            manifest_digest: None,
-            prior_failure: None,
-        }],
-        user_metadata: Vec::new(),
-        verification_time: now,
-        revocation_evidence: Vec::new(),
-        max_signatures: 100,
-        plugin_evidence: Vec::new(),
-    }
-}
-
 #[test]
 fn host_crypto_decides_ec_and_rsa_signatures_and_their_tampered_twins_as_the_default() {
     // The corpus is notation's RSA signatures: here every curve and RSA size, in both
@@ -125,7 +62,7 @@ fn host_crypto_decides_ec_and_rsa_signatures_and_their_tampered_twins_as_the_def
     ];
     for spec in specs {
         for format in [Format::Jws, Format::Cose] {
-            let request = signed_request(spec, format);
+            let request = signed_request(spec, format).unwrap();
             let good = host.verify(&request).unwrap();
             assert_eq!(good.decision, Decision::Verified, "{spec:?} {format:?}");
             assert_eq!(

@@ -1069,6 +1069,69 @@ pub fn component_engine() -> hsm_notary::engine::ComponentEngine {
         .expect("the embedded component loads")
 }
 
+/// A request for one envelope in `format`, signed now by a fresh local `spec` key whose
+/// certificate a generated root issued, under a strict policy that trusts that root.
+pub fn signed_request(
+    spec: notary_verifier::signature::KeySpec,
+    format: notary_verifier::sign::Format,
+) -> Result<VerifyRequest> {
+    use hsm_notary::sign::{KeySource, SigningKey, local::LocalKey, sign_descriptor};
+    use notary_verifier::{NamedStore, StoreFile, TrustStores};
+    let day = std::time::Duration::from_secs(86_400);
+    let (root_key, root_der) = hsm_notary::certgen::root("signed-request", day)?;
+    let key = LocalKey::generate(spec)?;
+    let leaf = hsm_notary::certgen::leaf(
+        "signed-request",
+        &key.public_key_der()?,
+        &root_key,
+        &root_der,
+        day,
+    )?;
+    let signing = SigningKey {
+        source: KeySource::Local(Box::new(key)),
+        chain: vec![leaf, root_der.clone()],
+    };
+    let target = Descriptor {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        digest: format!("sha256:{}", "ab".repeat(32)),
+        size: 1234,
+        ..Descriptor::default()
+    };
+    let now = hsm_notary::commands::verification_time(None)?;
+    let signed = sign_descriptor(&signing, format, &target, None, now, None)?;
+    Ok(VerifyRequest {
+        policy: PolicyInput {
+            kind: DocumentKind::Oci,
+            content: br#"{"version":"1.0","trustPolicies":[{"name":"s","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:s"],"trustedIdentities":["*"]}]}"#.to_vec(),
+        },
+        trust_stores: TrustStores {
+            stores: vec![NamedStore {
+                store_type: StoreType::Ca,
+                name: "s".into(),
+                files: vec![StoreFile {
+                    name: "root.der".into(),
+                    content: root_der,
+                }],
+            }],
+        },
+        target: Target::Oci {
+            reference: format!("registry.example/app@{}", target.digest),
+            descriptor: target,
+        },
+        signatures: vec![SignatureInput {
+            media_type: signed.media_type.into(),
+            envelope: signed.envelope,
+            manifest_digest: None,
+            prior_failure: None,
+        }],
+        user_metadata: Vec::new(),
+        verification_time: now,
+        revocation_evidence: Vec::new(),
+        max_signatures: 100,
+        plugin_evidence: Vec::new(),
+    })
+}
+
 /// Known divergences: cases we believe the reference gets wrong (each with a reason). They
 /// still count as failing.
 pub fn exceptions() -> Result<serde_json::Map<String, Value>> {
