@@ -1075,8 +1075,7 @@ pub fn signed_request(
     spec: notary_verifier::signature::KeySpec,
     format: notary_verifier::sign::Format,
 ) -> Result<VerifyRequest> {
-    use hsm_notary::sign::{KeySource, SigningKey, local::LocalKey, sign_descriptor};
-    use notary_verifier::{NamedStore, StoreFile, TrustStores};
+    use hsm_notary::sign::{KeySource, SigningKey, local::LocalKey};
     let day = std::time::Duration::from_secs(86_400);
     let (root_key, root_der) = hsm_notary::certgen::root("signed-request", day)?;
     let key = LocalKey::generate(spec)?;
@@ -1091,6 +1090,20 @@ pub fn signed_request(
         source: KeySource::Local(Box::new(key)),
         chain: vec![leaf, root_der.clone()],
     };
+    request_signed_by(&signing, root_der, format, "s", "s")
+}
+
+/// A request for `signing`'s envelope in `format` over a fixed descriptor, made and
+/// verified now, under one strict statement `policy` that trusts `root_der` as the store
+/// `ca:store`; no revocation evidence.
+pub fn request_signed_by(
+    signing: &hsm_notary::sign::SigningKey,
+    root_der: Vec<u8>,
+    format: notary_verifier::sign::Format,
+    policy: &str,
+    store: &str,
+) -> Result<VerifyRequest> {
+    use notary_verifier::{NamedStore, StoreFile, TrustStores};
     let target = Descriptor {
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         digest: format!("sha256:{}", "ab".repeat(32)),
@@ -1098,16 +1111,24 @@ pub fn signed_request(
         ..Descriptor::default()
     };
     let now = hsm_notary::commands::verification_time(None)?;
-    let signed = sign_descriptor(&signing, format, &target, None, now, None)?;
+    let signed = hsm_notary::sign::sign_descriptor(signing, format, &target, None, now, None)?;
     Ok(VerifyRequest {
         policy: PolicyInput {
             kind: DocumentKind::Oci,
-            content: br#"{"version":"1.0","trustPolicies":[{"name":"s","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:s"],"trustedIdentities":["*"]}]}"#.to_vec(),
+            content: serde_json::json!({"version": "1.0", "trustPolicies": [{
+                "name": policy,
+                "registryScopes": ["*"],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": [format!("ca:{store}")],
+                "trustedIdentities": ["*"],
+            }]})
+            .to_string()
+            .into_bytes(),
         },
         trust_stores: TrustStores {
             stores: vec![NamedStore {
                 store_type: StoreType::Ca,
-                name: "s".into(),
+                name: store.into(),
                 files: vec![StoreFile {
                     name: "root.der".into(),
                     content: root_der,

@@ -1305,11 +1305,7 @@ impl Pki {
     /// revocation evidence yet.
     pub fn signed_request(&self) -> Result<notary_verifier::VerifyRequest> {
         use hsm_notary::sign::local::LocalKey;
-        use hsm_notary::sign::{KeySource, SigningKey, sign_descriptor};
-        use notary_verifier::{
-            Descriptor, DocumentKind, Instant, NamedStore, PolicyInput, SignatureInput, StoreFile,
-            StoreType, Target, TrustStores, VerifyRequest,
-        };
+        use hsm_notary::sign::{KeySource, SigningKey};
         let key = LocalKey::from_pem(&std::fs::read_to_string(self.leaf_key())?)?;
         let chain = hsm_notary::sign::read_chain(&self.chain)?;
         let root = chain.last().cloned().unwrap_or_default();
@@ -1317,60 +1313,13 @@ impl Pki {
             source: KeySource::Local(Box::new(key)),
             chain,
         };
-        let descriptor = Descriptor {
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            digest: format!("sha256:{}", "ab".repeat(32)),
-            size: 1234,
-            ..Descriptor::default()
-        };
-        let now = Instant::from_unix(unix_now(), 0);
-        let signed = sign_descriptor(
+        crate::request_signed_by(
             &signing,
+            root,
             notary_verifier::sign::Format::Cose,
-            &descriptor,
-            None,
-            now,
-            None,
-        )?;
-        Ok(VerifyRequest {
-            policy: PolicyInput {
-                kind: DocumentKind::Oci,
-                content: serde_json::json!({"version": "1.0", "trustPolicies": [{
-                    "name": "revocation",
-                    "registryScopes": ["*"],
-                    "signatureVerification": {"level": "strict"},
-                    "trustStores": ["ca:rev"],
-                    "trustedIdentities": ["*"],
-                }]})
-                .to_string()
-                .into_bytes(),
-            },
-            trust_stores: TrustStores {
-                stores: vec![NamedStore {
-                    store_type: StoreType::Ca,
-                    name: "rev".into(),
-                    files: vec![StoreFile {
-                        name: "root.der".into(),
-                        content: root,
-                    }],
-                }],
-            },
-            target: Target::Oci {
-                reference: format!("registry.example/app@{}", descriptor.digest),
-                descriptor,
-            },
-            signatures: vec![SignatureInput {
-                media_type: signed.media_type.into(),
-                envelope: signed.envelope,
-                manifest_digest: None,
-                prior_failure: None,
-            }],
-            user_metadata: Vec::new(),
-            verification_time: now,
-            revocation_evidence: Vec::new(),
-            max_signatures: 100,
-            plugin_evidence: Vec::new(),
-        })
+            "revocation",
+            "rev",
+        )
     }
 }
 

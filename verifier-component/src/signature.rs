@@ -226,7 +226,7 @@ impl SignatureAlgorithm {
 }
 
 /// Elliptic curves the verifier knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Curve {
     /// secp256r1
     P256,

@@ -72,7 +72,7 @@ pub struct Native {
     /// By modulus and exponent.
     rsa: Kept<(Vec<u8>, Vec<u8>), rsa_vartime::RsaPublicKey>,
     /// By curve and SEC1 point.
-    ec: Kept<(u8, Vec<u8>), EcKey>,
+    ec: Kept<(Curve, Vec<u8>), EcKey>,
     calls: AtomicU64,
 }
 
@@ -104,7 +104,7 @@ impl Native {
     }
 
     fn ec_key(&self, curve: Curve, point: &[u8]) -> Option<Arc<EcKey>> {
-        let id = (curve as u8, point.to_vec());
+        let id = (curve, point.to_vec());
         if let Some(key) = lock(&self.ec).get(&id) {
             return Some(key.clone());
         }
