@@ -2,6 +2,7 @@
 //! with wasmtime (the default, sandboxed) and the same crate linked natively (for
 //! comparison and benches). Both return the verifier crate's own types.
 
+mod code_memory;
 pub mod component;
 pub mod native;
 pub mod wasmtime_config;

@@ -189,7 +189,7 @@ pub fn run(mut settings: Settings, config: &ConfigDir) -> Result<()> {
             "policy": policy_digest,
             "stores": stores_digest,
             "platform": settings.platform,
-            "component": format!("sha256:{}", engine.component_sha256),
+            "component": format!("sha256:{}", engine.component_sha256()),
         })
         .to_string(),
     ));
@@ -230,7 +230,7 @@ async fn accept_loop(service: Arc<Service>, tls: Arc<rustls::ServerConfig>) -> R
     eprintln!(
         "hsm-notary serve: listening on https://{} (component sha256:{})",
         listener.local_addr()?,
-        service.engine.component_sha256
+        service.engine.component_sha256()
     );
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));

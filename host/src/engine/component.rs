@@ -44,11 +44,24 @@ use nv::signature::arithmetic::{Arithmetic, Native};
 use std::sync::Arc;
 
 /// The component this binary was built with.
-pub const COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_WASM"));
+pub static COMPONENT: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_WASM"));
 
 /// [`COMPONENT`] compiled for this binary's target by `build.rs`, with the runtime's
 /// configuration ([`super::wasmtime_config`]); empty where it could not be (cross builds).
-const PRECOMPILED: &[u8] = include_bytes!(env!("HSM_NOTARY_COMPONENT_CWASM"));
+/// Page-aligned, so that its code runs where the binary's own mapping holds it
+/// ([`super::code_memory`]).
+static PRECOMPILED: &PageAligned<[u8]> =
+    &PageAligned(*include_bytes!(env!("HSM_NOTARY_COMPONENT_CWASM")));
+
+/// Bytes placed at a page boundary (the compiled code's text section starts a page
+/// into it).
+#[repr(C, align(4096))]
+pub(super) struct PageAligned<T: ?Sized>(pub(super) T);
+
+/// Where [`PRECOMPILED`] lies, for the code memory's bookkeeping.
+pub(super) fn precompiled_bytes() -> &'static [u8] {
+    &PRECOMPILED.0
+}
 
 /// The wasi:http build (world `verifier-http`): an HTTP adapter composed with
 /// [`COMPONENT`], which it nests unchanged. This binary does not run it; `hsm-notary
@@ -114,8 +127,10 @@ static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0
 pub struct ComponentEngine {
     engine: Engine,
     pre: VerifierComponentPre<State>,
-    /// SHA-256 of the component bytes.
-    pub component_sha256: String,
+    /// The component's bytes, and their SHA-256 once asked for (hashing 2 MB costs a
+    /// whole process about a millisecond it seldom needs).
+    wasm: &'static [u8],
+    wasm_sha256: Arc<std::sync::OnceLock<String>>,
     /// Whether the build-time native code was loaded (not compiled at start-up).
     pub precompiled: bool,
     time_limit: Duration,
@@ -143,16 +158,15 @@ impl ComponentEngine {
 
     /// Load `wasm` (the embedded component from its precompiled code, any other compiled
     /// now, in memory) and pre-instantiate it.
-    pub fn new(wasm: &[u8]) -> Result<Self> {
+    pub fn new(wasm: &'static [u8]) -> Result<Self> {
         Self::with_config(wasm, &super::wasmtime_config::config())
     }
 
     /// [`ComponentEngine::new`] under `config`: one the build-time code was not compiled
     /// for (another CPU's features, other settings) compiles the component instead.
-    fn with_config(wasm: &[u8], config: &wasmtime::Config) -> Result<Self> {
-        let engine = Engine::new(config)?;
+    fn with_config(wasm: &'static [u8], config: &wasmtime::Config) -> Result<Self> {
+        let engine = Engine::new(&super::code_memory::configure(config.clone()))?;
         start_epoch_ticker(&engine)?;
-        let component_sha256 = hex(&Sha256::digest(wasm));
         let (component, precompiled) = load_component(&engine, wasm)?;
         let mut linker = Linker::<State>::new(&engine);
         crypto::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
@@ -160,12 +174,19 @@ impl ComponentEngine {
         Ok(Self {
             engine,
             pre,
-            component_sha256,
+            wasm,
+            wasm_sha256: Arc::default(),
             precompiled,
             time_limit: DEFAULT_TIME_LIMIT,
             deadline: None,
             arithmetic: Arc::default(),
         })
+    }
+
+    /// SHA-256 of the component's bytes, in hex.
+    pub fn component_sha256(&self) -> &str {
+        self.wasm_sha256
+            .get_or_init(|| hex(&Sha256::digest(self.wasm)))
     }
 
     /// Stop each call once it has run for `limit` (or up to two 100 ms ticks more; zero
@@ -286,12 +307,10 @@ fn start_epoch_ticker(engine: &Engine) -> Result<()> {
 }
 
 fn load_component(engine: &Engine, wasm: &[u8]) -> Result<(Component, bool)> {
-    if wasm == COMPONENT && !PRECOMPILED.is_empty() {
-        // SAFETY: PRECOMPILED is part of this binary, compiled by build.rs from COMPONENT
-        // with this engine configuration: it is as trusted as the binary's own code. An
-        // engine it does not fit (wasmtime checks) compiles the component instead.
-        #[allow(unsafe_code)]
-        match unsafe { Component::deserialize(engine, PRECOMPILED) } {
+    // The pointer test spares comparing 2 MB in the usual case.
+    let embedded = std::ptr::eq(wasm, COMPONENT) || wasm == COMPONENT;
+    if embedded && !PRECOMPILED.0.is_empty() {
+        match super::code_memory::load_precompiled(engine) {
             Ok(component) => return Ok((component, true)),
             Err(e) => tracing::debug!("compiling the verifier component at start-up: {e:#}"),
         }
@@ -886,6 +905,21 @@ mod tests {
         assert!(
             engine.precompiled,
             "the precompiled component did not fit the runtime's engine (see debug log)"
+        );
+    }
+
+    /// On x86-64 Linux the code is not copied: it runs from the binary's own read-only
+    /// data (see `code_memory`). Every test that verifies through the embedded component
+    /// runs it there.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn the_build_time_code_runs_where_the_binary_holds_it() {
+        let engine = ComponentEngine::load_default().expect("loads");
+        let image = engine.pre.instance_pre().component().image_range();
+        assert_eq!(
+            image.start,
+            precompiled_bytes().as_ptr(),
+            "the code was copied"
         );
     }
 }
