@@ -657,11 +657,13 @@ where
     x_is_r::<C>(&acc, &r)
 }
 
-/// Whether a key builds its split tables on its second verification. Not in the wasm
-/// component: its hosts here make an instance per call, so the tables (and the
-/// generator's, four times the one-off table) would be built for one request and thrown
-/// away; measured, that made a COSE verification in the component 1.7 → 2.7 ms.
-const SPLIT_ON_REUSE: bool = !cfg!(target_family = "wasm");
+/// Verifications a key makes before it builds its split tables: natively its first
+/// (tables on the second); in the wasm component its first three, since some of its hosts
+/// make an instance per call, where tables built for one request (and the generator's,
+/// four times the one-off table) would be thrown away (measured with tables on the second
+/// verification there: a COSE verification in a fresh instance 1.7 -> 2.7 ms), while the
+/// hosts that keep instances (hsm-notary) verify a signer's key image after image.
+const UNSPLIT_USES: u32 = if cfg!(target_family = "wasm") { 3 } else { 1 };
 
 /// One table of odd multiples per 64-bit chunk.
 type SplitTables<F> = Vec<Vec<Affine<F>>>;
@@ -671,8 +673,8 @@ const SPLIT_KEY_WIDTH: usize = 6;
 /// Bits per chunk of the split scalars.
 const CHUNK_BITS: usize = 64;
 
-/// A verifying key that remembers its split tables once it has verified twice (natively;
-/// see [`SPLIT_ON_REUSE`]), for keys
+/// A verifying key that remembers its split tables once it has verified a few times (see
+/// [`UNSPLIT_USES`]), for keys
 /// met again and again (a signer's leaf on many images, an intermediate's on many leaves,
 /// the self-check of every envelope an HSM signs). With the scalars cut into 64-bit
 /// chunks and a table per chunk, `u1·G + u2·Q` takes 64 doublings instead of 256, at the
@@ -722,9 +724,7 @@ where
     /// Whether `signature` is this key's signature of the digest `prehash`; decides as
     /// [`verify_prehash`] does.
     pub fn verify_prehash(&self, prehash: &[u8], signature: &Signature<C>) -> bool {
-        if self.tables.get().is_none()
-            && (!SPLIT_ON_REUSE || self.uses.fetch_add(1, Ordering::Relaxed) == 0)
-        {
+        if self.tables.get().is_none() && self.uses.fetch_add(1, Ordering::Relaxed) < UNSPLIT_USES {
             return verify_prehash(&self.key, prehash, signature);
         }
         let Some((u1, u2, r)) = scalars::<C>(prehash, signature) else {
