@@ -1,6 +1,6 @@
-//! Benches: verification native vs wasm (warm pre-instantiated component, a fresh
-//! component loaded from the precompiled cache, and a request to the wasi:http build with
-//! a fresh instance, as `wasmtime serve` makes one), trust policy evaluation, HSM signing
+//! Benches: verification native vs wasm (the pre-instantiated component with its
+//! instances kept across calls, and with a fresh instance per call; a request to the
+//! wasi:http build with a fresh instance, as `wasmtime serve` makes one), trust policy evaluation, HSM signing
 //! through hsm-notary against raw `C_Sign` on the same SoftHSM2 token, and sign+push
 //! latency to a local registry.
 //!
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hsm_notary::engine::component::{COMPONENT, HTTP_COMPONENT};
+use hsm_notary::engine::component::HTTP_COMPONENT;
 use hsm_notary::engine::{ComponentEngine, NativeEngine, Verifier};
 use hsm_notary::sign::{KeySource, SigningKey, sign_descriptor};
 use hsm_notary_suite::wasi_http::{HttpComponent, bundle_of};
@@ -88,7 +88,13 @@ fn verify_benches(c: &mut Criterion) {
         });
         notary_verifier::signature::set_variable_time_ecdsa(true);
         notary_verifier::signature::memo::set_enabled(true);
+        // Instances kept across calls with their memos: the signer's chain seen before.
         group.bench_function("wasm-warm", |b| b.iter(|| wasm.verify(&request).unwrap()));
+        // A fresh instance per call: a chain never seen before.
+        let fresh = wasm.fresh_instances();
+        group.bench_function("wasm-new-chain", |b| {
+            b.iter(|| fresh.verify(&request).unwrap())
+        });
         // The optional build that imports its public-key arithmetic from this host
         // (native code, keys kept across calls); everything else as in wasm-warm.
         assert_eq!(
@@ -98,11 +104,9 @@ fn verify_benches(c: &mut Criterion) {
         group.bench_function("wasm-host-crypto-warm", |b| {
             b.iter(|| host_crypto.verify(&request).unwrap())
         });
-        group.bench_function("wasm-fresh", |b| {
-            b.iter(|| {
-                let engine = ComponentEngine::new(COMPONENT).unwrap();
-                engine.verify(&request).unwrap()
-            })
+        let fresh_host_crypto = host_crypto.fresh_instances();
+        group.bench_function("wasm-host-crypto-new-chain", |b| {
+            b.iter(|| fresh_host_crypto.verify(&request).unwrap())
         });
         group.bench_function("wasi-http-request", |b| {
             b.iter(|| runtime.block_on(http.post(bundle.clone())).unwrap())

@@ -25,7 +25,11 @@ fn the_host_crypto_component_imports_crypto_and_nothing_else() {
 fn host_crypto_decides_the_corpus_as_the_import_free_component() {
     let corpus = cases().unwrap();
     let default = ComponentEngine::load_default().unwrap();
-    let host = ComponentEngine::load_host_crypto().unwrap();
+    // A fresh instance per call, so that no memo answers for the host: every public-key
+    // operation of every case goes through the import.
+    let host = ComponentEngine::load_host_crypto()
+        .unwrap()
+        .fresh_instances();
     let mut compared = 0;
     for case in &corpus {
         let observe = |engine: &ComponentEngine| {
@@ -52,7 +56,10 @@ fn host_crypto_decides_ec_and_rsa_signatures_and_their_tampered_twins_as_the_def
     // The corpus is notation's RSA signatures: here every curve and RSA size, in both
     // envelope formats, good and with the last byte of a COSE signature changed.
     let default = ComponentEngine::load_default().unwrap();
-    let host = ComponentEngine::load_host_crypto().unwrap();
+    // Fresh instances, as above: every operation is the host's.
+    let host = ComponentEngine::load_host_crypto()
+        .unwrap()
+        .fresh_instances();
     let specs = [
         KeySpec::Ec(Curve::P256),
         KeySpec::Ec(Curve::P384),

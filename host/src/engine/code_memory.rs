@@ -12,6 +12,8 @@
 //! Elsewhere (other architectures need an instruction-cache flush; other systems other
 //! calls) the code is copied as wasmtime does by default.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{Result, anyhow};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -23,28 +25,35 @@ pub fn configure(mut config: wasmtime::Config) -> wasmtime::Config {
     config
 }
 
-/// The embedded component's build-time native code, run in place where that is used;
-/// an error if it does not fit `engine` (another CPU's features, other settings).
+/// Whether the embedded code has been loaded in place: wasmtime registers each code range
+/// once per process, so a second load in place would clash with the first.
+static LOADED_IN_PLACE: AtomicBool = AtomicBool::new(false);
+
+/// The embedded component's build-time native code, run in place the first time (where
+/// that is used), copied after that; an error if it does not fit `engine` (another CPU's
+/// features, other settings). Callers share the first load (see
+/// `ComponentEngine::load_default`).
 pub fn load_precompiled(engine: &Engine) -> Result<Component> {
     let code = super::component::precompiled_bytes();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    {
+    if !LOADED_IN_PLACE.swap(true, Ordering::SeqCst) {
         // SAFETY: the bytes are part of this binary, compiled by build.rs from the
         // embedded component with this engine's configuration, so they are as trusted as
         // the binary's own code (wasmtime checks the configuration and refuses code for
         // another). They are a `static`, so they live as long as the component and are
         // never written. The engine publishes them with `InPlace` (see `configure`).
         #[allow(unsafe_code)]
-        unsafe { Component::deserialize_raw(engine, std::ptr::NonNull::from(code)) }
-            .map_err(|e| anyhow!("loading the build-time native code in place: {e:#}"))
+        let loaded = unsafe { Component::deserialize_raw(engine, std::ptr::NonNull::from(code)) };
+        return loaded.map_err(|e| {
+            // Nothing was registered: a later engine may still try.
+            LOADED_IN_PLACE.store(false, Ordering::SeqCst);
+            anyhow!("loading the build-time native code in place: {e:#}")
+        });
     }
-    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-    {
-        // SAFETY: as above; wasmtime copies the bytes.
-        #[allow(unsafe_code)]
-        unsafe { Component::deserialize(engine, code) }
-            .map_err(|e| anyhow!("loading the build-time native code: {e:#}"))
-    }
+    // SAFETY: as above; wasmtime copies the bytes.
+    #[allow(unsafe_code)]
+    unsafe { Component::deserialize(engine, code) }
+        .map_err(|e| anyhow!("loading the build-time native code: {e:#}"))
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

@@ -1,8 +1,13 @@
 //! The verifier component embedded with wasmtime.
 //!
-//! The component is compiled once per process and pre-instantiated; every call gets a
-//! fresh `Store` (so no state survives between verifications) with a memory limit and a
-//! time limit, so a hostile input can neither exhaust memory nor spin. The time limit is
+//! The component is compiled once per process and pre-instantiated. Each call runs in an
+//! instance with a memory limit and a time limit, so a hostile input can neither exhaust
+//! memory nor spin. An instance whose call succeeded serves later calls ([`Warm`]): what
+//! survives in it is the verifier's memos, which hold only facts that are pure functions
+//! of bytes (this certificate's signature verifies under that one's key; these bytes parse
+//! to this certificate), so a signer's chain is verified once, not once per image. An
+//! instance whose call failed, trapped or ran out of time is dropped, as is one that grew
+//! large or has served many calls. The time limit is
 //! an epoch deadline rather than fuel: fuel metering instruments every basic block and cost
 //! about a fifth of an RSA verification, epoch checks cost next to nothing. The embedded
 //! component's native code is compiled at build time and embedded too ([`PRECOMPILED`]):
@@ -82,9 +87,72 @@ const EPOCH_TICK: Duration = Duration::from_millis(100);
 /// with notation's default 100 RSA signatures that all fail about a second.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
 
+/// Calls one instance serves before it is replaced (its memos are bounded anyway; this
+/// bounds what any other state could accumulate).
+const WARM_CALLS: u32 = 1024;
+/// An instance whose linear memory grew past this is not kept: a hostile input's large
+/// memory is given back with its instance.
+const WARM_MEMORY: usize = 32 * 1024 * 1024;
+/// Idle instances kept per engine (one per concurrent caller is what helps).
+const WARM_INSTANCES: usize = 16;
+
 struct State {
     limits: StoreLimits,
     arithmetic: Arc<Native>,
+    /// The most linear memory the instance has asked for.
+    memory: usize,
+}
+
+/// The store's limits ([`MEMORY_LIMIT`]), noting how large the memory grew.
+impl wasmtime::ResourceLimiter for State {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory = self.memory.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// An instance kept for later calls, with its store.
+struct Warm {
+    store: Store<State>,
+    instance: bindings::VerifierComponentHostCrypto,
+    calls: u32,
 }
 
 /// The `crypto` import: the verifier crate's own arithmetic, natively, with keys kept
@@ -137,12 +205,42 @@ pub struct ComponentEngine {
     deadline: Option<Instant>,
     /// What the `crypto` import answers with, shared by every call and clone.
     arithmetic: Arc<Native>,
+    /// Idle instances, shared by clones; `None`: a fresh instance for every call.
+    warm: Option<Arc<std::sync::Mutex<Vec<Warm>>>>,
 }
 
 impl ComponentEngine {
     /// The component built into this binary, from its build-time native code.
     pub fn load_default() -> Result<Self> {
         Self::new(COMPONENT)
+    }
+
+    /// The embedded component under the runtime's configuration, loaded once per process
+    /// and shared by every engine made for it (its code runs in place once: see
+    /// `code_memory`).
+    fn shared_default() -> Result<Self> {
+        static SHARED: std::sync::Mutex<Option<ComponentEngine>> = std::sync::Mutex::new(None);
+        let mut shared = SHARED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(engine) = shared.as_ref() {
+            return Ok(engine.fresh_state());
+        }
+        let engine = Self::with_config(COMPONENT, &super::wasmtime_config::config())?;
+        *shared = Some(engine.clone());
+        Ok(engine)
+    }
+
+    /// A clone with its own instances, limits and host arithmetic, sharing only the
+    /// compiled component.
+    fn fresh_state(&self) -> Self {
+        Self {
+            time_limit: DEFAULT_TIME_LIMIT,
+            deadline: None,
+            arithmetic: Arc::default(),
+            warm: Some(Arc::default()),
+            ..self.clone()
+        }
     }
 
     /// The host-crypto build of the component ([`HOST_CRYPTO_COMPONENT`]), compiled now.
@@ -159,6 +257,9 @@ impl ComponentEngine {
     /// Load `wasm` (the embedded component from its precompiled code, any other compiled
     /// now, in memory) and pre-instantiate it.
     pub fn new(wasm: &'static [u8]) -> Result<Self> {
+        if is_embedded(wasm) {
+            return Self::shared_default();
+        }
         Self::with_config(wasm, &super::wasmtime_config::config())
     }
 
@@ -180,6 +281,7 @@ impl ComponentEngine {
             time_limit: DEFAULT_TIME_LIMIT,
             deadline: None,
             arithmetic: Arc::default(),
+            warm: Some(Arc::default()),
         })
     }
 
@@ -187,6 +289,24 @@ impl ComponentEngine {
     pub fn component_sha256(&self) -> &str {
         self.wasm_sha256
             .get_or_init(|| hex(&Sha256::digest(self.wasm)))
+    }
+
+    /// This engine with a fresh instance for every call: nothing is remembered from one
+    /// call to the next (benches measure a chain never seen before with it; tests compare).
+    pub fn fresh_instances(&self) -> Self {
+        Self {
+            warm: None,
+            ..self.clone()
+        }
+    }
+
+    /// Instances kept for later calls right now.
+    pub fn warm_instances(&self) -> usize {
+        self.warm.as_ref().map_or(0, |warm| {
+            warm.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
+        })
     }
 
     /// Stop each call once it has run for `limit` (or up to two 100 ms ticks more; zero
@@ -227,7 +347,7 @@ impl ComponentEngine {
             .collect()
     }
 
-    /// Component calls made by this process (each a fresh instance), for benches.
+    /// Component calls made by this process, for benches.
     pub fn calls() -> u64 {
         CALLS.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -237,22 +357,12 @@ impl ComponentEngine {
         f: impl FnOnce(&bindings::VerifierComponentHostCrypto, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut store = Store::new(
-            &self.engine,
-            State {
-                limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
-                arithmetic: self.arithmetic.clone(),
-            },
-        );
-        store.limiter(|state| &mut state.limits);
         // Which bound applies, the request's deadline or the per-call limit, decides what
         // a stopped call is reported as.
         let left = self
             .deadline
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
             .filter(|left| *left < self.time_limit);
-        store.set_epoch_deadline(epoch_ticks(left.unwrap_or(self.time_limit)));
-        store.epoch_deadline_trap();
         let stopped = |e: wasmtime::Error| {
             if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
                 self.over_time(left.is_some())
@@ -260,8 +370,58 @@ impl ComponentEngine {
                 anyhow!("verifier component failed: {e:?}")
             }
         };
-        let instance = self.pre.instantiate(&mut store).map_err(stopped)?;
-        f(&instance, &mut store).map_err(stopped)
+        let ticks = epoch_ticks(left.unwrap_or(self.time_limit));
+        let mut warm = match self.take_warm() {
+            Some(warm) => warm,
+            None => self.instantiate(ticks).map_err(stopped)?,
+        };
+        warm.store.set_epoch_deadline(ticks);
+        // A failed call's instance is dropped with it, whatever state it was left in.
+        let result = f(&warm.instance, &mut warm.store).map_err(stopped)?;
+        warm.calls += 1;
+        self.keep_warm(warm);
+        Ok(result)
+    }
+
+    fn instantiate(&self, ticks: u64) -> wasmtime::Result<Warm> {
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+                arithmetic: self.arithmetic.clone(),
+                memory: 0,
+            },
+        );
+        store.limiter(|state| state);
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let instance = self.pre.instantiate(&mut store)?;
+        Ok(Warm {
+            store,
+            instance,
+            calls: 0,
+        })
+    }
+
+    fn take_warm(&self) -> Option<Warm> {
+        self.warm
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+    }
+
+    fn keep_warm(&self, warm: Warm) {
+        let Some(pool) = &self.warm else { return };
+        if warm.calls >= WARM_CALLS || warm.store.data().memory > WARM_MEMORY {
+            return;
+        }
+        let mut pool = pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < WARM_INSTANCES {
+            pool.push(warm);
+        }
     }
 
     fn over_time(&self, at_deadline: bool) -> anyhow::Error {
@@ -306,10 +466,13 @@ fn start_epoch_ticker(engine: &Engine) -> Result<()> {
     Ok(())
 }
 
+/// Whether `wasm` is [`COMPONENT`] (the pointer test spares comparing 2 MB).
+fn is_embedded(wasm: &[u8]) -> bool {
+    std::ptr::eq(wasm, COMPONENT) || wasm == COMPONENT
+}
+
 fn load_component(engine: &Engine, wasm: &[u8]) -> Result<(Component, bool)> {
-    // The pointer test spares comparing 2 MB in the usual case.
-    let embedded = std::ptr::eq(wasm, COMPONENT) || wasm == COMPONENT;
-    if embedded && !PRECOMPILED.0.is_empty() {
+    if is_embedded(wasm) && !PRECOMPILED.0.is_empty() {
         match super::code_memory::load_precompiled(engine) {
             Ok(component) => return Ok((component, true)),
             Err(e) => tracing::debug!("compiling the verifier component at start-up: {e:#}"),

@@ -8,8 +8,10 @@
 //! decides exactly as a fresh one. Failures are not remembered (a hostile input could
 //! otherwise fill the set with them); the set is bounded and starts over when full.
 //!
-//! The set lives as long as the process, or, in the wasm component, as long as one call
-//! (every call gets a fresh instance), so there it serves the signatures of one request.
+//! The set lives as long as the process, or, in the wasm component, as long as its
+//! instance: hsm-notary keeps an instance across calls while they succeed, so there too a
+//! signer's chain is checked once, not once per image; a host that makes an instance per
+//! call gets a memo for that call's signatures.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
