@@ -1,7 +1,8 @@
-//! The memos of verified certificate signatures (`notary_verifier::signature::memo`) and
-//! of parsed certificates (under the same switch) never change a decision: the
+//! The memos of verified certificate and CRL signatures (`notary_verifier::signature::memo`)
+//! and of parsed certificates (under the same switch) never change a decision: the
 //! conformance corpus decides identically with them off, cold and warm, and a remembered
-//! signature vouches for nothing but the exact pair of certificates it was computed for.
+//! signature vouches for nothing but the exact certificate or CRL and issuer it was
+//! computed for.
 //!
 //! One test per file section, run in order in one test function where they share the
 //! process-wide memo (the switch is process-wide).
@@ -11,6 +12,7 @@
 use hsm_notary::engine::{NativeEngine, Verifier};
 use hsm_notary_suite::pki::{Ca, IssueSpec, Locations, Profile};
 use hsm_notary_suite::{cases, run};
+use notary_verifier::revocation::crl::Crl;
 use notary_verifier::signature::memo;
 use notary_verifier::x509::{Cert, parse_certificates};
 
@@ -98,5 +100,24 @@ fn remembered_signatures_decide_exactly_as_computed_ones() {
     assert!(
         forged.check_signature_from(&root_cert).is_err(),
         "a changed signature verifies because its twin was remembered"
+    );
+
+    // A CRL's signature likewise: remembered for that CRL and that issuer only.
+    let crl_der = root.gencrl(24).unwrap();
+    let crl = Crl::parse(&crl_der).unwrap();
+    crl.check_issuer(&root_cert).unwrap();
+    let hits = memo::hits();
+    crl.check_issuer(&root_cert).unwrap();
+    assert_eq!(memo::hits(), hits + 1, "the second CRL check is remembered");
+    assert!(
+        crl.check_issuer(&twin_cert).is_err(),
+        "a CRL verifies under a same-named issuer with another key"
+    );
+    let mut der = crl_der.clone();
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    assert!(
+        Crl::parse(&der).unwrap().check_issuer(&root_cert).is_err(),
+        "a CRL with a changed signature verifies because its twin was remembered"
     );
 }

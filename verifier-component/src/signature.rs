@@ -553,6 +553,26 @@ impl X509SignatureAlgorithm {
         }
     }
 
+    /// [`Self::verify`] for a signed object other than a certificate (`kind`: a CRL, an
+    /// OCSP response) signed by `signer` with `key`, remembered as certificate signatures
+    /// are ([`memo`]): a CRL handed in for image after image is checked once.
+    pub fn verify_remembered(
+        self,
+        kind: &str,
+        signer: &Cert,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CertSignatureError> {
+        let object = memo::object_digest(kind, &self, message, signature);
+        if memo::known_digest(&object, signer) {
+            return Ok(());
+        }
+        self.verify(key, message, signature)?;
+        memo::remember_digest(object, signer);
+        Ok(())
+    }
+
     /// Verify `signature` over `message` with `key`.
     pub fn verify(
         self,

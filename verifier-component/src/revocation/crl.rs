@@ -273,7 +273,13 @@ impl Crl {
             .as_ref()
             .map_err(|e| signature(e.clone()))?;
         algorithm
-            .verify(key, &self.tbs, self.list.signature.raw_bytes())
+            .verify_remembered(
+                "crl",
+                issuer,
+                key,
+                &self.tbs,
+                self.list.signature.raw_bytes(),
+            )
             .map_err(|e| signature(e.to_string()))?;
         if let Some(oid) = self.unsupported_critical {
             return Err(CrlError::UnsupportedCritical(oid));

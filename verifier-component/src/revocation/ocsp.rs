@@ -296,7 +296,7 @@ pub fn evaluate(
         .as_ref()
         .map_err(|e| OcspError::Signature(e.clone()))?;
     algorithm
-        .verify(key, &tbs, basic.signature.raw_bytes())
+        .verify_remembered("ocsp", signer, key, &tbs, basic.signature.raw_bytes())
         .map_err(|e| OcspError::Signature(e.to_string()))?;
 
     let single = data
