@@ -676,6 +676,60 @@ fn gitlab_like(subject: Vec<u8>, subject_media_type: &'static str) -> FakeRegist
     .unwrap()
 }
 
+/// A repository that answered the referrers API with 404 has none: its next subjects'
+/// signatures are listed by the tag schema without asking again (one request fewer per
+/// image), while a repository with the API is asked every time.
+#[test]
+fn a_repository_without_the_referrers_api_is_asked_for_it_once() {
+    let subjects = [
+        "sha256:".to_owned() + &"1".repeat(64),
+        "sha256:".to_owned() + &"2".repeat(64),
+    ];
+    for has_api in [false, true] {
+        let registry = FakeRegistry::start(move |method, path| {
+            let index = serde_json::json!({
+                "schemaVersion": 2, "mediaType": oci::MEDIA_TYPE_IMAGE_INDEX, "manifests": []
+            });
+            match (method, path.contains("/referrers/")) {
+                ("GET", true) if has_api => Response {
+                    status: 200,
+                    headers: vec![("Content-Type".into(), oci::MEDIA_TYPE_IMAGE_INDEX.into())],
+                    body: index.to_string().into_bytes(),
+                },
+                _ => Response {
+                    status: 404,
+                    headers: vec![],
+                    body: vec![],
+                },
+            }
+        })
+        .unwrap();
+        let artifact = ArtifactRef::parse(&format!("{}/app:v1", registry.host())).unwrap();
+        let remote = Registry::connect(&artifact, &Options::default()).unwrap();
+        for subject in &subjects {
+            assert!(remote.referrers(subject).unwrap().is_empty());
+        }
+        let requests = registry.requests();
+        let api = requests
+            .iter()
+            .filter(|r| r.path.contains("/referrers/"))
+            .count();
+        let by_tag = requests
+            .iter()
+            .filter(|r| {
+                subjects
+                    .iter()
+                    .any(|s| r.path.ends_with(&oci::referrers_tag(s)))
+            })
+            .count();
+        if has_api {
+            assert_eq!((api, by_tag), (2, 0), "{requests:?}");
+        } else {
+            assert_eq!((api, by_tag), (1, 2), "{requests:?}");
+        }
+    }
+}
+
 #[test]
 fn a_referrers_tag_that_names_the_subject_is_neither_rewritten_nor_deleted() {
     let config = tempfile::tempdir().unwrap();

@@ -74,7 +74,17 @@ struct Connection {
     host: String,
     /// The repository.
     repository: String,
+    /// When this repository last answered the referrers API with 404 (it has none): for
+    /// [`REFERRERS_API_UNSUPPORTED_FOR`] after that, signatures are listed by the tag
+    /// schema without asking again, as oras-go remembers it per repository. One request
+    /// fewer per image for `serve` on such a registry.
+    referrers_api_missing: std::sync::Mutex<Option<Instant>>,
 }
+
+/// How long a repository's 404 to the referrers API is taken as "no referrers API". A
+/// registry upgraded meanwhile is asked again after this (until then a signature pushed
+/// through its API alone is not found: the image is refused, never wrongly admitted).
+const REFERRERS_API_UNSUPPORTED_FOR: Duration = Duration::from_secs(300);
 
 /// A parsed artifact reference.
 #[derive(Clone, Debug)]
@@ -238,6 +248,7 @@ impl Registry {
                 runtime,
                 host: artifact.host.clone(),
                 repository: artifact.repository.clone(),
+                referrers_api_missing: std::sync::Mutex::new(None),
             }),
             deadline: None,
         })
@@ -384,6 +395,9 @@ impl Registry {
     /// (referrers API, following its pages, else the referrers tag schema). Each page is
     /// an index of at most 4 MiB.
     pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        if self.referrers_api_known_missing() {
+            return self.referrers_by_tag(subject);
+        }
         tracing::debug!(
             "Request: GET {}/v2/{}/referrers/{subject}",
             self.connection.host,
@@ -412,7 +426,10 @@ impl Registry {
             let (bytes, headers) = match answer {
                 Ok(answer) => answer,
                 // No referrers API: the tag schema (only before any page was read).
-                Err(e) if page == 0 && is_not_found(&e) => return self.referrers_by_tag(subject),
+                Err(e) if page == 0 && is_not_found(&e) => {
+                    *self.referrers_api_missing() = Some(Instant::now());
+                    return self.referrers_by_tag(subject);
+                }
                 Err(e) => return Err(self.describe("listing signatures of", subject, e)),
             };
             let index: Index = serde_json::from_slice(&bytes).with_context(|| {
@@ -428,6 +445,19 @@ impl Registry {
             }
         }
         Ok(found.into_iter().filter(is_notary_referrer).collect())
+    }
+
+    fn referrers_api_missing(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.connection
+            .referrers_api_missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether this repository answered the referrers API with 404 not long ago.
+    fn referrers_api_known_missing(&self) -> bool {
+        self.referrers_api_missing()
+            .is_some_and(|since| since.elapsed() < REFERRERS_API_UNSUPPORTED_FOR)
     }
 
     /// The referrers tag schema: the `sha256-<hex>` index, or none.
