@@ -156,6 +156,7 @@ fn variable_time_rsa_decides_as_the_rsa_crate_does() {
                 .unwrap()
                 .remove(0)
                 .public_key
+                .clone()
                 .unwrap();
         for (algorithm, hash, size) in [
             (SignatureAlgorithm::RsassaPssSha256, "-sha256", 32),

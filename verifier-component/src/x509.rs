@@ -105,9 +105,29 @@ pub struct ExtUsage {
     pub purposes: Vec<ObjectIdentifier>,
 }
 
-/// A certificate from an envelope, a timestamp token or a trust store.
-#[derive(Clone, Debug)]
-pub struct Cert {
+/// A certificate from an envelope, a timestamp token or a trust store. Clones share one
+/// parse ([`CertData`], read through `Deref`): a trust store or a chain handed out by the
+/// parse memo costs a reference count, not a copy of every field.
+#[derive(Clone)]
+pub struct Cert(std::sync::Arc<CertData>);
+
+impl std::ops::Deref for Cert {
+    type Target = CertData;
+
+    fn deref(&self) -> &CertData {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Cert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a [`Cert`] holds.
+#[derive(Debug)]
+pub struct CertData {
     der: Vec<u8>,
     tbs_range: (usize, usize),
     parsed: Certificate,
@@ -155,7 +175,7 @@ impl Cert {
             return Err(CertificateParseError::TooLarge(der.len()));
         }
         let key = memo::key(memo::Input::Der, der);
-        if let Some(cert) = key.and_then(|k| memo::get(&k)).and_then(|mut c| c.pop()) {
+        if let Some(cert) = key.and_then(memo::get).and_then(|mut c| c.pop()) {
             return Ok(cert);
         }
         let cert = Self::from_der_uncached(der)?;
@@ -257,7 +277,7 @@ impl Cert {
         }
         let public_key = PublicKey::from_spki(tbs.subject_public_key_info());
         let validity = tbs.validity();
-        Ok(Self {
+        Ok(Self(std::sync::Arc::new(CertData {
             subject: name::go_string(tbs.subject()),
             issuer: name::go_string(tbs.issuer()),
             not_before: Instant::from(validity.not_before.to_date_time()),
@@ -274,7 +294,7 @@ impl Cert {
             der: der.to_vec(),
             tbs_range,
             parsed,
-        })
+        })))
     }
 
     /// The DER encoding as received.
@@ -368,7 +388,7 @@ pub(crate) fn tbs_range(der: &[u8]) -> Option<(usize, usize)> {
 /// `CERTIFICATE`, or else a concatenation of DER certificates.
 pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Cert>, CertificateParseError> {
     let key = memo::key(memo::Input::Certificates, bytes);
-    if let Some(certs) = key.and_then(|k| memo::get(&k)) {
+    if let Some(certs) = key.and_then(memo::get) {
         return Ok(certs);
     }
     let certs = parse_certificates_uncached(bytes)?;
