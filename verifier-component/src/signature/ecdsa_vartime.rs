@@ -636,7 +636,7 @@ where
     }
     // r + n = r + (n - 1) + 1, big-endian; a carry out of the top means it is past p.
     let n_minus_1 = (-Scalar::<C>::ONE).to_repr();
-    let mut sum = r_bytes.clone();
+    let mut sum = r_bytes;
     let mut carry = 1u16;
     for (out, add) in sum.iter_mut().zip(n_minus_1.iter()).rev() {
         let total = u16::from(*out) + u16::from(*add) + carry;
