@@ -408,6 +408,35 @@ fn odd_multiples<F: FieldElement>(p: &Jacobian<F>, width: usize) -> Option<Vec<A
     Some(affine)
 }
 
+/// Digits of a split-table chunk: a 32-bit chunk has at most 33 wNAF digits.
+const CHUNK_DIGITS: usize = CHUNK_BITS + 1;
+
+/// [`wnaf`] of one chunk (at most 32 bits, big-endian), without allocating: the split
+/// loop makes two per chunk, sixteen for a P-256 verification.
+fn wnaf_chunk(big_endian: &[u8], width: usize) -> [i8; CHUNK_DIGITS] {
+    let mut digits = [0i8; CHUNK_DIGITS];
+    let mut k = big_endian
+        .iter()
+        .fold(0i64, |k, byte| (k << 8) | i64::from(*byte));
+    let (window, half) = (1i64 << width, 1i64 << (width - 1));
+    let mut position = 0;
+    // k < 2^32 + 2^(w-1) throughout, so the digits end by position CHUNK_BITS.
+    while k != 0 && position < CHUNK_DIGITS {
+        debug_assert!(big_endian.len() <= CHUNK_BITS / 8);
+        if k & 1 == 1 {
+            let mut digit = k & (window - 1);
+            if digit >= half {
+                digit -= window;
+            }
+            digits[position] = digit as i8;
+            k -= digit;
+        }
+        k >>= 1;
+        position += 1;
+    }
+    digits
+}
+
 /// Width-`w` non-adjacent form of a big-endian integer, least significant digit first:
 /// each digit is zero or odd with `|d| < 2^(w-1)`, and no two non-zero digits are closer
 /// than `w` positions.
@@ -514,7 +543,7 @@ fn split_tables<F: FieldElement>(
 
 fn build_generator_split_tables<C: VartimeCurve>() -> Vec<Vec<Affine<C::Field>>> {
     generator::<C>()
-        .and_then(|g| split_tables(&g, C::CHUNKS, GENERATOR_WIDTH))
+        .and_then(|g| split_tables(&g, C::CHUNKS, SPLIT_GENERATOR_WIDTH))
         .unwrap_or_default()
 }
 
@@ -596,19 +625,23 @@ where
 
 /// `Σ digits_k · table_k` by one double-and-add loop over all the streams (Shamir's
 /// trick): a digit `d` adds `±table[|d|/2]`.
-fn interleave<F: FieldElement>(streams: &[(&[Affine<F>], Vec<i8>)]) -> Jacobian<F> {
-    let len = streams.iter().map(|(_, d)| d.len()).max().unwrap_or(0);
+fn interleave<F: FieldElement, D: AsRef<[i8]>>(streams: &[(&[Affine<F>], D)]) -> Jacobian<F> {
+    let len = streams
+        .iter()
+        .map(|(_, d)| d.as_ref().len())
+        .max()
+        .unwrap_or(0);
     let top = (0..len).rev().find(|&i| {
         streams
             .iter()
-            .any(|(_, d)| d.get(i).is_some_and(|x| *x != 0))
+            .any(|(_, d)| d.as_ref().get(i).is_some_and(|x| *x != 0))
     });
     let mut acc = Jacobian::<F>::INFINITY;
     let Some(top) = top else { return acc };
     for i in (0..=top).rev() {
         acc = acc.double();
         for (table, digits) in streams {
-            if let Some(&digit) = digits.get(i) {
+            if let Some(&digit) = digits.as_ref().get(i) {
                 acc = add_digit(&acc, table, digit);
             }
         }
@@ -683,8 +716,10 @@ const UNSPLIT_USES: u32 = if cfg!(target_family = "wasm") { 3 } else { 1 };
 /// One table of odd multiples per 32-bit chunk.
 type SplitTables<F> = Vec<Vec<Affine<F>>>;
 
-/// wNAF width of a key's split tables (16 points per 32-bit chunk).
-const SPLIT_KEY_WIDTH: usize = 6;
+/// wNAF width of a key's split tables (32 points per 32-bit chunk).
+const SPLIT_KEY_WIDTH: usize = 7;
+/// wNAF width of the generator's split tables (64 points per 32-bit chunk, built once).
+const SPLIT_GENERATOR_WIDTH: usize = 8;
 /// Bits per chunk of the split scalars.
 const CHUNK_BITS: usize = 32;
 
@@ -756,8 +791,11 @@ where
         for (j, (generator, key)) in generators.iter().zip(keys).enumerate() {
             let end = u1.len() - bytes * j;
             let chunk = end.saturating_sub(bytes)..end;
-            streams.push((&generator[..], wnaf(&u1[chunk.clone()], GENERATOR_WIDTH)));
-            streams.push((&key[..], wnaf(&u2[chunk], SPLIT_KEY_WIDTH)));
+            streams.push((
+                &generator[..],
+                wnaf_chunk(&u1[chunk.clone()], SPLIT_GENERATOR_WIDTH),
+            ));
+            streams.push((&key[..], wnaf_chunk(&u2[chunk], SPLIT_KEY_WIDTH)));
         }
         x_is_r::<C>(&interleave(&streams), &r)
     }
