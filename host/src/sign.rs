@@ -8,7 +8,7 @@ pub mod timestamp;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use notary_verifier::envelope::{Envelope, ExtendedAttribute};
+use notary_verifier::envelope::{Envelope, EnvelopeContent, ExtendedAttribute};
 use notary_verifier::sign::{
     CheckedChain, Format, SignRequest, SignedAttributes, assemble, check_signing_chain,
     check_signing_chain_untimed, prepare,
@@ -174,7 +174,7 @@ pub fn sign_descriptor_with(
     request.certificate_chain = chain;
     // Check the HSM's work before anything leaves this process, the TSA request included.
     let envelope = assemble(&request, &prepared, &signature);
-    check_own_envelope(format, &envelope, &payload)?;
+    let mut checked = check_own_envelope(format, &envelope, &payload)?;
     let envelope = match timestamping {
         None => envelope,
         Some((tsa, engine)) => {
@@ -190,7 +190,7 @@ pub fn sign_descriptor_with(
                     assemble(&request, &prepared, &signature)
                 },
             )?;
-            check_own_envelope(format, &envelope, &payload)?;
+            checked = check_own_envelope(format, &envelope, &payload)?;
             envelope
         }
     };
@@ -198,16 +198,17 @@ pub fn sign_descriptor_with(
         envelope,
         media_type: format.media_type(),
         signing_time,
-        thumbprints: thumbprints(&request.certificate_chain),
+        thumbprints: thumbprints(&checked),
         annotations: Default::default(),
     })
 }
 
-/// Chains checked in this process, by the SHA-256 of their certificates: a signer that
-/// signs many artifacts with one chain (a batch, a signing service) verifies the chain's
-/// signatures once, and only its validity window at each signing time.
-static CHECKED_CHAINS: std::sync::Mutex<Vec<([u8; 32], CheckedChain)>> =
-    std::sync::Mutex::new(Vec::new());
+/// Chains checked in this process, by their certificates' bytes (compared, which is
+/// cheaper than hashing them): a signer that signs many artifacts with one chain (a
+/// batch, a signing service) verifies the chain's signatures once, and only its validity
+/// window at each signing time.
+type CheckedChains = Vec<(Vec<Vec<u8>>, CheckedChain)>;
+static CHECKED_CHAINS: std::sync::Mutex<CheckedChains> = std::sync::Mutex::new(Vec::new());
 /// Chains remembered at once (a process rarely signs with more than one or two).
 const MAX_CHECKED_CHAINS: usize = 16;
 
@@ -217,13 +218,6 @@ fn checked_algorithm(
     chain: &[Vec<u8>],
     signing_time: Instant,
 ) -> Result<SignatureAlgorithm, String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    for der in chain {
-        hasher.update((der.len() as u64).to_be_bytes());
-        hasher.update(der);
-    }
-    let key: [u8; 32] = hasher.finalize().into();
     let lock = || {
         CHECKED_CHAINS
             .lock()
@@ -231,7 +225,7 @@ fn checked_algorithm(
     };
     let cached = lock()
         .iter()
-        .find(|(k, _)| *k == key)
+        .find(|(k, _)| k.as_slice() == chain)
         .map(|(_, c)| c.clone());
     if let Some(checked) = cached
         && checked.covers(signing_time)
@@ -242,11 +236,11 @@ fn checked_algorithm(
         Ok(checked) => {
             let covered = checked.covers(signing_time).then_some(checked.algorithm);
             let mut chains = lock();
-            chains.retain(|(k, _)| *k != key);
+            chains.retain(|(k, _)| k.as_slice() != chain);
             if chains.len() >= MAX_CHECKED_CHAINS {
                 chains.remove(0);
             }
-            chains.push((key, checked));
+            chains.push((chain.to_vec(), checked));
             drop(chains);
             // Outside its window: the full check says which certificate, and when.
             covered.map_or_else(|| check_signing_chain(chain, signing_time), Ok)
@@ -256,17 +250,13 @@ fn checked_algorithm(
     }
 }
 
-/// SHA-256 thumbprints, lower-case hex, in chain order.
-fn thumbprints(chain: &[Vec<u8>]) -> Vec<String> {
-    chain
+/// The SHA-256 thumbprints of a checked envelope's chain, lower-case hex, in chain order.
+fn thumbprints(checked: &EnvelopeContent) -> Vec<String> {
+    checked
+        .signer_info
+        .certificate_chain
         .iter()
-        .map(|der| {
-            use sha2::Digest;
-            sha2::Sha256::digest(der)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
+        .map(|c| c.sha256.clone())
         .collect()
 }
 
@@ -277,27 +267,23 @@ pub fn received_envelope(
     envelope: Vec<u8>,
     payload: &[u8],
 ) -> Result<SignedEnvelope> {
-    check_own_envelope(format, &envelope, payload)?;
-    let content = Envelope::parse(format.media_type(), &envelope)
-        .and_then(|e| e.content())
-        .map_err(|e| anyhow!("the received envelope: {e}"))?;
-    let chain: Vec<Vec<u8>> = content
-        .signer_info
-        .certificate_chain
-        .iter()
-        .map(|c| c.der().to_vec())
-        .collect();
+    let content = check_own_envelope(format, &envelope, payload)?;
     Ok(SignedEnvelope {
         media_type: format.media_type(),
         signing_time: content.signer_info.signing_time,
-        thumbprints: thumbprints(&chain),
+        thumbprints: thumbprints(&content),
         annotations: Default::default(),
         envelope,
     })
 }
 
-/// The envelope verifies against its leaf certificate's key and carries `payload`.
-pub fn check_own_envelope(format: Format, envelope: &[u8], payload: &[u8]) -> Result<()> {
+/// The envelope verifies against its leaf certificate's key and carries `payload`; its
+/// verified content.
+pub fn check_own_envelope(
+    format: Format,
+    envelope: &[u8],
+    payload: &[u8],
+) -> Result<EnvelopeContent> {
     let content = Envelope::parse(format.media_type(), envelope)
         .and_then(|e| e.verify())
         .map_err(|e| {
@@ -306,7 +292,7 @@ pub fn check_own_envelope(format: Format, envelope: &[u8], payload: &[u8]) -> Re
     if content.payload.content != payload {
         bail!("the signed envelope does not carry the payload that was signed");
     }
-    Ok(())
+    Ok(content)
 }
 
 /// Parse `--expiry` like Go's `time.Duration` (`24h`, `30m`, `1h30m`, `90s`), whole seconds.
