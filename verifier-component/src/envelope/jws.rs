@@ -516,44 +516,167 @@ mod encode {
         )
     }
 
-    /// Assemble the envelope JSON (`payload`, `protected`, `header`, `signature`).
+    /// Assemble the envelope JSON (`payload`, `protected`, `header`, `signature`), the
+    /// unprotected header's keys in this order: timestamp signature, `x5c`, signing agent.
+    /// Every value but the signing agent is base64, which JSON carries as it is, so only
+    /// the agent goes through serde_json's escaping; the bytes are those of serializing
+    /// the same map (`tests::direct_encoding_is_serde_json_s`).
     pub fn encode(
         request: &SignRequest<'_>,
         protected: &str,
         payload: &str,
         signature: &[u8],
     ) -> Vec<u8> {
-        let mut header = Map::new();
+        fn string(out: &mut String, base64: &str) {
+            debug_assert!(
+                base64
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=-_".contains(&b))
+            );
+            out.push('"');
+            out.push_str(base64);
+            out.push('"');
+        }
+        let x5c: Vec<String> = request
+            .certificate_chain
+            .iter()
+            .map(|c| encode_base64(c))
+            .collect();
+        let mut out = String::with_capacity(
+            payload.len() + protected.len() + x5c.iter().map(|c| c.len() + 3).sum::<usize>() + 512,
+        );
+        out.push_str("{\"payload\":");
+        string(&mut out, payload);
+        out.push_str(",\"protected\":");
+        string(&mut out, protected);
+        out.push_str(",\"header\":{");
         if let Some(token) = &request.timestamp_token {
-            header.insert(
-                attr::TIMESTAMP_SIGNATURE.into(),
-                Value::String(encode_base64(token)),
-            );
+            out.push('"');
+            out.push_str(attr::TIMESTAMP_SIGNATURE);
+            out.push_str("\":");
+            string(&mut out, &encode_base64(token));
+            out.push(',');
         }
-        header.insert(
-            "x5c".into(),
-            Value::Array(
-                request
-                    .certificate_chain
-                    .iter()
-                    .map(|c| Value::String(encode_base64(c)))
-                    .collect(),
-            ),
-        );
+        out.push_str("\"x5c\":[");
+        for (i, cert) in x5c.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            string(&mut out, cert);
+        }
+        out.push(']');
         if !request.signing_agent.is_empty() {
-            header.insert(
-                attr::SIGNING_AGENT.into(),
-                Value::String(request.signing_agent.clone()),
-            );
+            out.push_str(",\"");
+            out.push_str(attr::SIGNING_AGENT);
+            out.push_str("\":");
+            out.push_str(&Value::String(request.signing_agent.clone()).to_string());
         }
-        let body = format!(
-            "{{\"payload\":{},\"protected\":{},\"header\":{},\"signature\":{}}}",
-            Value::String(payload.to_owned()),
-            Value::String(protected.to_owned()),
-            Value::Object(header),
-            Value::String(encode_base64url(signature)),
-        );
-        body.into_bytes()
+        out.push_str("},\"signature\":");
+        string(&mut out, &encode_base64url(signature));
+        out.push('}');
+        out.into_bytes()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used, reason = "test code")]
+
+        use serde_json::{Map, Value};
+
+        use crate::encoding::{encode_base64, encode_base64url};
+        use crate::envelope::attr;
+        use crate::sign::{SignRequest, SignedAttributes};
+
+        /// The envelope as serde_json writes the map (the encoder before it wrote directly).
+        fn by_serde_json(
+            request: &SignRequest<'_>,
+            protected: &str,
+            payload: &str,
+            signature: &[u8],
+        ) -> Vec<u8> {
+            let mut header = Map::new();
+            if let Some(token) = &request.timestamp_token {
+                header.insert(
+                    attr::TIMESTAMP_SIGNATURE.into(),
+                    Value::String(encode_base64(token)),
+                );
+            }
+            header.insert(
+                "x5c".into(),
+                Value::Array(
+                    request
+                        .certificate_chain
+                        .iter()
+                        .map(|c| Value::String(encode_base64(c)))
+                        .collect(),
+                ),
+            );
+            if !request.signing_agent.is_empty() {
+                header.insert(
+                    attr::SIGNING_AGENT.into(),
+                    Value::String(request.signing_agent.clone()),
+                );
+            }
+            format!(
+                "{{\"payload\":{},\"protected\":{},\"header\":{},\"signature\":{}}}",
+                Value::String(payload.to_owned()),
+                Value::String(protected.to_owned()),
+                Value::Object(header),
+                Value::String(encode_base64url(signature)),
+            )
+            .into_bytes()
+        }
+
+        #[test]
+        fn direct_encoding_is_serde_json_s() {
+            let attributes = SignedAttributes {
+                algorithm: crate::signature::SignatureAlgorithm::EcdsaSha256,
+                content_type: crate::sign::payload_content_type().to_owned(),
+                signing_time: crate::Instant::from_unix(1_700_000_000, 0),
+                expiry: None,
+                extended: Vec::new(),
+            };
+            let payload = br#"{"targetArtifact":{}}"#;
+            let (protected, payload) = super::signing_input(&attributes, payload);
+            let chains: [Vec<Vec<u8>>; 3] = [
+                vec![],
+                vec![vec![0xfb; 70]],
+                vec![vec![1, 2, 3], (0..=255).collect()],
+            ];
+            let agents = [
+                "",
+                "hsm-notary/0.1",
+                "quote \" back\\slash \n tab\t é 🔏 \u{1}",
+            ];
+            let tokens = [None, Some(vec![0xff, 0xfe, 0x00, 0x3e])];
+            for chain in &chains {
+                for agent in agents {
+                    for token in &tokens {
+                        let request = SignRequest {
+                            format: crate::sign::Format::Jws,
+                            attributes: attributes.clone(),
+                            payload: b"",
+                            certificate_chain: chain.clone(),
+                            signing_agent: agent.to_owned(),
+                            timestamp_token: token.clone(),
+                        };
+                        let signature = [0x3fu8, 0xfb, 0xff, 1];
+                        assert_eq!(
+                            String::from_utf8(super::encode(
+                                &request, &protected, &payload, &signature
+                            ))
+                            .unwrap(),
+                            String::from_utf8(by_serde_json(
+                                &request, &protected, &payload, &signature
+                            ))
+                            .unwrap(),
+                            "agent {agent:?}, {} certificates, token {token:?}",
+                            chain.len()
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
