@@ -705,13 +705,15 @@ where
     x_is_r::<C>(&acc, &r)
 }
 
-/// Verifications a key makes before it builds its split tables: natively its first
-/// (tables on the second); in the wasm component its first three, since some of its hosts
-/// make an instance per call, where tables built for one request (and the generator's,
-/// four times the one-off table) would be thrown away (measured with tables on the second
-/// verification there: a COSE verification in a fresh instance 1.7 -> 2.7 ms), while the
-/// hosts that keep instances (hsm-notary) verify a signer's key image after image.
-const UNSPLIT_USES: u32 = if cfg!(target_family = "wasm") { 3 } else { 1 };
+/// Verifications a key makes before it builds its split tables: natively its first two
+/// (a new chain's root verifies twice, its own signature and the leaf's, and tables built
+/// for that alone cost more than they save: COSE with a new chain 330 -> 392 µs when they
+/// were built on the second); in the wasm component its first three, since some of its
+/// hosts make an instance per call, where tables built for one request (and the
+/// generator's) would be thrown away (measured with tables on the second verification
+/// there: a COSE verification in a fresh instance 1.7 -> 2.7 ms), while the hosts that
+/// keep instances (hsm-notary) verify a signer's key image after image.
+const UNSPLIT_USES: u32 = if cfg!(target_family = "wasm") { 3 } else { 2 };
 
 /// One table of odd multiples per 32-bit chunk.
 type SplitTables<F> = Vec<Vec<Affine<F>>>;
@@ -720,6 +722,12 @@ type SplitTables<F> = Vec<Vec<Affine<F>>>;
 const SPLIT_KEY_WIDTH: usize = 7;
 /// wNAF width of the generator's split tables (64 points per 32-bit chunk, built once).
 const SPLIT_GENERATOR_WIDTH: usize = 8;
+
+// wNAF digits are `i8`: a width past 8 has digits past ±127 (width 9 was tried, and
+// refused valid signatures, before this was written down).
+const _: () = assert!(
+    GENERATOR_WIDTH <= 8 && KEY_WIDTH <= 8 && SPLIT_KEY_WIDTH <= 8 && SPLIT_GENERATOR_WIDTH <= 8
+);
 /// Bits per chunk of the split scalars.
 const CHUNK_BITS: usize = 32;
 
@@ -742,7 +750,7 @@ where
     C: VartimeCurve,
     Scalar<C>: Reduce<FieldBytes<C>>,
 {
-    /// The key, its tables built on its second verification.
+    /// The key, its tables built once it has verified [`UNSPLIT_USES`] times.
     pub fn new(key: VerifyingKey<C>) -> Self {
         Self {
             key,
