@@ -29,14 +29,15 @@ pub fn configure(mut config: wasmtime::Config) -> wasmtime::Config {
 /// once per process, so a second load in place would clash with the first.
 static LOADED_IN_PLACE: AtomicBool = AtomicBool::new(false);
 
-/// The embedded component's build-time native code, run in place the first time (where
-/// that is used), copied after that; an error if it does not fit `engine` (another CPU's
-/// features, other settings). Callers share the first load (see
-/// `ComponentEngine::load_default`).
-pub fn load_precompiled(engine: &Engine) -> Result<Component> {
+/// The embedded component's build-time native code, run in place when `in_place` (once
+/// per process, where that is used; the shared default engine asks), copied otherwise; an
+/// error if it does not fit `engine` (another CPU's features, other settings).
+pub fn load_precompiled(engine: &Engine, in_place: bool) -> Result<Component> {
     let code = super::component::precompiled_bytes();
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    let _ = in_place;
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    if !LOADED_IN_PLACE.swap(true, Ordering::SeqCst) {
+    if in_place && !LOADED_IN_PLACE.swap(true, Ordering::SeqCst) {
         // SAFETY: the bytes are part of this binary, compiled by build.rs from the
         // embedded component with this engine's configuration, so they are as trusted as
         // the binary's own code (wasmtime checks the configuration and refuses code for

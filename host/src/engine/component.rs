@@ -226,7 +226,7 @@ impl ComponentEngine {
         if let Some(engine) = shared.as_ref() {
             return Ok(engine.fresh_state());
         }
-        let engine = Self::with_config(COMPONENT, &super::wasmtime_config::config())?;
+        let engine = Self::with_config(COMPONENT, &super::wasmtime_config::config(), true)?;
         *shared = Some(engine.clone());
         Ok(engine)
     }
@@ -260,15 +260,17 @@ impl ComponentEngine {
         if is_embedded(wasm) {
             return Self::shared_default();
         }
-        Self::with_config(wasm, &super::wasmtime_config::config())
+        Self::with_config(wasm, &super::wasmtime_config::config(), false)
     }
 
     /// [`ComponentEngine::new`] under `config`: one the build-time code was not compiled
     /// for (another CPU's features, other settings) compiles the component instead.
-    fn with_config(wasm: &'static [u8], config: &wasmtime::Config) -> Result<Self> {
+    /// The embedded code runs in place only for the one shared engine (`in_place`); any
+    /// other engine copies it, so no two loads of it can race for the place.
+    fn with_config(wasm: &'static [u8], config: &wasmtime::Config, in_place: bool) -> Result<Self> {
         let engine = Engine::new(&super::code_memory::configure(config.clone()))?;
         start_epoch_ticker(&engine)?;
-        let (component, precompiled) = load_component(&engine, wasm)?;
+        let (component, precompiled) = load_component(&engine, wasm, in_place)?;
         let mut linker = Linker::<State>::new(&engine);
         crypto::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
         let pre = VerifierComponentPre::new(linker.instantiate_pre(&component)?)?;
@@ -471,9 +473,9 @@ fn is_embedded(wasm: &[u8]) -> bool {
     std::ptr::eq(wasm, COMPONENT) || wasm == COMPONENT
 }
 
-fn load_component(engine: &Engine, wasm: &[u8]) -> Result<(Component, bool)> {
+fn load_component(engine: &Engine, wasm: &[u8], in_place: bool) -> Result<(Component, bool)> {
     if is_embedded(wasm) && !PRECOMPILED.0.is_empty() {
-        match super::code_memory::load_precompiled(engine) {
+        match super::code_memory::load_precompiled(engine, in_place) {
             Ok(component) => return Ok((component, true)),
             Err(e) => tracing::debug!("compiling the verifier component at start-up: {e:#}"),
         }
@@ -1039,7 +1041,7 @@ mod tests {
     fn an_engine_the_build_time_code_does_not_fit_compiles_the_component_and_works() {
         let mut config = super::super::wasmtime_config::config();
         config.memory_guard_size(1 << 20);
-        let fallback = ComponentEngine::with_config(COMPONENT, &config).expect("compiles");
+        let fallback = ComponentEngine::with_config(COMPONENT, &config, false).expect("compiles");
         assert!(!fallback.precompiled, "code for another engine was loaded");
         let default = ComponentEngine::load_default().expect("loads");
         let envelope = std::fs::read(concat!(
