@@ -25,8 +25,9 @@ pub fn configure(mut config: wasmtime::Config) -> wasmtime::Config {
     config
 }
 
-/// Whether the embedded code has been loaded in place: wasmtime registers each code range
-/// once per process, so a second load in place would clash with the first.
+/// Whether the embedded code has been asked to load in place: wasmtime registers each code
+/// range once per process (a second registration panics), so only the first ask does it.
+/// The shared default engine is the one that asks, once.
 static LOADED_IN_PLACE: AtomicBool = AtomicBool::new(false);
 
 /// The embedded component's build-time native code, run in place when `in_place` (once
@@ -45,11 +46,7 @@ pub fn load_precompiled(engine: &Engine, in_place: bool) -> Result<Component> {
         // never written. The engine publishes them with `InPlace` (see `configure`).
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize_raw(engine, std::ptr::NonNull::from(code)) };
-        return loaded.map_err(|e| {
-            // Nothing was registered: a later engine may still try.
-            LOADED_IN_PLACE.store(false, Ordering::SeqCst);
-            anyhow!("loading the build-time native code in place: {e:#}")
-        });
+        return loaded.map_err(|e| anyhow!("loading the build-time native code in place: {e:#}"));
     }
     // SAFETY: as above; wasmtime copies the bytes.
     #[allow(unsafe_code)]

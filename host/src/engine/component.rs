@@ -189,8 +189,8 @@ impl crypto::Host for State {
 static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The embedded component, compiled and pre-instantiated. Clones share the compiled
-/// component (a clone costs reference counts and a copy of the digest), so each request can carry its own
-/// deadline ([`ComponentEngine::until`]).
+/// component and the kept instances (a clone costs reference counts), so each request can
+/// carry its own deadline ([`ComponentEngine::until`]).
 #[derive(Clone)]
 pub struct ComponentEngine {
     engine: Engine,

@@ -420,9 +420,9 @@ fn wnaf_chunk(big_endian: &[u8], width: usize) -> [i8; CHUNK_DIGITS] {
         .fold(0i64, |k, byte| (k << 8) | i64::from(*byte));
     let (window, half) = (1i64 << width, 1i64 << (width - 1));
     let mut position = 0;
+    debug_assert!(big_endian.len() <= CHUNK_BITS / 8);
     // k < 2^32 + 2^(w-1) throughout, so the digits end by position CHUNK_BITS.
     while k != 0 && position < CHUNK_DIGITS {
-        debug_assert!(big_endian.len() <= CHUNK_BITS / 8);
         if k & 1 == 1 {
             let mut digit = k & (window - 1);
             if digit >= half {
